@@ -1,0 +1,41 @@
+# The commands a user needs: `make demo` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PULUMI_DIR = $(shell tools/pulumi.sh)
+
+.PHONY: all deps venv pulumi test test-fast demo demo-down bench schemas clean
+
+all: test
+
+deps: venv pulumi
+	@tools/system-deps.sh
+
+venv: .venv/.installed
+.venv/.installed: requirements.txt
+	@test -x $(PY) || python3 -m venv .venv
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+pulumi:
+	@tools/pulumi.sh >/dev/null
+
+test: deps
+	PATH="$(PULUMI_DIR):$$PATH" $(PY) -m pytest -q tests
+
+test-fast: venv
+	$(PY) -m pytest -q tests -m "not engine"
+
+demo: deps
+	@PATH="$(PULUMI_DIR):$$PATH" $(PY) -m homefleet.demo up
+
+demo-down: venv
+	@$(PY) -m homefleet.demo down
+
+bench: deps
+	PATH="$(PULUMI_DIR):$$PATH" $(PY) -m bench
+
+schemas: venv
+	$(PY) -m homefleet.schemas
+
+clean: demo-down
+	rm -rf .tools .venv
