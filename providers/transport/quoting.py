@@ -1,0 +1,25 @@
+"""The single place where an argv list becomes a remote shell command line."""
+
+import shlex
+from typing import Sequence
+
+
+def to_command_line(argv: Sequence[str]) -> str:
+    """Quote every element so the remote shell sees exactly these arguments.
+
+    NUL cannot travel in a command line at all, so it is refused rather than truncated.
+    """
+    if not argv:
+        raise ValueError("empty argv")
+    for arg in argv:
+        if not isinstance(arg, str):
+            raise TypeError(f"argv elements must be str, got {type(arg).__name__}")
+        if "\x00" in arg:
+            raise ValueError("an argument contains a NUL byte, which no command line can carry")
+    return shlex.join(argv)
+
+
+def describe(argv: Sequence[str], words: int = 3) -> str:
+    """A short, secret-free name for a command in error messages: its first words only."""
+    head = [a for a in argv[:words]]
+    return " ".join(head) + (" ..." if len(argv) > words else "")

@@ -1,0 +1,32 @@
+"""Where and how to reach one host: plain data, safe to pickle into Pulumi state."""
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """One host's SSH coordinates. Holds no secret: private keys come from `auth`."""
+
+    name: str
+    address: str
+    port: int = 22
+    user: str = "root"
+    host_key: Optional[str] = None  # pinned "ssh-ed25519 AAAA..."; else known_hosts
+    key_file: Optional[str] = None  # a private key file on this machine
+    known_hosts: Optional[str] = None  # default ~/.ssh/known_hosts
+    max_channels: int = 8  # concurrent commands on the one connection
+
+    @property
+    def pool_key(self) -> tuple:
+        return (self.address, self.port, self.user)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SshTarget":
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if data.get(k) is not None}
+        if "port" in fields:
+            fields["port"] = int(fields["port"])
+        return cls(**fields)
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if getattr(self, k) is not None}
