@@ -1,0 +1,141 @@
+"""A simulated host's state folder, `DIR/<host>/`, and what it bind-mounts where.
+
+Files a test or a fake tool may have changed (storage.cfg, CT configs, templates)
+are only created when absent, so `sim up` on a folder that was `sim down`ed
+resumes with its state; runtime files (registries.conf, latency_ms) are rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+from pathlib import Path
+
+# State sub-folder -> path on the host, per kind. The launcher bind-mounts each one
+# inside the host's private mount namespace.
+MOUNTS: dict[str, list[tuple[str, str]]] = {
+    "proxmox": [
+        ("etc-pve", "/etc/pve"),
+        ("vz", "/var/lib/vz"),
+        ("lock", "/run/lock/lxc"),
+        ("containers", "/etc/containers"),
+    ],
+    "truenas": [],
+}
+# Every kind gets these single files: name resolution that never leaves the machine
+# (see sim/regproxy.py), and a plain root ~/.bashrc, because bash sources it for
+# commands run by sshd and the machine's own may be slow (pyenv and the like).
+ROOT_BASHRC = os.path.join(pwd.getpwnam("root").pw_dir, ".bashrc")
+FILE_MOUNTS = [("files/hosts", "/etc/hosts"), ("files/resolv.conf", "/etc/resolv.conf"),
+               ("files/root.bashrc", ROOT_BASHRC)]
+
+BASHRC = """\
+# ~/.bashrc of a simulated host (the machine's own is hidden here)
+[ -z "$PS1" ] && return
+export LS_OPTIONS='--color=auto'
+"""
+
+
+def mounts(kind: str) -> list[tuple[str, str]]:
+    """(state sub-path, host path) pairs to bind-mount; file targets must exist."""
+    return MOUNTS[kind] + [(src, dst) for src, dst in FILE_MOUNTS if os.path.exists(dst)]
+
+# Registries every host rewrites to the local registry, besides those of seeded images.
+MIRRORED_REGISTRIES = ["docker.io", "ghcr.io", "lscr.io", "quay.io", "gcr.io",
+                       "registry.k8s.io", "codeberg.org"]
+
+STORAGE_CFG = """\
+dir: local
+\tpath /var/lib/vz
+\tcontent vztmpl,iso,backup,rootdir,images
+
+zfspool: local-zfs
+\tpool rpool/data
+\tcontent rootdir,images
+\tsparse 1
+"""
+
+DATACENTER_CFG = "keyboard: en-us\n"
+
+# /etc/containers is bind-mounted over, which hides the machine's policy.json.
+POLICY_JSON = {"default": [{"type": "insecureAcceptAnything"}]}
+
+
+def registries_conf(registry_address: str, domains) -> str:
+    out = ['unqualified-search-registries = ["docker.io"]', ""]
+    for domain in domains:
+        out += ["[[registry]]",
+                f'prefix = "{domain}"',
+                f'location = "{registry_address}/{domain}"',
+                "insecure = true",
+                ""]
+    return "\n".join(out)
+
+
+def hosts_file(name: str, proxy_address: str, domains) -> str:
+    names = ["registry-1.docker.io", "index.docker.io"] + [
+        d for d in domains if ":" not in d and d != "localhost"]
+    return ("127.0.0.1\tlocalhost\n"
+            "::1\tlocalhost ip6-localhost ip6-loopback\n"
+            f"127.0.1.1\t{name}.sim.internal {name}\n"
+            f"{proxy_address}\t{' '.join(dict.fromkeys(names))}\n")
+
+
+def resolv_conf(proxy_address: str) -> str:
+    # Nothing answers DNS there: a lookup fails at once instead of leaving the machine.
+    return f"nameserver {proxy_address}\noptions timeout:1 attempts:1\n"
+
+
+def _write_if_absent(path: Path, text: str) -> None:
+    if not path.exists():
+        path.write_text(text)
+
+
+def _symlink_if_absent(link: Path, target: str) -> None:
+    if not link.is_symlink() and not link.exists():
+        link.symlink_to(target)
+
+
+def prepare(state: Path, name: str, kind: str, registry_address: str, proxy_address: str,
+            latency_ms: float, extra_domains=()) -> None:
+    """Create or refresh the state folder of host `name`."""
+    domains = list(dict.fromkeys([*MIRRORED_REGISTRIES, *extra_domains]))
+    (state / "sim").mkdir(parents=True, exist_ok=True)
+    (state / "ssh").mkdir(exist_ok=True)
+    files = state / "files"
+    files.mkdir(exist_ok=True)
+    (files / "hosts").write_text(hosts_file(name, proxy_address, domains))
+    (files / "resolv.conf").write_text(resolv_conf(proxy_address))
+    _write_if_absent(files / "root.bashrc", BASHRC)
+    (state / "latency_ms").write_text(f"{latency_ms:g}\n")
+    (state / "commands.log").touch()
+    for sub, _ in MOUNTS[kind]:
+        (state / sub).mkdir(exist_ok=True)
+    if kind == "proxmox":
+        _prepare_pve(state, name)
+    if any(sub == "containers" for sub, _ in MOUNTS[kind]):
+        containers = state / "containers"
+        (containers / "registries.conf").write_text(registries_conf(registry_address, domains))
+        (containers / "policy.json").write_text(json.dumps(POLICY_JSON, indent=2) + "\n")
+
+
+def _prepare_pve(state: Path, name: str) -> None:
+    etc = state / "etc-pve"
+    node = etc / "nodes" / name
+    (node / "lxc").mkdir(parents=True, exist_ok=True)
+    (node / "qemu-server").mkdir(exist_ok=True)
+    # Relative, as on PVE, so they resolve both on the host and from outside.
+    _symlink_if_absent(etc / "lxc", f"nodes/{name}/lxc")
+    _symlink_if_absent(etc / "qemu-server", f"nodes/{name}/qemu-server")
+    _symlink_if_absent(etc / "local", f"nodes/{name}")
+    _write_if_absent(etc / "storage.cfg", STORAGE_CFG)
+    _write_if_absent(etc / "datacenter.cfg", DATACENTER_CFG)
+    for sub in ("template/cache", "template/iso", "dump", "images"):
+        (state / "vz" / sub).mkdir(parents=True, exist_ok=True)
+
+
+def ensure_mount_points(kind: str) -> None:
+    """Create the machine's mount points, empty, where they do not exist yet."""
+    for _, target in MOUNTS[kind]:
+        Path(target).mkdir(parents=True, exist_ok=True)
