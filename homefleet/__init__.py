@@ -1,0 +1,1 @@
+"""homefleet: deploy self-hosted apps to Proxmox VE and TrueNAS SCALE hosts."""
