@@ -56,6 +56,7 @@ def _open(target: SshTarget) -> paramiko.Transport:
         raise TransportError(
             target.name, f"cannot connect to {target.address}:{target.port}: {exc.strerror or exc}"
         ) from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else ~40 ms per channel open
     transport = paramiko.Transport(sock)
     try:
         transport.start_client(timeout=CONNECT_TIMEOUT)

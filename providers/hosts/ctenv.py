@@ -1,0 +1,82 @@
+"""Writing a CT's environment: several variables, which `pct set --env` cannot carry.
+
+PVE stores `env` NUL-separated, a command line cannot hold NUL, and PVE replaces the
+create-time env with the image's Env (oci-on-proxmox.md §4). So the variables are sent on
+the command's stdin (never on a command line: they may hold secrets) and a small Perl
+program — Perl is on every PVE host — rewrites only the `lxc.environment.runtime:` lines
+of /etc/pve/lxc/VMID.conf under PVE's own config lock (the flock PVE::LXC::Config uses),
+via a temp file and rename. The CT must be stopped: PVE reads the env at start.
+Before writing, it prints the env it found, so a create learns the image's Env.
+"""
+
+from typing import Mapping
+
+ENV_MARKER = "@@homefleet:previous-env@@"
+
+_PERL = r"""
+use strict; use warnings; use Fcntl qw(:flock);
+my ($vmid, $mode) = @ARGV;
+die "bad vmid\n" unless defined $vmid && $vmid =~ /^\d+$/;
+die "bad mode\n" unless defined $mode && ($mode eq 'merge' || $mode eq 'replace');
+my $lockfile = "/run/lock/lxc/pve-config-$vmid.lock";
+open(my $lock, '>>', $lockfile) or die "can't open '$lockfile' - $!\n";
+flock($lock, LOCK_EX) or die "can't lock file '$lockfile' - $!\n";
+my $path = "/etc/pve/lxc/$vmid.conf";
+open(my $in, '<', $path) or die "Configuration file '$path' does not exist\n";
+my @lines = <$in>;
+close($in);
+my $data = do { local $/; binmode STDIN; <STDIN> };
+$data = '' unless defined $data;
+my @want = grep { length } split /\0/, $data;
+for my $kv (@want) {
+    die "invalid environment entry\n" unless $kv =~ /^\w+=[^\n\r\0]*$/;
+}
+my (@main, @rest, @found);
+my ($in_main, $pos) = (1, undef);
+for my $line (@lines) {
+    $in_main = 0 if $in_main && $line =~ /^\[/;
+    if (!$in_main) { push @rest, $line; next; }
+    if ($line =~ /^lxc\.environment\.runtime\s*[:=]\s*(.*?)\r?\n?$/) {
+        push @found, $1;
+        $pos = scalar(@main) unless defined $pos;
+        next;
+    }
+    push @main, $line;
+}
+unless (defined $pos) {
+    $pos = scalar(@main);
+    for my $i (0 .. $#main) { if ($main[$i] =~ /^lxc\./) { $pos = $i; last; } }
+    $pos-- while $pos > 0 && $main[$pos - 1] =~ /^\s*$/;
+}
+my (%env, @order);
+for my $kv (($mode eq 'merge' ? @found : ()), @want) {
+    my ($key) = split /=/, $kv, 2;
+    push @order, $key unless exists $env{$key};
+    $env{$key} = $kv;
+}
+splice(@main, $pos, 0, map { "lxc.environment.runtime: $env{$_}\n" } @order);
+my $tmp = "$path.tmp.$$";
+open(my $out, '>', $tmp) or die "can't write '$tmp' - $!\n";
+print $out @main, @rest;
+close($out) or die "can't write '$tmp' - $!\n";
+rename($tmp, $path) or die "can't rename '$tmp' - $!\n";
+print 'MARKER', "\n", join("\0", @found), "\n";
+""".replace("MARKER", ENV_MARKER)
+
+
+def write_argv(vmid: int, mode: str) -> list:
+    """`merge`: the given variables over those already there (the image's); `replace`: exactly these."""
+    return ["perl", "-e", _PERL, str(vmid), mode]
+
+
+def stdin_data(env: Mapping[str, str]) -> bytes:
+    return "\0".join(f"{k}={v}" for k, v in env.items()).encode()
+
+
+def parse_previous(stdout: str) -> list:
+    """The env entries the writer found before writing (the image's Env on a fresh CT)."""
+    marker = stdout.rfind(ENV_MARKER + "\n")
+    if marker < 0:
+        return []
+    line = stdout[marker + len(ENV_MARKER) + 1:].split("\n", 1)[0]
+    return [entry for entry in line.split("\0") if entry]

@@ -1,0 +1,124 @@
+"""OciTemplate: an OCI image pulled into a Proxmox host's template storage.
+
+Identity: host + storage + archive file name (registry, repository, tag, digest).
+create: resolve the tag to a digest, `skopeo copy` to a temp file, rename.
+read: the archive is still there, and what the tag points to now (`latest_digest`).
+delete: remove the archive unless a CT on the host still records it as its template.
+"""
+
+import secrets
+from typing import Any, Optional
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+
+from . import credentials, log
+from .base import HomefleetProvider, ints, same_host, target_of
+from .errors import HostCommandError
+from .hosts import script, skopeo
+from homefleet.imageref import parse_image_ref
+from .transport import TransportError, put, run
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def _auth_upload(props: dict, registry: str) -> Optional[str]:
+    body = credentials.auth_file_for(registry)
+    if body is None:
+        return None
+    path = f".homefleet-auth-{secrets.token_hex(8)}.json"
+    put(target_of(props), body, path, 0o600)
+    return path
+
+
+def resolve_digest(props: dict) -> str:
+    target = target_of(props)
+    ref = parse_image_ref(props["pull_ref"]).normalized
+    authfile = _auth_upload(props, ref.registry)
+    argv = skopeo.inspect_argv(props["pull_ref"], authfile)
+    if authfile:
+        argv = script.sh([script.q(argv) + "; rc=$?", script.q(["rm", "-f", authfile]), "exit $rc"])
+    result = run(target, argv, timeout=300)
+    if not result.ok:
+        raise HostCommandError(target.name, f"resolving {props['image']} (skopeo inspect)", result.stderr)
+    return skopeo.parse_digest(result.stdout)
+
+
+class OciTemplateProvider(HomefleetProvider):
+    def check(self, olds: dict, news: dict) -> CheckResult:
+        failures = []
+        image = news.get("image")
+        if image != UNKNOWN:
+            try:
+                parse_image_ref(image)
+            except ValueError as exc:
+                failures.append(CheckFailure("image", str(exc)))
+        return CheckResult(news, failures)
+
+    def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
+        replaces = []
+        if not same_host(olds.get("host", {}), news.get("host", {})):
+            replaces.append("host")
+        for key in ("image", "storage"):
+            if olds.get(key) != news.get(key):
+                replaces.append(key)
+        if olds.get("latest_digest") and olds.get("latest_digest") != olds.get("digest"):
+            replaces.append("digest")
+        changes = bool(replaces) or olds.get("pull_ref") != news.get("pull_ref")
+        return DiffResult(changes=changes, replaces=replaces, delete_before_replace=False)
+
+    def create(self, props: dict) -> CreateResult:
+        target = target_of(props)
+        ref = parse_image_ref(props["pull_ref"]).normalized
+        image = parse_image_ref(props["image"]).normalized
+        digest = image.digest or resolve_digest(props)
+        name = skopeo.archive_name(image.registry, image.repository, image.tag, digest)
+        volid = f"{props['storage']}:vztmpl/{name}"
+        authfile = _auth_upload(props, ref.registry)
+        log.info(target.name, props["image"], f"pulling {digest[:19]} into {volid}")
+        result = run(target, skopeo.pull_script(f"{ref.name}@{digest}", volid, authfile), timeout=3600)
+        if not result.ok:
+            raise HostCommandError(target.name, f"pulling {props['image']} into {props['storage']}", result.stderr)
+        size, path = skopeo.parse_archive(script.split_sections(result.stdout)["archive"])
+        outs = {**props, "digest": digest, "latest_digest": digest, "volid": volid, "path": path, "size": size}
+        return CreateResult(id_=f"{target.name}/{volid}", outs=outs)
+
+    def read(self, id_: str, props: dict) -> ReadResult:
+        target = target_of(props)
+        result = run(target, skopeo.stat_argv(props["path"]))
+        if not result.ok:
+            if "No such file" in result.stderr:
+                return ReadResult("", {})
+            raise HostCommandError(target.name, f"checking {props['volid']}", result.stderr)
+        size, _ = skopeo.parse_archive(result.stdout)
+        latest = props.get("digest")
+        if not parse_image_ref(props["image"]).digest:
+            latest = resolve_digest(props)
+            if latest != props.get("digest"):
+                log.info(target.name, props["image"], f"the tag now points to {latest[:19]}; the next up pulls it")
+        return ReadResult(id_, {**props, "size": size, "latest_digest": latest})
+
+    def update(self, _id: str, olds: dict, news: dict) -> UpdateResult:
+        return UpdateResult({**olds, "pull_ref": news["pull_ref"], "host": news["host"]})
+
+    def delete(self, _id: str, props: dict) -> None:
+        target = target_of(props)
+        result = run(target, skopeo.remove_script(props["path"], props["volid"]))
+        if not result.ok:
+            raise HostCommandError(target.name, f"removing {props['volid']}", result.stderr)
+        if result.stdout.startswith("in use"):
+            log.info(target.name, props["image"], f"{props['volid']} is still used by a CT; kept")
+
+
+class OciTemplate(Resource, module="homefleet", name="OciTemplate"):
+    volid: pulumi.Output[str]
+    digest: pulumi.Output[str]
+    size: pulumi.Output[int]
+
+    def __init__(self, name: str, props: dict, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(
+            OciTemplateProvider(),
+            name,
+            {**props, "volid": None, "digest": None, "size": None, "latest_digest": None, "path": None},
+            opts,
+        )

@@ -1,0 +1,413 @@
+"""ProxmoxCT: one Proxmox container, from an OCI image (OciTemplate) or a classic template.
+
+Identity: host + vmid. Inputs are a plain CT spec (see `pct.spec_options` for the keys).
+create: one SSH exec — pct create, the env write, pct start, read back; rolled back on failure.
+update: pct set; a restart only when PVE leaves changes pending or the env changed; a new
+template, `unprivileged` or rootfs storage recreates the CT in place, carrying its data
+volumes over through a holder CT (see docs/proxmox.md).
+read: pct config + pct status, in the inputs' shape, so `pulumi refresh` shows drift.
+delete: only CTs carrying our marker; data volumes are parked in a holder unless
+`delete_data` is set.
+"""
+
+import re
+from typing import Optional
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+
+from . import log
+from .base import HomefleetProvider, ints, same_host, target_of
+from .errors import HostCommandError, OwnershipError
+from .hosts import ctenv, ctops, ctview, pct
+from .transport import run
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+RECREATE_KEYS = ("template", "rootfs", "unprivileged")
+SETTABLE = ("hostname", "cores", "memory", "swap", "onboot", "tags", "description", "startup",
+            "timezone", "nameserver", "searchdomain", "features", "entrypoint")
+_VMID_RANGE = (100, 999999999)
+_HOSTNAME = re.compile(r"^(?=.{1,63}$)[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$")
+_ENV_KEY = re.compile(r"^\w+$")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+CREATE_TIMEOUT = 1800
+VMID_ATTEMPTS = 5
+
+
+def _has_unknown(value) -> bool:
+    if value == UNKNOWN:
+        return True
+    if isinstance(value, dict):
+        return any(_has_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_unknown(v) for v in value)
+    return False
+
+
+def _merged_env(spec: dict, image_env: dict) -> dict:
+    return {**image_env, **(spec.get("env") or {}), **(spec.get("secret_env") or {})}
+
+
+def _view_spec(spec: dict) -> dict:
+    """The spec as ctview sees it: secret env values hidden behind their names."""
+    hidden = {k: "[secret]" for k in (spec.get("secret_env") or {})}
+    return {**spec, "env": {**(spec.get("env") or {}), **hidden}}
+
+
+def _hide_secrets(view: dict, spec: dict) -> dict:
+    secret_keys = set(spec.get("secret_env") or {})
+    if not secret_keys or "env" not in view:
+        return view
+    lines = []
+    for line in view["env"].split("\n") if view["env"] else []:
+        key = line.split("=", 1)[0]
+        lines.append(f"{key}=[secret]" if key in secret_keys else line)
+    return {**view, "env": "\n".join(lines)}
+
+
+def _urls(spec: dict, ip: Optional[str]) -> list:
+    if not ip:
+        return []
+    urls = []
+    for port in spec.get("ports") or []:
+        scheme = port.get("scheme")
+        if scheme:
+            urls.append(f"{scheme}://{ip}:{port['port']}")
+    return urls
+
+
+def _outputs(spec: dict, vmid: int, readback: dict, image_env: dict) -> dict:
+    observed = _hide_secrets(ctview.from_config(readback["config"], readback["status"], spec), spec)
+    return {
+        **spec,
+        "vmid": vmid,
+        "image_env": image_env,
+        "observed": observed,
+        "raw_mounts": {k: v for k, v in readback["config"].items() if re.fullmatch(r"mp\d+", k)},
+        "hwaddrs": {k: _hwaddr(v) for k, v in readback["config"].items() if re.fullmatch(r"net\d+", k)},
+        "ip": readback["ip"],
+        "status": readback["status"],
+        "urls": _urls(spec, readback["ip"]),
+    }
+
+
+def _hwaddr(net_value: str) -> Optional[str]:
+    match = re.search(r"hwaddr=([0-9A-Fa-f:]+)", net_value)
+    return match.group(1) if match else None
+
+
+def _volume_keys(raw_mounts: dict) -> list:
+    return sorted((k for k, v in raw_mounts.items() if not v.split(",", 1)[0].startswith("/")), key=lambda k: int(k[2:]))
+
+
+class ProxmoxCTProvider(HomefleetProvider):
+    # ---------- check ----------
+    def check(self, olds: dict, news: dict) -> CheckResult:
+        news = ints(news)
+        failures = []
+        oci = news.get("template_kind", "oci") == "oci"
+        if oci and news.get("unprivileged") is False:
+            failures.append(CheckFailure(
+                "unprivileged",
+                "PVE cannot create a privileged CT from an OCI image (`unable to create CT - Invalid argument`); "
+                "remove `unprivileged: false`",
+            ))
+        vmid = news.get("vmid")
+        if vmid not in (None, UNKNOWN) and not (_VMID_RANGE[0] <= int(vmid) <= _VMID_RANGE[1]):
+            failures.append(CheckFailure("vmid", f"must be between {_VMID_RANGE[0]} and {_VMID_RANGE[1]}"))
+        hostname = news.get("hostname")
+        if hostname not in (None, UNKNOWN) and not _HOSTNAME.match(hostname):
+            failures.append(CheckFailure("hostname", "must be a DNS label: letters, digits and '-', at most 63"))
+        for key, value in {**(news.get("env") or {}), **(news.get("secret_env") or {})}.items():
+            if not _ENV_KEY.match(key):
+                failures.append(CheckFailure("", f"env key {key!r} must be letters, digits and '_'"))
+            elif value != UNKNOWN and _CONTROL.search(str(value)):
+                failures.append(CheckFailure("", f"env {key}: a value cannot hold control characters"))
+        for mount in news.get("mounts") or []:
+            if not str(mount.get("source", "")).startswith("/") or not str(mount.get("path", "")).startswith("/"):
+                failures.append(CheckFailure("mounts", "a bind mount needs an absolute host path and container path"))
+        return CheckResult(news, failures)
+
+    # ---------- diff ----------
+    def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
+        olds, news = ints(olds), ints(news)
+        replaces = []
+        if not same_host(olds.get("host", {}), news.get("host", {})):
+            replaces.append("host")
+        if news.get("vmid") not in (None, UNKNOWN) and int(news["vmid"]) != int(olds.get("vmid", 0)):
+            replaces.append("vmid")
+        if _has_unknown({k: v for k, v in news.items() if k != "__provider"}):
+            return DiffResult(changes=True, replaces=replaces, delete_before_replace=bool(news.get("vmid")))
+        changed = self.changed(olds, news)
+        return DiffResult(
+            changes=bool(changed or replaces),
+            replaces=replaces,
+            delete_before_replace=bool(news.get("vmid")),
+        )
+
+    @staticmethod
+    def changed(olds: dict, news: dict) -> list:
+        desired = ctview.from_spec(_view_spec(news), olds.get("image_env") or {})
+        changed = ctview.changed_keys(olds.get("observed") or {}, desired)
+        if olds.get("template") != news.get("template"):
+            changed.append("template")
+        if (olds.get("secret_env") or {}) != (news.get("secret_env") or {}):
+            changed.append("secret_env")
+        for key in ("ports", "delete_data"):
+            if olds.get(key) != news.get(key):
+                changed.append(key)
+        return sorted(set(changed))
+
+    # ---------- create ----------
+    def create(self, props: dict) -> CreateResult:
+        props = ints(props)
+        target = target_of(props)
+        if props.get("adopt"):
+            return self._adopt(props)
+        fixed = props.get("vmid")
+        tried = set()
+        for _attempt in range(VMID_ATTEMPTS):
+            vmid = int(fixed) if fixed else self._allocate(props, tried)
+            try:
+                outs = self._create_at(props, vmid)
+                return CreateResult(f"{target.name}/{vmid}", outs)
+            except HostCommandError as exc:
+                if fixed or "already exists" not in exc.stderr:
+                    raise
+                tried.add(vmid)
+                log.info(target.name, props["app"], f"vmid {vmid} was taken meanwhile; trying another")
+        raise HostCommandError(target.name, f"allocating a vmid for {props['app']}", "every vmid tried was taken")
+
+    def _allocate(self, props: dict, tried: set) -> int:
+        target = target_of(props)
+        result = run(target, pct.nextid_argv())
+        if not result.ok:
+            raise HostCommandError(target.name, "pvesh get /cluster/nextid", result.stderr)
+        vmid = int(result.stdout.strip())
+        while vmid in tried:
+            vmid += 1
+        return vmid
+
+    def _create_at(self, props: dict, vmid: int, holder: Optional[int] = None, holder_mounts: Optional[dict] = None) -> dict:
+        target = target_of(props)
+        oci = props.get("template_kind", "oci") == "oci"
+        options = pct.spec_options(props)
+        moves = []
+        if holder is not None:
+            for key in list(options):
+                if key in (holder_mounts or {}) and re.fullmatch(r"mp\d+", key):
+                    del options[key]
+                    moves.append((key, key))
+        post = {"entrypoint": props["entrypoint"]} if props.get("entrypoint") else None
+        env = {**(props.get("env") or {}), **(props.get("secret_env") or {})}
+        argv = ctops.create_script(
+            vmid, props["template"], options, oci=oci, has_env=bool(env), start=props.get("running", True),
+            post_options=post, reclaim=None if holder is not None else (props["stack"], props["app"]),
+            moves=moves, holder=holder,
+        )
+        log.info(target.name, props["app"], f"creating CT {vmid} from {props['template']}")
+        result = run(target, argv, stdin=ctenv.stdin_data(env), timeout=CREATE_TIMEOUT)
+        if not result.ok:
+            raise HostCommandError(target.name, f"creating CT {vmid} for {props['app']}", result.stderr)
+        readback = ctops.parse_readback(result.stdout)
+        if readback.get("holder") is not None and holder is None:
+            found = readback["holder"]
+            mounts = self._holder_mounts(props, found)
+            log.info(target.name, props["app"], f"taking the data volumes {sorted(mounts)} back from holder CT {found}")
+            return self._create_at(props, vmid, holder=found, holder_mounts=mounts)
+        image_env = pct.env_dict(readback["image_env"]) if oci else {}
+        return _outputs(props, vmid, readback, image_env)
+
+    def _holder_mounts(self, props: dict, holder: int) -> dict:
+        target = target_of(props)
+        result = run(target, pct.config_argv(holder))
+        if not result.ok:
+            raise HostCommandError(target.name, f"reading holder CT {holder}", result.stderr)
+        conf = pct.parse_config(result.stdout)
+        return {k: v for k, v in conf.items() if re.fullmatch(r"mp\d+", k)}
+
+    def _adopt(self, props: dict) -> CreateResult:
+        target = target_of(props)
+        vmid = int(props["vmid"])
+        current = self._read_current(props, vmid)
+        if current is None:
+            raise HostCommandError(target.name, f"adopting CT {vmid}", f"CT {vmid} does not exist; remove `adopt`")
+        log.info(target.name, props["app"], f"adopting existing CT {vmid}")
+        image_env = pct.env_dict(current["config"].get("env", []))
+        olds = _outputs(props, vmid, current, image_env)
+        olds["template"] = props["template"]
+        outs = self._apply(props, olds, current, vmid)
+        return CreateResult(f"{target.name}/{vmid}", outs)
+
+    # ---------- read ----------
+    def _read_current(self, props: dict, vmid: int) -> Optional[dict]:
+        target = target_of(props)
+        result = run(target, ctops.read_script(vmid))
+        if not result.ok:
+            if ctops.GONE_MARKER in result.stderr:
+                return None
+            raise HostCommandError(target.name, f"reading CT {vmid}", result.stderr)
+        return ctops.parse_readback(result.stdout)
+
+    def read(self, id_: str, props: dict) -> ReadResult:
+        props = ints(props)
+        vmid = int(props["vmid"])
+        current = self._read_current(props, vmid)
+        if current is None or pct.owner_of(current["config"]) != (props["stack"], props["app"]):
+            return ReadResult("", {})
+        return ReadResult(id_, _outputs(props, vmid, current, props.get("image_env") or {}))
+
+    # ---------- update ----------
+    def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:
+        olds, news = ints(olds), ints(news)
+        vmid = int(olds["vmid"])
+        current = self._owned_current(olds, vmid, "update")
+        return UpdateResult(self._apply(news, olds, current, vmid))
+
+    def _owned_current(self, props: dict, vmid: int, action: str) -> dict:
+        target = target_of(props)
+        current = self._read_current(props, vmid)
+        if current is None:
+            raise HostCommandError(target.name, f"{action} of CT {vmid}", f"CT {vmid} no longer exists; run `pulumi refresh`")
+        owner = pct.owner_of(current["config"])
+        if owner != (props["stack"], props["app"]):
+            raise OwnershipError(
+                f"host {target.name}: refusing to {action} CT {vmid}: "
+                + ("it carries no homefleet marker (tag 'homefleet' and the 'managed-by: homefleet' description line); "
+                   "homefleet never changes what it did not create. Set `adopt: true` on the app to take it over"
+                   if owner is None else f"it belongs to stack {owner[0]} app {owner[1]}")
+            )
+        return current
+
+    def _apply(self, news: dict, olds: dict, current: dict, vmid: int) -> dict:
+        target = target_of(news)
+        image_env = olds.get("image_env") or {}
+        observed = _hide_secrets(ctview.from_config(current["config"], current["status"], news), news)
+        desired = ctview.from_spec(_view_spec(news), image_env)
+        changed = ctview.changed_keys(observed, desired)
+        if olds.get("template") != news.get("template"):
+            changed.append("template")
+        if any(key in changed for key in RECREATE_KEYS):
+            return self._recreate(news, olds, current, vmid, changed)
+        options, delete = self._set_options(news, olds, current, changed)
+        env = None
+        if "env" in changed or (olds.get("secret_env") or {}) != (news.get("secret_env") or {}):
+            env = _merged_env(news, image_env)
+        was_running = current["status"] == "running"
+        want_running = news.get("running", True)
+        argv = ctops.update_script(vmid, options, delete, env, was_running, want_running)
+        log.info(target.name, news["app"], f"updating CT {vmid}: {', '.join(sorted(set(changed))) or 'outputs only'}")
+        result = run(target, argv, stdin=ctenv.stdin_data(env or {}), timeout=CREATE_TIMEOUT)
+        if not result.ok:
+            raise HostCommandError(target.name, f"updating CT {vmid} ({news['app']})", result.stderr)
+        readback = ctops.parse_readback(result.stdout)
+        if readback["restarted"]:
+            log.info(target.name, news["app"], f"restarted CT {vmid}: PVE left changes pending until the next start")
+        return _outputs(news, vmid, readback, image_env)
+
+    def _set_options(self, news: dict, olds: dict, current: dict, changed: list) -> tuple:
+        wanted = pct.spec_options(news)
+        if news.get("entrypoint"):
+            wanted["entrypoint"] = news["entrypoint"]
+        config = current["config"]
+        options, delete = {}, []
+        for key in changed:
+            if key in SETTABLE:
+                if key in wanted:
+                    options[key] = wanted[key]
+                elif key in config:
+                    delete.append(key)
+            elif re.fullmatch(r"net\d+", key):
+                if key in wanted:
+                    value = wanted[key]
+                    hwaddr = _hwaddr(config.get(key, ""))
+                    if hwaddr and "hwaddr=" not in value:
+                        value += f",hwaddr={hwaddr}"
+                    options[key] = value
+                else:
+                    delete.append(key)
+            elif re.fullmatch(r"dev\d+", key):
+                if key in wanted:
+                    options[key] = wanted[key]
+                else:
+                    delete.append(key)
+            elif re.fullmatch(r"mp\d+", key):
+                if key not in wanted:
+                    delete.append(key)
+                    continue
+                existing = config.get(key, "").split(",", 1)[0]
+                slot = dict((k, item) for k, kind, item in pct.mount_slots(news) if kind == "volume")
+                if key in slot and existing and not existing.startswith("/"):
+                    item = slot[key]
+                    value = f"{existing},mp={item['path']}" + (",ro=1" if item.get("read_only") else "")
+                    options[key] = value
+                else:
+                    options[key] = wanted[key]
+        return options, delete
+
+    def _recreate(self, news: dict, olds: dict, current: dict, vmid: int, changed: list) -> dict:
+        target = target_of(news)
+        volumes = _volume_keys({k: v for k, v in current["config"].items() if re.fullmatch(r"mp\d+", k)})
+        log.info(target.name, news["app"], f"recreating CT {vmid} ({', '.join(k for k in changed if k in RECREATE_KEYS)}); "
+                 f"data volumes carried over: {', '.join(volumes) or 'none'}")
+        if volumes:
+            self._park(news, vmid, current, news["template"], volumes)
+        else:
+            self._destroy(news, vmid, current["status"] == "running")
+        return self._create_at(news, vmid)
+
+    def _park(self, props: dict, vmid: int, current: dict, template: str, volumes: list) -> int:
+        target = target_of(props)
+        holder = self._allocate(props, {vmid})
+        kind = props.get("template_kind", "oci")
+        argv = ctops.park_script(vmid, holder, template, pct.holder_options(props, kind), volumes,
+                                 current["status"] == "running")
+        result = run(target, argv, timeout=CREATE_TIMEOUT)
+        if not result.ok:
+            raise HostCommandError(
+                target.name, f"moving the data volumes of CT {vmid} to holder CT {holder}",
+                result.stderr + f"\nthe volumes are on CT {vmid} or CT {holder}; the next `pulumi up` resumes",
+            )
+        log.info(target.name, props["app"], f"data volumes {', '.join(volumes)} are kept on holder CT {holder}")
+        return holder
+
+    def _destroy(self, props: dict, vmid: int, running: bool) -> None:
+        target = target_of(props)
+        result = run(target, ctops.delete_script(vmid, running), timeout=600)
+        if not result.ok and ctops.GONE_MARKER not in result.stderr:
+            raise HostCommandError(target.name, f"destroying CT {vmid}", result.stderr)
+
+    # ---------- delete ----------
+    def delete(self, _id: str, props: dict) -> None:
+        props = ints(props)
+        target = target_of(props)
+        vmid = int(props["vmid"])
+        current = self._read_current(props, vmid)
+        if current is None:
+            return
+        owner = pct.owner_of(current["config"])
+        if owner != (props["stack"], props["app"]):
+            raise OwnershipError(
+                f"host {target.name}: refusing to delete CT {vmid}: "
+                + ("it carries no homefleet marker; homefleet never destroys what it did not create"
+                   if owner is None else f"it now belongs to stack {owner[0]} app {owner[1]}")
+            )
+        volumes = _volume_keys({k: v for k, v in current["config"].items() if re.fullmatch(r"mp\d+", k)})
+        running = current["status"] == "running"
+        if volumes and not props.get("delete_data"):
+            self._park(props, vmid, current, props["template"], volumes)
+            return
+        log.info(target.name, props["app"], f"destroying CT {vmid}")
+        self._destroy(props, vmid, running)
+
+
+class ProxmoxCT(Resource, module="homefleet", name="ProxmoxCT"):
+    vmid: pulumi.Output[int]
+    ip: pulumi.Output[str]
+    urls: pulumi.Output[list]
+    status: pulumi.Output[str]
+
+    def __init__(self, name: str, props: dict, opts: Optional[pulumi.ResourceOptions] = None):
+        outputs = {"image_env": None, "observed": None, "raw_mounts": None, "hwaddrs": None,
+                   "ip": None, "status": None, "urls": None}
+        super().__init__(ProxmoxCTProvider(), name, {"vmid": None, **outputs, **props}, opts)

@@ -1,0 +1,109 @@
+"""Golden tests for the pct builders and parsers (pure: no host)."""
+
+from providers.hosts import ctops, ctview, pct, propstring, script
+from providers.transport.quoting import to_command_line
+
+SPEC = {
+    "stack": "demo", "app": "jellyfin", "hostname": "jellyfin", "cores": 2, "memory": 2048, "swap": 512,
+    "rootfs_storage": "local-zfs", "rootfs_size": 8, "template": "local:vztmpl/x.tar",
+    "nets": [{"bridge": "vmbr0", "ip": "dhcp"}],
+    "volumes": [{"path": "/config", "size": 4, "storage": "local-zfs"}],
+    "mounts": [{"source": "/tank/media", "path": "/media", "read_only": True}],
+    "devices": [{"path": "/dev/dri/renderD128", "gid": 104}],
+    "features": {"nesting": True, "fuse": False},
+    "tags": ["Media", "media"], "onboot": True, "env": {"TZ": "Europe/Berlin"},
+}
+
+
+def test_spec_options_are_what_pve_stores():
+    opts = pct.spec_options(SPEC)
+    assert opts["net0"] == "name=eth0,bridge=vmbr0,host-managed=1,ip=dhcp"
+    assert opts["mp0"] == "local-zfs:4,mp=/config"
+    assert opts["mp1"] == "/tank/media,mp=/media,ro=1"
+    assert opts["dev0"] == "/dev/dri/renderD128,gid=104"
+    assert opts["features"] == "nesting=1"
+    assert opts["tags"] == "homefleet;media"
+    assert opts["ostype"] == "unmanaged"
+    assert opts["rootfs"] == "local-zfs:8"
+    assert opts["description"].splitlines() == ["managed-by: homefleet stack=demo app=jellyfin",
+                                                "template: local:vztmpl/x.tar"]
+
+
+def test_create_argv_has_no_env_and_no_start():
+    argv = pct.create_argv(200, "local:vztmpl/x.tar", pct.spec_options(SPEC))
+    assert argv[:4] == ["pct", "create", "200", "local:vztmpl/x.tar"]
+    assert "--env" not in argv and "--start" not in argv
+
+
+def test_parse_config_splits_env_on_nul_and_decodes_description():
+    text = ("arch: amd64\ndescription: managed-by%3A homefleet stack=demo app=x%0Aline two%0A\n"
+            "env: PATH=/usr/bin\x00TZ=UTC\nmemory: 512\ntags: homefleet;media\nlxc.init.cwd: /\n")
+    conf = pct.parse_config(text)
+    assert conf["env"] == ["PATH=/usr/bin", "TZ=UTC"]
+    assert conf["description"] == "managed-by: homefleet stack=demo app=x\nline two\n"
+    assert conf["lxc"] == [("lxc.init.cwd", "/")]
+    assert pct.owner_of(conf) == ("demo", "x")
+
+
+def test_owner_requires_tag_and_exact_marker():
+    assert pct.owner_of({"description": "managed-by: homefleet stack=a app=b", "tags": "other"}) is None
+    assert pct.owner_of({"description": "managed-by: homefleet stack=a app=b role=data", "tags": "homefleet"}) is None
+
+
+def test_encode_text_matches_pve():
+    assert pct.encode_text("template: local:vztmpl/a b%.tar\n") == "template%3A local%3Avztmpl/a b%25.tar%0A"
+
+
+def test_parse_list_and_status_and_pending():
+    listing = ("VMID       Status     Lock         Name                \n"
+               "200        running                 jellyfin            \n"
+               "201        stopped    create       web                 \n")
+    assert pct.parse_list(listing) == [
+        {"vmid": 200, "status": "running", "lock": "", "name": "jellyfin"},
+        {"vmid": 201, "status": "stopped", "lock": "create", "name": "web"},
+    ]
+    assert pct.parse_status("status: running\n") == "running"
+    pending = pct.parse_pending("cur memory: 512\nnew memory: 1024\ncur cores: 1\ndel mp1: /a,mp=/b\n")
+    assert pct.pending_changes(pending) == ["memory", "mp1"]
+
+
+def test_propstring_roundtrip():
+    assert propstring.parse("local-zfs:subvol-1-disk-0,mp=/x,size=8G", "volume") == {
+        "volume": "local-zfs:subvol-1-disk-0", "mp": "/x", "size": "8G"}
+    assert propstring.join({"volume": "a:1", "mp": "/x"}, first_bare="volume") == "a:1,mp=/x"
+
+
+def test_views_of_spec_and_config_agree():
+    conf = pct.parse_config(
+        "cores: 2\ndescription: " + pct.encode_text(pct.description_text(SPEC)) + "%0A\n"
+        "dev0: /dev/dri/renderD128,gid=104\nenv: PATH=/bin\x00TZ=Europe/Berlin\nfeatures: nesting=1\n"
+        "hostname: jellyfin\nmemory: 2048\nmp0: local-zfs:subvol-200-disk-1,mp=/config,size=4G\n"
+        "mp1: /tank/media,mp=/media,ro=1\n"
+        "net0: name=eth0,bridge=vmbr0,host-managed=1,hwaddr=BC:24:11:00:00:01,ip=dhcp,type=veth\n"
+        "onboot: 1\nostype: unmanaged\nrootfs: local-zfs:subvol-200-disk-0,size=8G\nswap: 512\n"
+        "tags: homefleet;media\nunprivileged: 1\n")
+    observed = ctview.from_config(conf, "running", SPEC)
+    desired = ctview.from_spec(SPEC, {"PATH": "/bin"})
+    assert ctview.changed_keys(observed, desired) == []
+    desired_more = ctview.from_spec({**SPEC, "memory": 4096}, {"PATH": "/bin"})
+    assert ctview.changed_keys(observed, desired_more) == ["memory"]
+
+
+def test_size_gib():
+    assert ctview.size_gib("8G") == "8" and ctview.size_gib("512M") == "0.5" and ctview.size_gib("1T") == "1024"
+
+
+def test_create_script_is_one_sh_with_rollback():
+    argv = ctops.create_script(200, "local:vztmpl/x.tar", pct.spec_options(SPEC), oci=True, has_env=True, start=True)
+    assert argv[:2] == ["sh", "-c"]
+    body = argv[2]
+    assert body.index("pct create 200") < body.index("perl -e") < body.index("pct start 200")
+    assert "pct destroy 200 --purge 1 --force 1" in body
+    # the whole thing survives one more round of quoting intact
+    assert to_command_line(argv).startswith("sh -c ")
+
+
+def test_split_sections():
+    out = "noise\n" + script.SECTION.format("config") + "\na: 1\n" + script.SECTION.format("status") + "\nstatus: running\n"
+    sections = script.split_sections(out)
+    assert sections["config"].strip() == "a: 1" and sections["status"].strip() == "status: running"
