@@ -1,0 +1,301 @@
+"""The stack config contract (`stacks/Pulumi.<stack>.yaml`), validated with pydantic.
+
+Keys are camelCase as users write them; every model forbids unknown keys, so a typo is
+an error that names the file and key instead of a silently ignored setting.
+"""
+
+import re
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from .imageref import parse_image_ref
+from .sizes import to_gib, to_mib
+
+NAME = r"^[a-z][a-z0-9-]{0,39}$"
+_HOSTNAME = re.compile(r"^(?=.{1,63}$)[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_TAG = re.compile(r"^[a-z0-9_][a-z0-9_+.-]*$", re.I)
+_STORAGE = re.compile(r"^[a-zA-Z][a-zA-Z0-9._-]*$")
+
+
+def _mib(value):
+    return to_mib(value, "M")
+
+
+def _gib(value):
+    return to_gib(value)
+
+
+MiB = Annotated[int, BeforeValidator(_mib), Field(ge=16)]
+SwapMiB = Annotated[int, BeforeValidator(_mib), Field(ge=0)]
+GiB = Annotated[int, BeforeValidator(_gib), Field(ge=1)]
+StorageId = Annotated[str, Field(pattern=_STORAGE.pattern)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _absolute(path: str, what: str) -> str:
+    if not path.startswith("/"):
+        raise ValueError(f"{what} must be an absolute path (start with '/'), got {path!r}")
+    if "\x00" in path or "\n" in path or "," in path or "=" in path:
+        raise ValueError(f"{what} cannot contain NUL, newline, ',' or '='")
+    if any(part == ".." for part in path.split("/")):
+        raise ValueError(f"{what} cannot contain '..'")
+    return path.rstrip("/") or "/"
+
+
+class GpuGids(Strict):
+    video: int = 44
+    render: int = 104
+
+
+class AppDefaults(Strict):
+    cores: Optional[int] = Field(None, ge=1, le=8192)
+    memory: Optional[MiB] = None
+    swap: Optional[SwapMiB] = None
+    onboot: Optional[bool] = None
+    timezone: Optional[str] = None
+    nameserver: Optional[str] = None
+    tags: list[str] = []
+
+
+class Host(Strict):
+    kind: Literal["proxmox", "truenas"]
+    address: str = Field(min_length=1)
+    port: int = Field(22, ge=1, le=65535)
+    user: str = Field("root", pattern=r"^[a-z_][a-z0-9_.-]*$")
+    hostKey: Optional[str] = None
+    keyFile: Optional[str] = None
+    node: Optional[str] = None
+    storage: StorageId = "local-lvm"
+    templateStorage: StorageId = "local"
+    bridge: str = Field("vmbr0", pattern=r"^[a-zA-Z][a-zA-Z0-9_.-]{0,15}$")
+    registryMirror: dict[str, str] = {}
+    gpuGids: GpuGids = GpuGids()
+    defaults: AppDefaults = AppDefaults()
+    sudo: bool = False
+    pool: Optional[str] = None  # TrueNAS: the pool apps' host paths live under
+    midcltGeneration: Optional[Literal["24.10", "25.04"]] = None
+
+    @field_validator("hostKey")
+    @classmethod
+    def _host_key(cls, value):
+        if value is None:
+            return value
+        parts = value.split()
+        if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-")):
+            raise ValueError("must look like 'ssh-ed25519 AAAA...' (the host's public key line)")
+        return f"{parts[0]} {parts[1]}"
+
+
+class Network(Strict):
+    bridge: Optional[str] = None
+    ip: str = "dhcp"
+    gw: Optional[str] = None
+    ip6: Optional[str] = None
+    tag: Optional[int] = Field(None, ge=1, le=4094)
+    firewall: Optional[bool] = None
+    hwaddr: Optional[str] = Field(None, pattern=r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+    mtu: Optional[int] = Field(None, ge=64, le=65535)
+
+    @field_validator("ip")
+    @classmethod
+    def _ip(cls, value):
+        if value in ("dhcp", "manual") or re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}/\d{1,2}", value):
+            return value
+        raise ValueError("must be 'dhcp', 'manual' or an address with prefix like '192.0.2.10/24'")
+
+
+class Mount(Strict):
+    source: str
+    path: str
+    readOnly: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value):
+        if isinstance(value, str):
+            parts = value.split(":")
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+                raise ValueError(f"{value!r}: write 'HOST_PATH:CONTAINER_PATH' or 'HOST_PATH:CONTAINER_PATH:ro'")
+            return {"source": parts[0], "path": parts[1], "readOnly": len(parts) == 3 and parts[2] == "ro"}
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value):
+        return _absolute(value, "the host path")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value):
+        return _absolute(value, "the container path")
+
+
+class Volume(Strict):
+    path: str
+    size: GiB = 8
+    storage: Optional[StorageId] = None
+    backup: Optional[bool] = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value):
+        return _absolute(value, "the volume's container path")
+
+
+class Device(Strict):
+    path: str
+    gid: Optional[int] = Field(None, ge=0)
+    uid: Optional[int] = Field(None, ge=0)
+    mode: Optional[str] = Field(None, pattern=r"^0[0-7]{3}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value):
+        return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("path")
+    @classmethod
+    def _dev(cls, value):
+        if not value.startswith("/dev/"):
+            raise ValueError(f"a device path starts with /dev/, got {value!r}")
+        return _absolute(value, "the device path")
+
+
+class Features(Strict):
+    nesting: bool = False
+    keyctl: bool = False
+    fuse: bool = False
+
+
+class Port(Strict):
+    port: int = Field(ge=1, le=65535)
+    protocol: Literal["tcp", "udp"] = "tcp"
+    name: Optional[str] = None
+    scheme: Optional[Literal["http", "https"]] = None
+
+
+class App(Strict):
+    host: str
+    package: Optional[str] = None
+    image: Optional[str] = None
+    compose: Optional[str] = None
+    template: Optional[str] = Field(None, pattern=r"^[a-zA-Z][a-zA-Z0-9._-]*:vztmpl/[A-Za-z0-9._+-]+\.tar(\.(gz|xz|zst|bz2))?$")
+    sshPublicKeys: Optional[str] = None
+    vmid: Optional[int] = Field(None, ge=100, le=999999999)
+    hostname: Optional[str] = None
+    cores: Optional[int] = Field(None, ge=1, le=8192)
+    memory: Optional[MiB] = None
+    swap: Optional[SwapMiB] = None
+    disk: Optional[GiB] = None
+    storage: Optional[StorageId] = None
+    networks: Optional[list[Network]] = None
+    mounts: list[Mount] = []
+    volumes: Optional[list[Volume]] = None
+    gpu: Optional[Union[str, list[str]]] = None
+    devices: list[Device] = []
+    env: dict[str, str] = {}
+    features: Optional[Features] = None
+    onboot: Optional[bool] = None
+    startup: Optional[str] = Field(None, pattern=r"^(order=)?\d+(,up=\d+)?(,down=\d+)?$")
+    tags: list[str] = []
+    description: Optional[str] = None
+    entrypoint: Optional[str] = None
+    timezone: Optional[str] = None
+    nameserver: Optional[str] = None
+    searchdomain: Optional[str] = None
+    unprivileged: bool = True
+    running: bool = True
+    adopt: bool = False
+    deleteData: bool = False
+    ports: Optional[list[Port]] = None
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        given = [k for k in ("package", "image", "compose", "template") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("set exactly one of `package` (from packages/), `image`, `compose` or a classic `template`"
+                             + (f"; got {', '.join(given)}" if given else ""))
+        if self.adopt and self.vmid is None:
+            raise ValueError("`adopt: true` needs the `vmid` of the existing CT")
+        return self
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value):
+        if value is not None:
+            parse_image_ref(value)
+        return value
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, value):
+        if value is not None and not _HOSTNAME.match(value):
+            raise ValueError("must be a DNS label: letters, digits and '-', at most 63 characters")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value):
+        for key, val in value.items():
+            if not _ENV_KEY.match(key):
+                raise ValueError(f"env key {key!r} must be letters, digits and '_', not starting with a digit")
+            if _CONTROL.search(val):
+                raise ValueError(f"env {key}: a value cannot hold newlines or control characters")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value):
+        for tag in value:
+            if not _TAG.match(tag):
+                raise ValueError(f"tag {tag!r}: letters, digits and '_+.-', not starting with '+', '.' or '-'")
+        return value
+
+    @field_validator("description", "entrypoint", "timezone", "nameserver", "searchdomain")
+    @classmethod
+    def _no_control(cls, value):
+        if value is not None and "\x00" in value:
+            raise ValueError("cannot contain a NUL byte")
+        if value is not None and _CONTROL.search(value.replace("\n", "")):
+            raise ValueError("cannot contain control characters")
+        return value
+
+    @field_validator("gpu")
+    @classmethod
+    def _gpu(cls, value):
+        if isinstance(value, str) and value not in ("intel", "amd", "nvidia"):
+            raise ValueError(f"{value!r} is not a GPU preset; write intel, amd, nvidia or a list of /dev paths")
+        if isinstance(value, list):
+            for path in value:
+                if not path.startswith("/dev/"):
+                    raise ValueError(f"a GPU device path starts with /dev/, got {path!r}")
+        return value
+
+
+class Stack(Strict):
+    hosts: dict[Annotated[str, Field(pattern=NAME)], Host]
+    apps: dict[Annotated[str, Field(pattern=NAME)], App] = {}
+
+    @model_validator(mode="after")
+    def _cross(self):
+        problems = []
+        seen: dict = {}
+        for name, app in self.apps.items():
+            if app.host not in self.hosts:
+                known = ", ".join(sorted(self.hosts)) or "none"
+                problems.append(f"apps.{name}.host: unknown host {app.host!r} (hosts: {known})")
+                continue
+            if app.vmid is not None:
+                other = seen.get((app.host, app.vmid))
+                if other:
+                    problems.append(f"apps.{name}.vmid: {app.vmid} is also the vmid of app {other} on host {app.host}")
+                seen[(app.host, app.vmid)] = name
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
