@@ -1,0 +1,130 @@
+"""`pct exec <vmid> -- <command> [args]`: a handful of commands, run against the CT's files.
+
+Paths inside the CT resolve through the rootfs volume, volume mount points and bind mounts
+(the deepest mount point wins). Supported: cat, ls, test, env, echo, true, false, pwd, id.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path, PurePosixPath
+
+from . import conf as conf_mod
+from . import runstate, storage
+from .ct_ops import mount_points
+from .errors import PveError
+
+
+class Container:
+    def __init__(self, conf: conf_mod.CTConfig):
+        self.conf = conf
+        cfg = storage.load_config()
+        self.mounts: list[tuple[str, Path]] = []
+        for _key, mp in mount_points(conf.main.values):
+            if mp["type"] == "volume":
+                try:
+                    host = storage.volume_path(mp["volume"], cfg)
+                except PveError:
+                    continue
+            else:
+                host = Path(mp["volume"])
+            self.mounts.append((str(PurePosixPath("/") / mp["mp"].lstrip("/")), host))
+        self.mounts.sort(key=lambda item: len(item[0]), reverse=True)
+
+    def host_path(self, ct_path: str) -> Path:
+        path = str(PurePosixPath("/") / os.path.normpath("/" + ct_path).lstrip("/"))
+        for mount, host in self.mounts:
+            if path == mount or path.startswith(mount.rstrip("/") + "/"):
+                rest = path[len(mount):].lstrip("/")
+                return host / rest if rest else host
+        raise FileNotFoundError(ct_path)
+
+    def env(self) -> list[str]:
+        value = self.conf.get("env") or ""
+        return [v for v in value.split("\0") if v]
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text)
+
+
+def run_command(ct: Container, argv: list[str]) -> int:
+    cmd, args = argv[0], argv[1:]
+    if cmd in ("true", ":"):
+        return 0
+    if cmd == "false":
+        return 1
+    if cmd == "echo":
+        _out(" ".join(args) + "\n")
+        return 0
+    if cmd == "pwd":
+        _out("/\n")
+        return 0
+    if cmd == "id":
+        _out("uid=0(root) gid=0(root) groups=0(root)\n")
+        return 0
+    if cmd == "env":
+        for var in ct.env():
+            _out(var + "\n")
+        return 0
+    if cmd == "cat":
+        rc = 0
+        for name in args:
+            try:
+                sys.stdout.flush()
+                sys.stdout.buffer.write(ct.host_path(name).read_bytes())
+            except IsADirectoryError:
+                _err(f"cat: {name}: Is a directory\n")
+                rc = 1
+            except (FileNotFoundError, NotADirectoryError):
+                _err(f"cat: {name}: No such file or directory\n")
+                rc = 1
+        return rc
+    if cmd == "ls":
+        targets = [a for a in args if not a.startswith("-")] or ["/"]
+        rc = 0
+        for name in targets:
+            try:
+                host = ct.host_path(name)
+                if host.is_dir():
+                    for entry in sorted(os.listdir(host)):
+                        _out(entry + "\n")
+                elif host.exists() or host.is_symlink():
+                    _out(name + "\n")
+                else:
+                    raise FileNotFoundError(name)
+            except FileNotFoundError:
+                _err(f"ls: cannot access '{name}': No such file or directory\n")
+                rc = 2
+        return rc
+    if cmd in ("test", "["):
+        if cmd == "[":
+            args = args[:-1] if args and args[-1] == "]" else args
+        if len(args) != 2 or args[0] not in ("-e", "-f", "-d", "-s"):
+            _err(f"sim: unsupported test expression: {' '.join(args)}\n")
+            return 2
+        try:
+            host = ct.host_path(args[1])
+        except FileNotFoundError:
+            return 1
+        ok = {"-e": host.exists(), "-f": host.is_file(), "-d": host.is_dir(),
+              "-s": host.is_file() and host.stat().st_size > 0}[args[0]]
+        return 0 if ok else 1
+    _err(f"sim: command not available in the simulated container: {cmd}\n")
+    return 127
+
+
+def exec_command(params: dict) -> int:
+    vmid = int(params["vmid"])
+    conf = conf_mod.load(vmid)
+    argv = params.get("extra-args") or []
+    if not argv:
+        raise PveError("missing command")
+    if not runstate.is_running(vmid):
+        raise PveError(f"container '{vmid}' not running!")
+    return run_command(Container(conf), list(argv))
