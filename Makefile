@@ -26,10 +26,10 @@ test-fast: venv
 	$(PY) -m pytest -q tests -m "not engine"
 
 demo: deps
-	@PATH="$(PULUMI_DIR):$$PATH" $(PY) -m homefleet.demo up
+	@PATH="$(PULUMI_DIR):$$PATH" $(PY) -m sim.demo up
 
 demo-down: venv
-	@$(PY) -m homefleet.demo down
+	@$(PY) -m sim.demo down
 
 bench: deps
 	PATH="$(PULUMI_DIR):$$PATH" $(PY) -m bench
