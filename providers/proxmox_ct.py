@@ -11,16 +11,17 @@ delete: only CTs carrying our marker; data volumes are parked in a holder unless
 """
 
 import re
+import secrets
 from typing import Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
-from . import log
+from . import hostcache, log
 from .base import HomefleetProvider, ints, same_host, target_of
 from .errors import HostCommandError, OwnershipError
 from .hosts import ctenv, ctops, ctview, pct
-from .transport import run
+from .transport import put, run
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 RECREATE_KEYS = ("template", "rootfs", "unprivileged")
@@ -42,6 +43,14 @@ def _has_unknown(value) -> bool:
     if isinstance(value, list):
         return any(_has_unknown(v) for v in value)
     return False
+
+
+_NOT_INPUTS = {"__provider", "vmid", "image_env", "observed", "raw_mounts", "hwaddrs", "ip", "status", "urls"}
+
+
+def _inputs_moved(olds: dict, news: dict) -> bool:
+    """Whether an input differs from the state (the outputs repeat every input)."""
+    return any(olds.get(k) != news.get(k) for k in (set(olds) | set(news)) - _NOT_INPUTS)
 
 
 def _merged_env(spec: dict, image_env: dict) -> dict:
@@ -91,6 +100,18 @@ def _outputs(spec: dict, vmid: int, readback: dict, image_env: dict) -> dict:
     }
 
 
+def _log_drift(props: dict, before: dict, after: dict) -> None:
+    """Python dynamic providers cannot show a refresh's detailed diff, so say it in the log."""
+    changes = []
+    for key in ctview.changed_keys(before, after):
+        if key in ("env", "description"):
+            changes.append(f"{key} changed")
+        else:
+            changes.append(f"{key}: {before.get(key, '(absent)')} -> {after.get(key, '(absent)')}")
+    if changes:
+        log.info(target_of(props).name, props["app"], f"drift on CT {props['vmid']}: " + "; ".join(changes))
+
+
 def _hwaddr(net_value: str) -> Optional[str]:
     match = re.search(r"hwaddr=([0-9A-Fa-f:]+)", net_value)
     return match.group(1) if match else None
@@ -137,10 +158,13 @@ class ProxmoxCTProvider(HomefleetProvider):
         if news.get("vmid") not in (None, UNKNOWN) and int(news["vmid"]) != int(olds.get("vmid", 0)):
             replaces.append("vmid")
         if _has_unknown({k: v for k, v in news.items() if k != "__provider"}):
-            return DiffResult(changes=True, replaces=replaces, delete_before_replace=bool(news.get("vmid")))
+            return DiffResult(changes=None if not replaces else True, replaces=replaces,
+                              delete_before_replace=bool(news.get("vmid")))
         changed = self.changed(olds, news)
+        # None when an input moved: the engine then diffs the inputs itself and names them (diffReasons,
+        # detailed diff), which this SDK's DiffResult cannot carry. Drift alone stays True.
         return DiffResult(
-            changes=bool(changed or replaces),
+            changes=None if changed and not replaces and _inputs_moved(olds, news) else bool(changed or replaces),
             replaces=replaces,
             delete_before_replace=bool(news.get("vmid")),
         )
@@ -200,10 +224,15 @@ class ProxmoxCTProvider(HomefleetProvider):
                     moves.append((key, key))
         post = {"entrypoint": props["entrypoint"]} if props.get("entrypoint") else None
         env = {**(props.get("env") or {}), **(props.get("secret_env") or {})}
+        keys_file = None
+        if props.get("ssh_public_keys") and not oci:
+            keys_file = f".homefleet-keys-{secrets.token_hex(8)}"
+            put(target, props["ssh_public_keys"].encode() + b"\n", keys_file, 0o600)
+            options["ssh-public-keys"] = keys_file
         argv = ctops.create_script(
             vmid, props["template"], options, oci=oci, has_env=bool(env), start=props.get("running", True),
             post_options=post, reclaim=None if holder is not None else (props["stack"], props["app"]),
-            moves=moves, holder=holder,
+            moves=moves, holder=holder, cleanup=keys_file,
         )
         log.info(target.name, props["app"], f"creating CT {vmid} from {props['template']}")
         result = run(target, argv, stdin=ctenv.stdin_data(env), timeout=CREATE_TIMEOUT)
@@ -252,10 +281,13 @@ class ProxmoxCTProvider(HomefleetProvider):
     def read(self, id_: str, props: dict) -> ReadResult:
         props = ints(props)
         vmid = int(props["vmid"])
-        current = self._read_current(props, vmid)
+        current = hostcache.ct(target_of(props), vmid)  # one read per host for a whole refresh
         if current is None or pct.owner_of(current["config"]) != (props["stack"], props["app"]):
+            log.info(target_of(props).name, props["app"], f"CT {vmid} is gone (or no longer ours): dropped from the state")
             return ReadResult("", {})
-        return ReadResult(id_, _outputs(props, vmid, current, props.get("image_env") or {}))
+        outs = _outputs(props, vmid, current, props.get("image_env") or {})
+        _log_drift(props, props.get("observed") or {}, outs["observed"])
+        return ReadResult(id_, outs)
 
     # ---------- update ----------
     def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:

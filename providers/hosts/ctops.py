@@ -31,6 +31,7 @@ def create_script(
     reclaim: Optional[tuple] = None,
     moves: Optional[list] = None,
     holder: Optional[int] = None,
+    cleanup: Optional[str] = None,
 ) -> list:
     """pct create (no --start, no --env), the env write, pct start, read back; roll back on failure.
 
@@ -50,6 +51,10 @@ def create_script(
         after.append(q(pct.start_argv(vmid)) + " </dev/null")
         after.append(q(pct.status_argv(vmid)) + " | grep -qx 'status: running'")
     lines = ["set -u"]
+    if cleanup:
+        lines.append(script.on_exit(["rm", "-f", cleanup]))
+    if not oci:
+        lines += _fetch_classic(template)
     if reclaim:
         lines += _holder_probe(*reclaim)
     lines += [
@@ -66,6 +71,17 @@ def create_script(
             "}",
         ]
     return script.sh(lines + _readback(vmid))
+
+
+def _fetch_classic(volid: str) -> list:
+    """A classic template missing from the storage is fetched with `pveam download` first."""
+    storage, _, rest = volid.partition(":")
+    name = rest.rsplit("/", 1)[-1]
+    return [
+        f"if [ ! -e \"$({q(['pvesm', 'path', volid])})\" ]; then",
+        f"  {q(['pveam', 'download', storage, name])} </dev/null >&2 || exit $?",
+        "fi",
+    ]
 
 
 def _holder_probe(stack: str, app: str) -> list:

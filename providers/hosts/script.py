@@ -33,3 +33,8 @@ def split_sections(stdout: str) -> dict:
             continue
         sections[current].append(line)
     return {name: "\n".join(lines) for name, lines in sections.items()}
+
+
+def on_exit(argv: Sequence[str]) -> str:
+    """`trap '<argv>' EXIT`: trap takes its command as one word, so quote the line again."""
+    return f"trap {q([q(argv)])} EXIT"

@@ -42,7 +42,7 @@ def pull_script(ref_with_digest: str, volid: str, authfile: Optional[str] = None
         f"path=$({script.q(['pvesm', 'path', volid])})",
     ]
     if authfile:
-        lines.append(f"trap {script.q(['rm', '-f', authfile])} EXIT")
+        lines.append(script.on_exit(["rm", "-f", authfile]))
     lines += [
         'if [ ! -s "$path" ]; then',
         '  tmp="$path.tmp.$$"',

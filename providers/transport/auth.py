@@ -5,6 +5,7 @@ providers' `configure()` from the decrypted stack config and never written anywh
 """
 
 import io
+import os
 import threading
 from typing import Optional
 
@@ -29,57 +30,70 @@ def _load_key_text(text: str) -> paramiko.PKey:
     for cls in _KEY_CLASSES:
         try:
             return cls.from_private_key(io.StringIO(text))
-        except (paramiko.SSHException, ValueError):
+        except Exception:  # noqa: BLE001 - a parser's message may quote the key: drop it
             continue
     raise ValueError("homefleet:sshKey is not an unencrypted OpenSSH/PEM private key")
 
 
 def _load_key_file(path: str) -> paramiko.PKey:
+    if not os.path.isfile(path):
+        raise ValueError(f"{path} does not exist")
     for cls in _KEY_CLASSES:
         try:
             return cls.from_private_key_file(path)
-        except (paramiko.SSHException, ValueError):
+        except OSError as exc:
+            raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except Exception:  # noqa: BLE001 - as above
             continue
     raise ValueError(f"{path} is not an unencrypted private key paramiko can read")
 
 
-def candidate_keys(target: SshTarget) -> list:
-    """Keys to try, in order: the secret key, the host's key file, then the agent's."""
-    keys: list = []
+def _own_keys(target: SshTarget) -> list:
+    """The secret key, then the host's key file."""
     with _lock:
         text = _secret_key_text
     try:
-        if text:
-            keys.append(_load_key_text(text))
+        keys = [_load_key_text(text)] if text else []
         if target.key_file:
             keys.append(_load_key_file(target.key_file))
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
         raise TransportError(target.name, f"cannot load the SSH key: {exc}") from None
-    try:
-        keys.extend(paramiko.Agent().get_keys())
-    except paramiko.SSHException:
-        pass
     return keys
 
 
+def _open_agent() -> Optional[paramiko.Agent]:
+    """The agent at SSH_AUTH_SOCK (it lists its keys on connect); None if there is none."""
+    try:
+        return paramiko.Agent()
+    except (paramiko.SSHException, OSError):
+        return None
+
+
 def authenticate(transport: paramiko.Transport, target: SshTarget) -> None:
-    keys = candidate_keys(target)
-    if not keys:
+    """Log in with the secret key, the key file, then the agent's keys, in that order."""
+    agent = _open_agent()
+    try:
+        keys = _own_keys(target) + (list(agent.get_keys()) if agent else [])
+        if not keys:
+            raise TransportError(
+                target.name,
+                "no SSH key to log in with: set homefleet:sshKey (pulumi config set --secret), "
+                "a keyFile for the host, or load a key into ssh-agent",
+            )
+        for key in keys:
+            try:
+                transport.auth_publickey(target.user, key)
+            except paramiko.AuthenticationException:
+                continue
+            except paramiko.SSHException as exc:
+                raise TransportError(target.name, f"authentication failed: {exc}") from None
+            if transport.is_authenticated():
+                return
         raise TransportError(
             target.name,
-            "no SSH key to log in with: set homefleet:sshKey (pulumi config set --secret), "
-            "a keyFile for the host, or load a key into ssh-agent",
+            f"no offered key was accepted for {target.user}@{target.address}:{target.port} "
+            f"({len(keys)} tried: homefleet:sshKey, the host's keyFile, then ssh-agent's keys)",
         )
-    for key in keys:
-        try:
-            transport.auth_publickey(target.user, key)
-        except paramiko.AuthenticationException:
-            continue
-        except paramiko.SSHException as exc:
-            raise TransportError(target.name, f"authentication failed: {exc}") from None
-        if transport.is_authenticated():
-            return
-    raise TransportError(
-        target.name,
-        f"no offered key was accepted for {target.user}@{target.address}:{target.port}",
-    )
+    finally:
+        if agent:
+            agent.close()  # agent keys sign through this connection: close only after login

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import paramiko
+from paramiko.sftp import CMD_HANDLE, CMD_OPEN, SFTP_FLAG_CREATE, SFTP_FLAG_TRUNC, SFTP_FLAG_WRITE
 
 from . import pool
 from .errors import TransportError
@@ -13,59 +14,117 @@ from .quoting import describe, to_command_line
 from .target import SshTarget
 
 DEFAULT_TIMEOUT = 600.0
+_CHUNK = 65536
+# After the host closed a channel without an exit status, how long to wait to learn
+# whether the whole connection went (a drop) or only the command (killed by a signal).
+_SETTLE_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
 class Result:
     stdout: str
     stderr: str
-    exit_code: int
+    exit_code: int  # -1: the host reported no exit status (the command died of a signal)
 
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
 
 
-def _open_channel(target: SshTarget) -> tuple:
-    """A new session channel; reconnects once if the pooled connection has died."""
-    conn = pool.get(target)
+_SSH_ERRORS = (paramiko.SSHException, EOFError, OSError)
+
+
+def _remaining(target: SshTarget, deadline: float, what: str) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TransportError(target.name, f"{what} timed out")
+    return left
+
+
+def _open_channel(target: SshTarget, deadline: float, kind: str = "session"):
+    """A new session channel (or SFTP client); reconnects once if the connection has died.
+
+    Only a connection that is gone (or stopped answering) is replaced: a host that merely
+    refuses another channel gets an error, and the other commands on it keep running.
+    """
+    conn = pool.get(target, timeout=_remaining(target, deadline, "connecting"))
     for attempt in (1, 2):
         try:
-            return conn, conn.transport.open_session(timeout=pool.CONNECT_TIMEOUT)
-        except (paramiko.SSHException, EOFError, OSError) as exc:
+            wait = min(_remaining(target, deadline, "opening a channel"), pool.CONNECT_TIMEOUT)
+            chan = conn.transport.open_session(timeout=wait)
+            if kind != "sftp":
+                return chan
+            chan.settimeout(wait)
+            chan.invoke_subsystem("sftp")
+            return paramiko.SFTPClient(chan)
+        except paramiko.ChannelException as exc:
+            raise TransportError(target.name, f"the host refused an SSH channel: {exc}") from None
+        except _SSH_ERRORS as exc:
             if attempt == 2:
                 raise TransportError(target.name, f"cannot open an SSH channel: {exc}") from None
-            conn = pool.get(target, fresh=True)
+            conn = pool.get(target, timeout=_remaining(target, deadline, "reconnecting"), stale=conn)
     raise AssertionError("unreachable")
 
 
-def _collect(target: SshTarget, chan: paramiko.Channel, argv: Sequence[str], deadline: float) -> Result:
-    out, err = bytearray(), bytearray()
-    while True:
-        while chan.recv_ready():
-            out += chan.recv(65536)
-        while chan.recv_stderr_ready():
-            err += chan.recv_stderr(65536)
-        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-            break
-        if chan.closed or not chan.get_transport().is_active():
-            if chan.exit_status_ready():
-                continue
-            raise TransportError(
-                target.name,
-                f"the SSH connection was lost while running '{describe(argv)}'; "
-                "the command may or may not have completed",
-            )
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            chan.close()
-            raise TransportError(target.name, f"'{describe(argv)}' timed out")
-        select.select([chan], [], [], min(remaining, 1.0))
-    return Result(
-        out.decode("utf-8", errors="replace"),
-        err.decode("utf-8", errors="replace"),
-        chan.recv_exit_status(),
+def _lost(target: SshTarget, argv: Sequence[str]) -> TransportError:
+    return TransportError(
+        target.name,
+        f"the SSH connection was lost while running '{describe(argv)}'; "
+        "the command may or may not have completed",
     )
+
+
+def _exchange(target: SshTarget, chan: paramiko.Channel, argv: Sequence[str],
+              stdin: bytes, deadline: float, timeout: float) -> Result:
+    """Feed stdin and read stdout/stderr together (either side may fill its window first)."""
+    out, err = bytearray(), bytearray()
+    pending = memoryview(stdin)
+    if not pending:
+        chan.shutdown_write()
+    while True:
+        if pending and chan.send_ready():
+            try:
+                sent = chan.send(pending[:_CHUNK])
+            except OSError:
+                sent = len(pending)  # the command stopped reading; its exit status tells
+            pending = pending[sent:]
+            if not pending and not chan.closed:
+                chan.shutdown_write()
+        while chan.recv_ready():
+            out += chan.recv(_CHUNK)
+        while chan.recv_stderr_ready():
+            err += chan.recv_stderr(_CHUNK)
+        # The output is complete at EOF, not at the exit status: sshd may send the status
+        # while the tail of the output is still on its way.
+        if chan.eof_received:
+            return _finish(target, chan, argv, out, err, deadline, timeout)
+        if chan.closed or not chan.get_transport().is_active():
+            if chan.eof_received:  # EOF came just before the close: handled above
+                continue
+            raise _lost(target, argv)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TransportError(target.name, f"'{describe(argv)}' timed out after {timeout:g} s")
+        select.select([chan], [], [], min(left, 0.01 if pending else 1.0))
+
+
+def _finish(target, chan, argv, out: bytearray, err: bytearray, deadline: float, timeout: float) -> Result:
+    """After EOF: drain what arrived before it and wait for the exit status."""
+    while not chan.status_event.wait(min(max(deadline - time.monotonic(), 0), 1.0)):
+        if time.monotonic() >= deadline:
+            raise TransportError(target.name, f"'{describe(argv)}' timed out after {timeout:g} s")
+    while chan.recv_ready():
+        out += chan.recv(_CHUNK)
+    while chan.recv_stderr_ready():
+        err += chan.recv_stderr(_CHUNK)
+    status = chan.exit_status  # stays -1 if the channel closed without one
+    if status == -1:
+        settle = time.monotonic() + _SETTLE_SECONDS
+        while chan.get_transport().is_active() and time.monotonic() < settle:
+            time.sleep(0.01)
+        if not chan.get_transport().is_active():
+            raise _lost(target, argv)
+    return Result(out.decode("utf-8", errors="replace"), err.decode("utf-8", errors="replace"), status)
 
 
 def run(
@@ -74,48 +133,58 @@ def run(
     stdin: Optional[bytes] = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Result:
-    """Run `argv` on the host; a non-zero exit is a Result, not an exception."""
+    """Run `argv` on the host; a non-zero exit is a Result, not an exception.
+
+    A command whose connection dies under it raises TransportError and is never re-run:
+    it may have done its work. Only opening the channel is retried, once, on a new
+    connection.
+    """
     command_line = to_command_line(argv)
     deadline = time.monotonic() + timeout
-    conn, chan = _open_channel(target)
-    with conn.slots:
+    with pool.channel_slot(target, deadline):
+        chan = _open_channel(target, deadline)
         try:
-            chan.exec_command(command_line)
-            with pool._lock:
-                pool.stats.count(target.name, "commands")
-            if stdin:
-                chan.sendall(stdin)
-            chan.shutdown_write()
-            return _collect(target, chan, argv, deadline)
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise TransportError(
-                target.name,
-                f"the SSH connection failed while running '{describe(argv)}': {exc}; "
-                "the command may or may not have completed",
-            ) from None
+            try:
+                chan.exec_command(command_line)
+            except _SSH_ERRORS:
+                raise _lost(target, argv) from None
+            pool.count(target, "commands")
+            return _exchange(target, chan, argv, bytes(stdin or b""), deadline, timeout)
+        except _SSH_ERRORS:
+            raise _lost(target, argv) from None
         finally:
             chan.close()
 
 
-def put(target: SshTarget, data: bytes, remote_path: str, mode: int = 0o600) -> None:
-    """Write `data` to `remote_path` over SFTP; the mode is set before any byte is written."""
-    conn = pool.get(target)
-    for attempt in (1, 2):
+def _create(sftp: paramiko.SFTPClient, path: str, mode: int) -> paramiko.SFTPFile:
+    """Open `path` for writing, created with `mode` from its first instant.
+
+    paramiko's `open()` sends no permissions, so the server creates the file 0666 & umask
+    and a later chmod leaves a window where a secret is world-readable. This is the same
+    SSH_FXP_OPEN request with the permissions attribute set.
+    """
+    attrs = paramiko.SFTPAttributes()
+    attrs.st_mode = mode
+    kind, msg = sftp._request(CMD_OPEN, sftp._adjust_cwd(path),
+                              SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_TRUNC, attrs)
+    if kind != CMD_HANDLE:
+        raise paramiko.SFTPError("expected a file handle")
+    return paramiko.SFTPFile(sftp, msg.get_binary(), "wb")
+
+
+def put(target: SshTarget, data: bytes, remote_path: str, mode: int = 0o600,
+        timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Write `data` to `remote_path` over SFTP; the file never has wider permissions than `mode`."""
+    deadline = time.monotonic() + timeout
+    with pool.channel_slot(target, deadline):
+        sftp = _open_channel(target, deadline, kind="sftp")
         try:
-            sftp = paramiko.SFTPClient.from_transport(conn.transport)
-            break
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            if attempt == 2:
-                raise TransportError(target.name, f"cannot open SFTP: {exc}") from None
-            conn = pool.get(target, fresh=True)
-    with conn.slots:
-        try:
-            with sftp.open(remote_path, "wb") as handle:
-                handle.chmod(mode)
+            sftp.get_channel().settimeout(_remaining(target, deadline, f"upload to {remote_path}"))
+            with _create(sftp, remote_path, mode) as handle:
+                handle.chmod(mode)  # an existing file keeps its old mode on open: narrow it first
                 handle.write(data)
-            with pool._lock:
-                pool.stats.count(target.name, "uploads")
-        except (paramiko.SSHException, EOFError, OSError) as exc:
+            pool.count(target, "uploads")
+        except (*_SSH_ERRORS, paramiko.SFTPError) as exc:
             raise TransportError(target.name, f"upload to {remote_path} failed: {exc}") from None
         finally:
             sftp.close()

@@ -1,0 +1,315 @@
+"""`midclt call` on TrueNAS SCALE 24.10+: builders (spec -> argv) and parsers (output -> data).
+
+Facts this module relies on (../shared/reference/truenas-apps.md):
+
+* Every JSON argument is one argv element; the transport quotes it for the remote shell.
+* A job method called *without* `-j` prints its job id and exits 0 whatever the job's fate;
+  `core.get_jobs [["id","=",ID]]` then reports `state`, `result`, `error`, `exc_info`.
+  homefleet always takes this path (no `-j`): it is the same on 24.10 (where `-j` takes a
+  value) and 25.04+ (where it is a flag), it never waits without limit, and a failure comes
+  back structured instead of as a traceback on stderr.
+* A result that is an int or a str is printed raw, anything else as one line of JSON on
+  stdout; errors go to stderr with exit 1, as `[EINVAL] attribute: message` lines for
+  validation errors. A login failure prints `Failed to login:` on *stdout* and exits 0.
+* midclt 24.10–25.10 takes the compose only as an argument, which every local user can see
+  in the process list while the call runs; from 26.0 a final `-` reads it from stdin
+  (truenas/api_client PR #56), which `call_argv(..., stdin=True)` uses.
+"""
+
+import hashlib
+import json
+import re
+from typing import Optional, Sequence
+
+import yaml
+
+from . import script
+
+APP_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+APP_NAME_MAX = 40
+MARKER_KEY = "x-homefleet"
+# Linux MAX_ARG_STRLEN: one argument may hold at most 32 pages, including its NUL.
+MAX_ARG_BYTES = 32 * 4096 - 1
+STDIN_SINCE = (26, 0)
+OLDEST = (24, 10)
+LIFECYCLE_LOG = "/var/log/app_lifecycle.log"
+SETTLED = ("RUNNING", "STOPPED", "CRASHED")
+JOB_DONE = ("SUCCESS", "FAILED", "ABORTED")
+LOGIN_FAILED = "Failed to login:"
+
+
+class MidcltError(Exception):
+    """A midclt call failed. `errors` holds (errname, attribute, message) when the middleware said why."""
+
+    def __init__(self, message: str, errors: Sequence[tuple] = (), errno_name: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.errors = list(errors)
+        self.errno_name = errno_name or (self.errors[0][0] if self.errors else "")
+
+
+# ---------------------------------------------------------------- names and payloads
+
+def app_name_problem(name: str) -> Optional[str]:
+    """Why TrueNAS would refuse `name` as an app name, or None."""
+    if not 1 <= len(name) <= APP_NAME_MAX:
+        return f"must be 1 to {APP_NAME_MAX} characters long (got {len(name)})"
+    if not APP_NAME.match(name):
+        return ("must be lowercase letters, digits and '-', start with a letter and not end with '-' "
+                "(TrueNAS app names match ^[a-z]([-a-z0-9]*[a-z0-9])?$)")
+    return None
+
+
+def encode(value) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def call_argv(method: str, *args, sudo: bool = False, stdin: bool = False) -> list:
+    """`midclt call METHOD ARG...`; with `stdin` the last argument is `-` (send it with stdin_payload)."""
+    words = [encode(a) for a in args]
+    if stdin and words:
+        words[-1] = "-"
+    return (["sudo", "-n"] if sudo else []) + ["midclt", "call", method, *words]
+
+
+def stdin_payload(*args) -> bytes:
+    """The bytes a `-` argument reads: the last argument's JSON."""
+    return encode(args[-1]).encode()
+
+
+def arg_too_large(*args) -> Optional[int]:
+    """The size of the first argument Linux would refuse on a command line, or None."""
+    for arg in args:
+        size = len(encode(arg).encode())
+        if size > MAX_ARG_BYTES:
+            return size
+    return None
+
+
+def with_marker(config: dict, stack: str, app: str) -> dict:
+    """The compose mapping with homefleet's ownership marker as a top-level extension key."""
+    return {**config, MARKER_KEY: {"stack": stack, "app": app}}
+
+
+def owner_of(config) -> Optional[tuple]:
+    marker = config.get(MARKER_KEY) if isinstance(config, dict) else None
+    if isinstance(marker, dict) and isinstance(marker.get("stack"), str) and isinstance(marker.get("app"), str):
+        return marker["stack"], marker["app"]
+    return None
+
+
+def compose_text(config: dict) -> str:
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096)
+
+
+def canonical(config) -> str:
+    """The compose as the middleware hands it back (JSON of the mapping), order-independent."""
+    return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def digest(config) -> str:
+    return "sha256:" + hashlib.sha256(canonical(config).encode()).hexdigest()
+
+
+def create_payload(name: str, config: dict) -> dict:
+    return {"app_name": name, "custom_app": True, "custom_compose_config_string": compose_text(config)}
+
+
+def update_payload(config: dict) -> dict:
+    return {"custom_compose_config_string": compose_text(config)}
+
+
+def delete_options(delete_data: bool) -> dict:
+    return {"remove_images": True, "remove_ix_volumes": bool(delete_data)}
+
+
+def name_filter(name: str) -> list:
+    return [["name", "=", name]]
+
+
+def job_filter(job_id: int) -> list:
+    return [["id", "=", int(job_id)]]
+
+
+# ---------------------------------------------------------------- output
+
+_ERROR_LINE = re.compile(r"^\[(E[A-Z0-9_]+)\] (\S+): (.*)$")
+_CALL_ERROR = re.compile(r"^\[(E[A-Z0-9_]+)\] (.*)$")
+
+
+def parse_errors(text: str) -> list:
+    """`[EINVAL] attr: message` lines -> [(errname, attribute or None, message)]."""
+    found = []
+    for line in text.splitlines():
+        match = _ERROR_LINE.match(line.strip())
+        if match:
+            attr = None if match.group(2) == "ALL" else match.group(2)
+            found.append((match.group(1), attr, match.group(3)))
+        else:
+            match = _CALL_ERROR.match(line.strip())
+            if match:
+                found.append((match.group(1), None, match.group(2)))
+    return found
+
+
+def _error_summary(stderr: str) -> str:
+    """The error text midclt printed before the server traceback."""
+    lines = []
+    for line in stderr.strip().splitlines():
+        if line.startswith("Traceback (most recent call last)"):
+            break
+        lines.append(line)
+    return "\n".join(lines).strip() or stderr.strip()[-500:] or "(no error output)"
+
+
+def parse_output(stdout: str, stderr: str, exit_code: int):
+    """A finished `midclt call`'s result, or MidcltError with the middleware's reason."""
+    if stdout.startswith(LOGIN_FAILED):
+        reason = stdout[len(LOGIN_FAILED):].strip() or "unknown reason"
+        raise MidcltError(f"midclt could not log in to the middleware: {reason}")
+    if exit_code != 0:
+        summary = _error_summary(stderr)
+        if "a password is required" in stderr or "a terminal is required" in stderr:
+            summary += " (sudo needs a NOPASSWD rule for midclt for this user: `sudo -n midclt` must not prompt)"
+        elif "Daemon not running" in stderr:
+            summary += " (the TrueNAS middleware is not running)"
+        return _raise(summary, parse_errors(summary))
+    text = stdout.strip()
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _raise(summary: str, errors: list):
+    raise MidcltError(summary, errors)
+
+
+def parse_version(text: str) -> tuple:
+    """`24.10.2.4`, `TrueNAS-SCALE-24.10.2.4`, `TrueNAS-25.04.0` -> (24, 10, 2, 4) ..."""
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?", str(text))
+    if not match:
+        raise ValueError(f"not a TrueNAS version: {text!r}")
+    return tuple(int(g) for g in match.groups() if g is not None)
+
+
+def version_text(version: tuple) -> str:
+    return ".".join(str(p) for p in version)
+
+
+def parse_job_id(value) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise MidcltError(f"expected a job id from midclt, got {str(value)[:200]!r}")
+
+
+def job_from(value) -> Optional[dict]:
+    """The one job `core.get_jobs [["id","=",ID]]` returned, or None."""
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return value[0]
+    return None
+
+
+def job_failure(job: dict) -> MidcltError:
+    """A failed job's reason, from `error` and `exc_info` (`VALIDATION` errors keep their attributes)."""
+    info = job.get("exc_info") or {}
+    error = (job.get("error") or "").strip()
+    errors = []
+    if info.get("type") == "VALIDATION" and isinstance(info.get("extra"), list):
+        import errno as errno_mod
+        for item in info["extra"]:
+            if isinstance(item, (list, tuple)) and len(item) >= 2:
+                code = item[2] if len(item) > 2 else 22
+                errors.append((errno_mod.errorcode.get(code, "EINVAL"), item[0], str(item[1])))
+    if not errors:
+        errors = parse_errors(error)
+    message = error or f"job {job.get('id')} ended {job.get('state')}"
+    return MidcltError(message, errors)
+
+
+# ---------------------------------------------------------------- app entries
+
+def app_from(value) -> Optional[dict]:
+    """The one entry `app.query [["name","=",NAME]]` returned, or None for []."""
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return value[0]
+    if value == [] or value is None:
+        return None
+    raise MidcltError(f"unexpected app.query output: {str(value)[:200]!r}")
+
+
+def published_ports(entry: dict) -> list:
+    """[{"port", "protocol", "host_ip"}] the app publishes on the NAS, from active_workloads."""
+    out = []
+    for used in ((entry or {}).get("active_workloads") or {}).get("used_ports") or []:
+        for host in used.get("host_ports") or []:
+            item = {"port": int(host.get("host_port")), "protocol": used.get("protocol", "tcp"),
+                    "host_ip": host.get("host_ip") or "0.0.0.0"}
+            if item not in out:
+                out.append(item)
+    return sorted(out, key=lambda p: (p["port"], p["protocol"]))
+
+
+def container_states(entry: dict) -> list:
+    """["service: state (image)"] for an error message."""
+    details = ((entry or {}).get("active_workloads") or {}).get("container_details") or []
+    return [f"{c.get('service_name')}: {c.get('state')} ({c.get('image')})" for c in details]
+
+
+def lifecycle_tail(text: str, app: str, lines: int = 8) -> list:
+    """The last lines of app_lifecycle.log that name the app (`'web'` or `ix-web`)."""
+    keys = (f"'{app}'", f"ix-{app}-", f"ix-{app}_", f" {app} ")
+    return [line for line in text.splitlines() if any(k in line for k in keys)][-lines:]
+
+
+def lifecycle_argv(sudo: bool, lines: int = 400) -> list:
+    return (["sudo", "-n"] if sudo else []) + ["tail", "-n", str(lines), LIFECYCLE_LOG]
+
+
+# ---------------------------------------------------------------- read in one exec
+
+def read_script(name: str, sudo: bool) -> list:
+    """app.query, then app.config (or docker.status when the query is empty), in one exec.
+
+    Sections: `query` and `query-rc`, then `config`/`config-rc` or `docker`/`docker-rc`.
+    A failing step ends the script; its stderr is the exec's stderr.
+    """
+    query = script.q(call_argv("app.query", name_filter(name), sudo=sudo))
+    config = script.q(call_argv("app.config", name, sudo=sudo))
+    docker = script.q(call_argv("docker.status", sudo=sudo))
+    return script.sh([
+        f"q=$({query}); rc=$?",
+        script.section("query"), 'printf "%s\\n" "$q"',
+        script.section("query-rc"), 'echo "$rc"',
+        '[ "$rc" -eq 0 ] || exit 0',
+        'case "$q" in "Failed to login:"*) exit 0;; esac',
+        'if [ "$q" = "[]" ]; then',
+        "  " + script.section("docker"), f"  {docker}; rc=$?", "  " + script.section("docker-rc"), '  echo "$rc"',
+        "else",
+        "  " + script.section("config"), f"  {config}; rc=$?", "  " + script.section("config-rc"), '  echo "$rc"',
+        "fi",
+    ])
+
+
+def parse_read(stdout: str, stderr: str) -> dict:
+    """-> {"entry": app entry or None, "config": compose mapping or None, "docker": status or None}."""
+    sections = script.split_sections(stdout)
+    out = {"entry": None, "config": None, "docker": None}
+    step_output = {}
+    for step in ("query", "config", "docker"):
+        if f"{step}-rc" not in sections:
+            continue
+        rc = int(sections[f"{step}-rc"].strip() or 1)
+        step_output[step] = parse_output(sections.get(step, ""), stderr, rc)
+    if "query" not in step_output:
+        if sections.get("query", "").startswith(LOGIN_FAILED):
+            parse_output(sections["query"], stderr, 0)
+        raise MidcltError(_error_summary(stderr) if stderr.strip() else "app.query printed nothing")
+    out["entry"] = app_from(step_output["query"])
+    if "config" in step_output:
+        out["config"] = step_output["config"]
+    if "docker" in step_output:
+        out["docker"] = step_output["docker"]
+    return out

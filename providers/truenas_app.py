@@ -1,0 +1,432 @@
+"""TrueNASApp: one custom (Docker Compose) app on a TrueNAS SCALE 24.10+ host, via `midclt call`.
+
+Identity: host + app name (the TrueNAS app name). Inputs: `host`, `stack`, `app`, `compose`
+(the compose text, already converted by homefleet/truenas_compose.py), `running`,
+`delete_data`, `sudo` (every command runs as `sudo -n ...`), `generation` (skips version
+detection), `ports` (URL schemes per published port).
+
+create: `app.create` with `custom_app: true` and the compose, stamped with the ownership
+marker `x-homefleet: {stack, app}`; wait for the job (`core.get_jobs`), then for the app to
+settle (`app.query`). A CRASHED app is removed again and the error carries the tail of
+/var/log/app_lifecycle.log and the container states.
+update: `app.update` (the whole compose) in place; `app.stop`/`app.start` for `running`.
+read: `app.query` + `app.config` (one exec): state and the stored compose, so edits in the
+TrueNAS UI, a stop or a delete show on `pulumi refresh`. An empty query is only "deleted"
+when `docker.status` says Docker runs.
+delete: `app.delete` with `remove_images: true`, `remove_ix_volumes: delete_data`. Named
+volumes cannot be kept (TrueNAS runs `compose down -v`), so an app declaring them is only
+deleted with `delete_data`.
+Apps without our marker are never updated or deleted.
+
+Residual exposure: before TrueNAS 26, midclt takes the compose only as a command-line
+argument, so any value in it is visible in the NAS's process list while the call runs
+(the middleware itself redacts it in job listings). Secrets belong in files on the NAS,
+referenced with `env_file:` (see docs/truenas.md).
+"""
+
+import threading
+import time
+from typing import Optional
+
+import pulumi
+import yaml
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+
+from . import log
+from .base import HomefleetProvider, same_host, target_of
+from .errors import HostCommandError, OwnershipError
+from .hosts import midclt
+from .transport import SshTarget, run
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+CALL_TIMEOUT = 120
+JOB_TIMEOUT = 1800          # compose up alone may take 1200 s on the NAS
+SETTLE_TIMEOUT = 600
+POLL_FIRST, POLL_MAX = 0.1, 2.0
+
+_versions: dict = {}        # pool key -> version tuple, once per host per process
+_versions_lock = threading.Lock()
+_app_locks: dict = {}       # (pool key, app) -> lock: the middleware locks per method, not per app
+_app_locks_lock = threading.Lock()
+
+
+# ---------------------------------------------------------------- pure helpers
+
+def _bool(value, default: bool) -> bool:
+    return default if value is None else bool(value)
+
+
+def desired_config(props: dict) -> dict:
+    return midclt.with_marker(yaml.safe_load(props["compose"]), props["stack"], props["app"])
+
+
+def compose_problems(text: str) -> list:
+    """What makes a compose text unusable as a TrueNAS custom app (checked without the host)."""
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return [f"the compose is not valid YAML: {exc}"]
+    if not isinstance(config, dict):
+        return ["the compose must be a mapping with a `services:` key"]
+    services = config.get("services")
+    if not isinstance(services, dict) or not services:
+        return ["the compose needs a non-empty `services:` mapping"]
+    problems = []
+    if midclt.MARKER_KEY in config:
+        problems.append(f"`{midclt.MARKER_KEY}` is homefleet's ownership marker; remove it from the compose")
+    for name, service in services.items():
+        if not isinstance(service, dict):
+            problems.append(f"services.{name} must be a mapping")
+            continue
+        if "build" in service:
+            problems.append(f"services.{name}.build: TrueNAS cannot build images; use a published image")
+        if not service.get("image"):
+            problems.append(f"services.{name}.image is required")
+    return problems
+
+
+def _urls(props: dict, published: list) -> list:
+    hints = {int(p["port"]): p.get("scheme") for p in props.get("ports") or [] if p.get("port") is not None}
+    address = props["host"]["address"]
+    urls = []
+    for port in published:
+        if port["protocol"] != "tcp" or port["host_ip"].startswith("127."):
+            continue
+        if hints:
+            scheme = hints.get(port["port"])
+        else:
+            scheme = "https" if port["port"] in (443, 8443) else "http"
+        if scheme:
+            url = f"{scheme}://{address}:{port['port']}"
+            if url not in urls:
+                urls.append(url)
+    return urls
+
+
+def _outputs(props: dict, entry: dict, config, version: tuple) -> dict:
+    published = midclt.published_ports(entry)
+    return {
+        **props,
+        "state": entry.get("state"),
+        "compose_digest": midclt.digest(config),
+        "truenas_version": midclt.version_text(version),
+        "published": published,
+        "urls": _urls(props, published),
+    }
+
+
+def running_change(olds: dict, news: dict) -> bool:
+    state = olds.get("state")
+    if _bool(news.get("running"), True):
+        return state in ("STOPPED", "CRASHED")
+    return state not in (None, "STOPPED")
+
+
+def named_volumes(config) -> list:
+    """Top-level named volumes that TrueNAS's `down -v` would delete with the app."""
+    volumes = config.get("volumes") if isinstance(config, dict) else None
+    if not isinstance(volumes, dict):
+        return []
+    return sorted(name for name, spec in volumes.items()
+                  if not (isinstance(spec, dict) and spec.get("external")))
+
+
+# ---------------------------------------------------------------- host calls
+
+class _Host:
+    """midclt calls for one app on one host; raises HostCommandError naming host, app and step."""
+
+    def __init__(self, props: dict):
+        self.props = props
+        self.target: SshTarget = target_of(props)
+        self.app = props["app"]
+        self.sudo = _bool(props.get("sudo"), False)
+
+    def fail(self, step: str, message: str) -> HostCommandError:
+        return HostCommandError(self.target.name, f"{step} (app {self.app})", message)
+
+    def call(self, method: str, *args, step: Optional[str] = None, payload: bool = False):
+        stdin_mode = payload and self.version() >= midclt.STDIN_SINCE
+        argv = midclt.call_argv(method, *args, sudo=self.sudo, stdin=stdin_mode)
+        stdin = midclt.stdin_payload(*args) if stdin_mode else None
+        result = run(self.target, argv, stdin=stdin, timeout=CALL_TIMEOUT)
+        try:
+            return midclt.parse_output(result.stdout, result.stderr, result.exit_code)
+        except midclt.MidcltError as exc:
+            raise self.fail(step or method, exc.message) from None
+
+    def version(self) -> tuple:
+        generation = self.props.get("generation")
+        if generation:
+            return midclt.parse_version(generation)
+        key = self.target.pool_key
+        with _versions_lock:
+            if key in _versions:
+                return _versions[key]
+        argv = midclt.call_argv("system.version_short", sudo=self.sudo)
+        result = run(self.target, argv, timeout=CALL_TIMEOUT)
+        try:
+            version = midclt.parse_version(midclt.parse_output(result.stdout, result.stderr, result.exit_code))
+        except (midclt.MidcltError, ValueError) as exc:
+            raise self.fail("detecting the TrueNAS version (system.version_short)", str(exc)) from None
+        if version < midclt.OLDEST:
+            raise self.fail("checking the TrueNAS version",
+                            f"TrueNAS {midclt.version_text(version)} runs apps on Kubernetes; "
+                            "homefleet needs TrueNAS SCALE 24.10 or later (Docker Compose apps)")
+        with _versions_lock:
+            _versions[key] = version
+        return version
+
+    def job(self, method: str, *args, step: str, payload: bool = False):
+        """Start a job method (no `-j`), poll `core.get_jobs` until it ends; its result."""
+        job_id = midclt.parse_job_id(self.call(method, *args, step=step, payload=payload))
+        deadline = time.monotonic() + JOB_TIMEOUT
+        delay = POLL_FIRST
+        while True:
+            job = midclt.job_from(self.call("core.get_jobs", midclt.job_filter(job_id), step=f"{step}: job {job_id}"))
+            if job is None:
+                raise self.fail(step, f"job {job_id} vanished from core.get_jobs")
+            if job.get("state") in midclt.JOB_DONE:
+                if job["state"] == "SUCCESS":
+                    return job.get("result")
+                raise self.fail(step, midclt.job_failure(job).message)
+            if time.monotonic() > deadline:
+                raise self.fail(step, f"job {job_id} still {job.get('state')} after {JOB_TIMEOUT}s; "
+                                      "it keeps running on the NAS")
+            time.sleep(delay)
+            delay = min(delay * 1.5, POLL_MAX)
+
+    def read(self) -> Optional[dict]:
+        """{"entry", "config"} of the app, or None when it does not exist (Docker running)."""
+        result = run(self.target, midclt.read_script(self.app, self.sudo), timeout=CALL_TIMEOUT)
+        try:
+            found = midclt.parse_read(result.stdout, result.stderr)
+        except midclt.MidcltError as exc:
+            raise self.fail("reading the app (app.query, app.config)", exc.message) from None
+        if found["entry"] is None:
+            docker = found["docker"] or {}
+            if docker.get("status") != "RUNNING":
+                raise self.fail("reading the app", f"Docker is not running on the NAS (docker.status: "
+                                f"{docker.get('status')} {docker.get('description') or ''}".rstrip()
+                                + "), so app.query cannot tell whether the app exists; start the Apps "
+                                  "service (Apps > Configuration) and try again")
+            return None
+        return found
+
+    def settle(self, want_running: bool) -> dict:
+        """Poll app.query until the app is RUNNING/CRASHED (or STOPPED); its entry."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        delay = POLL_FIRST
+        while True:
+            entry = midclt.app_from(self.call("app.query", midclt.name_filter(self.app), step="waiting for the app"))
+            if entry is None:
+                raise self.fail("waiting for the app", "the app disappeared while it was deploying")
+            state = entry.get("state")
+            if state == "CRASHED" or state == ("RUNNING" if want_running else "STOPPED"):
+                return entry
+            if time.monotonic() > deadline:
+                raise self.fail("waiting for the app", f"still {state} after {SETTLE_TIMEOUT}s")
+            time.sleep(delay)
+            delay = min(delay * 1.5, POLL_MAX)
+
+    def crash_report(self, entry: dict) -> str:
+        lines = ["the app is CRASHED: a container exited with an error"]
+        states = midclt.container_states(entry)
+        if states:
+            lines.append("containers: " + "; ".join(states))
+        result = run(self.target, midclt.lifecycle_argv(self.sudo), timeout=CALL_TIMEOUT)
+        tail = midclt.lifecycle_tail(result.stdout, self.app) if result.ok else []
+        if tail:
+            lines.append(f"{midclt.LIFECYCLE_LOG} (last lines about {self.app}):")
+            lines.extend("  " + line for line in tail)
+        elif not result.ok:
+            lines.append(f"({midclt.LIFECYCLE_LOG} is not readable: {result.stderr.strip()[-200:]})")
+        lines.append(f"see the container logs in the TrueNAS UI (Apps > {self.app} > Logs)")
+        return "\n".join(lines)
+
+
+def _lock_for(props: dict) -> threading.Lock:
+    key = (target_of(props).pool_key, props["app"])
+    with _app_locks_lock:
+        return _app_locks.setdefault(key, threading.Lock())
+
+
+def _ownership(host: _Host, config, action: str) -> None:
+    owner = midclt.owner_of(config)
+    expected = (host.props["stack"], host.app)
+    if owner == expected:
+        return
+    raise OwnershipError(
+        f"host {host.target.name}: refusing to {action} app {host.app}: "
+        + (f"its compose has no `{midclt.MARKER_KEY}` marker, so homefleet did not create it "
+           "(homefleet never changes what it did not create); rename the homefleet app or remove "
+           "the existing one in the TrueNAS UI"
+           if owner is None else f"it belongs to stack {owner[0]} app {owner[1]}"))
+
+
+class TrueNASAppProvider(HomefleetProvider):
+    # ---------- check ----------
+    def check(self, olds: dict, news: dict) -> CheckResult:
+        failures = []
+        name = news.get("app")
+        if isinstance(name, str) and name != UNKNOWN:
+            problem = midclt.app_name_problem(name)
+            if problem:
+                failures.append(CheckFailure("app", f"not a TrueNAS app name: {problem}"))
+        compose = news.get("compose")
+        if not isinstance(compose, str) and compose != UNKNOWN:
+            failures.append(CheckFailure("", "compose must be the text of a Docker Compose file"))
+        elif compose != UNKNOWN:
+            failures.extend(CheckFailure("", problem) for problem in compose_problems(compose))
+        return CheckResult(news, failures)
+
+    # ---------- diff ----------
+    def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
+        replaces = []
+        if not same_host(olds.get("host", {}), news.get("host", {})):
+            replaces.append("host")
+        if olds.get("app") != news.get("app"):
+            replaces.append("app")
+        if news.get("compose") == UNKNOWN:
+            return DiffResult(changes=True, replaces=replaces, delete_before_replace=True)
+        changed = self.changed(olds, news)
+        return DiffResult(changes=bool(changed or replaces), replaces=replaces, delete_before_replace=True)
+
+    @staticmethod
+    def changed(olds: dict, news: dict) -> list:
+        changed = []
+        if olds.get("compose_digest") != midclt.digest(desired_config(news)):
+            changed.append("compose")
+        if running_change(olds, news):
+            changed.append("running")
+        for key, default in (("delete_data", False), ("sudo", False)):
+            if _bool(olds.get(key), default) != _bool(news.get(key), default):
+                changed.append(key)
+        for key in ("generation", "ports"):
+            if olds.get(key) != news.get(key):
+                changed.append(key)
+        return changed
+
+    # ---------- create ----------
+    def create(self, props: dict) -> CreateResult:
+        host = _Host(props)
+        with _lock_for(props):
+            version = host.version()
+            config = desired_config(props)
+            payload = midclt.create_payload(host.app, config)
+            _check_size(host, version, payload)
+            log.info(host.target.name, host.app, f"creating app (TrueNAS {midclt.version_text(version)})")
+            try:
+                host.job("app.create", payload, step="app.create", payload=True)
+            except HostCommandError as exc:
+                if "[EEXIST]" not in str(exc):
+                    raise
+                return CreateResult(f"{host.target.name}/{host.app}", self._adopt(host, props, version))
+            if not _bool(props.get("running"), True):
+                host.job("app.stop", host.app, step="app.stop")
+            entry = host.settle(_bool(props.get("running"), True))
+            if entry.get("state") == "CRASHED":
+                report = host.crash_report(entry)
+                host.job("app.delete", host.app, midclt.delete_options(False), step="removing the crashed app")
+                raise host.fail("app.create", report + "\nthe app was removed again (a failed create leaves "
+                                "nothing behind); fix the compose and run `pulumi up` again")
+            return CreateResult(f"{host.target.name}/{host.app}", _outputs(props, entry, config, version))
+
+    def _adopt(self, host: _Host, props: dict, version: tuple) -> dict:
+        """The name is taken: continue only if it is our app from an interrupted run."""
+        current = host.read()
+        if current is None:
+            raise host.fail("app.create", "the app exists and vanished again; run `pulumi up` again")
+        _ownership(host, current["config"], "take over")
+        log.info(host.target.name, host.app, "the app exists with our marker (an interrupted run); updating it")
+        return _apply(host, props, current, version)
+
+    # ---------- read ----------
+    def read(self, id_: str, props: dict) -> ReadResult:
+        host = _Host(props)
+        current = host.read()
+        if current is None or midclt.owner_of(current["config"]) != (props["stack"], props["app"]):
+            return ReadResult("", {})
+        version = midclt.parse_version(props.get("truenas_version") or "24.10")
+        outs = _outputs(props, current["entry"], current["config"], version)
+        if outs["compose_digest"] != props.get("compose_digest"):
+            log.info(host.target.name, host.app, "the compose on the NAS differs from the one homefleet "
+                     "applied (edited in the TrueNAS UI?); the next `pulumi up` puts it back")
+        return ReadResult(id_, outs)
+
+    # ---------- update ----------
+    def update(self, _id: str, olds: dict, news: dict) -> UpdateResult:
+        host = _Host(news)
+        with _lock_for(news):
+            version = host.version()
+            current = host.read()
+            if current is None:
+                raise host.fail("updating", "the app no longer exists on the NAS; run `pulumi refresh`")
+            _ownership(host, current["config"], "update")
+            return UpdateResult(_apply(host, news, current, version))
+
+    # ---------- delete ----------
+    def delete(self, _id: str, props: dict) -> None:
+        host = _Host(props)
+        with _lock_for(props):
+            current = host.read()
+            if current is None:
+                return
+            _ownership(host, current["config"], "delete")
+            delete_data = _bool(props.get("delete_data"), False)
+            volumes = named_volumes(current["config"])
+            if volumes and not delete_data:
+                raise host.fail("app.delete", f"the app declares named volumes ({', '.join(volumes)}), which "
+                                "TrueNAS deletes with the app (`docker compose down -v`); set `deleteData: true` "
+                                "on the app to delete it with its data, or move the data to host paths under "
+                                "/mnt/<pool>/ first")
+            log.info(host.target.name, host.app, "deleting app" + (" and its ix-volumes" if delete_data else
+                                                                   " (ix-volumes are kept)"))
+            host.job("app.delete", host.app, midclt.delete_options(delete_data), step="app.delete")
+
+
+def _check_size(host: _Host, version: tuple, payload: dict) -> None:
+    size = midclt.arg_too_large(payload)
+    if size and version < midclt.STDIN_SINCE:
+        raise host.fail("app.create", f"the compose is {size} bytes as JSON; midclt before TrueNAS 26 takes it "
+                        f"as one command-line argument, which Linux limits to {midclt.MAX_ARG_BYTES} bytes")
+
+
+def _apply(host: _Host, props: dict, current: dict, version: tuple) -> dict:
+    """Bring an existing (owned) app to `props`: stop, update the compose, start, as needed."""
+    want_running = _bool(props.get("running"), True)
+    state = current["entry"].get("state")
+    config = desired_config(props)
+    steps = []
+    if not want_running and state != "STOPPED":
+        host.job("app.stop", host.app, step="app.stop")
+        steps.append("stopped")
+        state = "STOPPED"
+    updated = midclt.digest(current["config"]) != midclt.digest(config)
+    if updated:      # app.update runs `up` itself unless the app is STOPPED
+        payload = midclt.update_payload(config)
+        _check_size(host, version, payload)
+        host.job("app.update", host.app, payload, step="app.update", payload=True)
+        steps.append("compose updated")
+    if want_running and (state == "STOPPED" or (state == "CRASHED" and not updated)):
+        host.job("app.start", host.app, step="app.start")
+        steps.append("started")
+    log.info(host.target.name, host.app, ", ".join(steps) or "outputs only")
+    entry = host.settle(want_running)
+    if entry.get("state") == "CRASHED":
+        raise host.fail("app.update" if updated else "app.start",
+                        host.crash_report(entry) + "\nthe new compose is stored on the NAS (TrueNAS does not "
+                        "roll back an update); fix it and run `pulumi up` again")
+    return _outputs(props, entry, config, version)
+
+
+class TrueNASApp(Resource, module="homefleet", name="TrueNASApp"):
+    state: pulumi.Output[str]
+    urls: pulumi.Output[list]
+    published: pulumi.Output[list]
+    truenas_version: pulumi.Output[str]
+
+    def __init__(self, name: str, props: dict, opts: Optional[pulumi.ResourceOptions] = None):
+        outputs = {"state": None, "urls": None, "published": None, "truenas_version": None,
+                   "compose_digest": None}
+        super().__init__(TrueNASAppProvider(), name, {**outputs, **props}, opts)
