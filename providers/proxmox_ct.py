@@ -12,6 +12,7 @@ delete: only CTs carrying our marker; data volumes are parked in a holder unless
 
 import re
 import secrets
+import threading
 from typing import Optional
 
 import pulumi
@@ -33,6 +34,8 @@ _ENV_KEY = re.compile(r"^\w+$")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 CREATE_TIMEOUT = 1800
 VMID_ATTEMPTS = 5
+_claimed_lock = threading.Lock()
+_claimed: dict = {}
 
 
 def _has_unknown(value) -> bool:
@@ -203,13 +206,21 @@ class ProxmoxCTProvider(HomefleetProvider):
         raise HostCommandError(target.name, f"allocating a vmid for {props['app']}", "every vmid tried was taken")
 
     def _allocate(self, props: dict, tried: set) -> int:
+        """The host's next free vmid, skipping ids this process handed out already.
+
+        `pvesh get /cluster/nextid` reserves nothing, so concurrent creates in this process
+        would get the same id; other processes are handled by retrying on "already exists".
+        """
         target = target_of(props)
         result = run(target, pct.nextid_argv())
         if not result.ok:
             raise HostCommandError(target.name, "pvesh get /cluster/nextid", result.stderr)
         vmid = int(result.stdout.strip())
-        while vmid in tried:
-            vmid += 1
+        with _claimed_lock:
+            claimed = _claimed.setdefault(target.name, set())
+            while vmid in tried or vmid in claimed:
+                vmid += 1
+            claimed.add(vmid)
         return vmid
 
     def _create_at(self, props: dict, vmid: int, holder: Optional[int] = None, holder_mounts: Optional[dict] = None) -> dict:
@@ -390,18 +401,24 @@ class ProxmoxCTProvider(HomefleetProvider):
 
     def _park(self, props: dict, vmid: int, current: dict, template: str, volumes: list) -> int:
         target = target_of(props)
-        holder = self._allocate(props, {vmid})
         kind = props.get("template_kind", "oci")
-        argv = ctops.park_script(vmid, holder, template, pct.holder_options(props, kind), volumes,
-                                 current["status"] == "running")
-        result = run(target, argv, timeout=CREATE_TIMEOUT)
-        if not result.ok:
+        tried = {vmid}
+        for _attempt in range(VMID_ATTEMPTS):
+            holder = self._allocate(props, tried)
+            argv = ctops.park_script(vmid, holder, template, pct.holder_options(props, kind), volumes,
+                                     current["status"] == "running")
+            result = run(target, argv, timeout=CREATE_TIMEOUT)
+            if result.ok:
+                log.info(target.name, props["app"], f"data volumes {', '.join(volumes)} are kept on holder CT {holder}")
+                return holder
+            if f"CT {holder} already exists" in result.stderr:
+                tried.add(holder)  # the holder's create failed first: nothing was moved
+                continue
             raise HostCommandError(
                 target.name, f"moving the data volumes of CT {vmid} to holder CT {holder}",
                 result.stderr + f"\nthe volumes are on CT {vmid} or CT {holder}; the next `pulumi up` resumes",
             )
-        log.info(target.name, props["app"], f"data volumes {', '.join(volumes)} are kept on holder CT {holder}")
-        return holder
+        raise HostCommandError(target.name, f"allocating a holder CT for {props['app']}", "every vmid tried was taken")
 
     def _destroy(self, props: dict, vmid: int, running: bool) -> None:
         target = target_of(props)
