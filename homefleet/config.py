@@ -15,13 +15,44 @@ def stack_file(stack_name: str) -> str:
     return f"stacks/Pulumi.{stack_name}.yaml"
 
 
+def cross_problems(raw: dict, file: str) -> list:
+    """Checks between apps and hosts, on the raw config so they show with every other error."""
+    hosts = raw.get("hosts") if isinstance(raw.get("hosts"), dict) else {}
+    apps = raw.get("apps") if isinstance(raw.get("apps"), dict) else {}
+    problems, seen = [], {}
+    for name, app in apps.items():
+        if not isinstance(app, dict) or not isinstance(app.get("host"), str):
+            continue
+        host = app["host"]
+        if host not in hosts:
+            known = ", ".join(sorted(hosts)) or "none"
+            problems.append(located(file, f"{PROJECT}:apps.{name}.host", f"unknown host {host!r} (hosts: {known})",
+                                    "Use a host declared under homefleet:hosts"))
+            continue
+        vmid = app.get("vmid")
+        if isinstance(vmid, int) and not isinstance(vmid, bool):
+            other = seen.get((host, vmid))
+            if other:
+                problems.append(located(file, f"{PROJECT}:apps.{name}.vmid",
+                                        f"{vmid} is also the vmid of app {other} on host {host}",
+                                        "Give each app on a host its own vmid, or leave vmid out to allocate one"))
+            seen[(host, vmid)] = name
+    return problems
+
+
 def load(stack_name: str, raw: dict, project_dir: str = ".", catalog_dir: Optional[str] = None):
     """`raw`: {'hosts': ..., 'apps': ...} as read from the stack config. -> (Stack, catalog)."""
     file = stack_file(stack_name)
     if not raw.get("hosts"):
         raise ConfigError([located(file, f"{PROJECT}:hosts", "no hosts are declared",
                                    "Add at least one host under homefleet:hosts (see docs/stacks.md)")])
-    stack = validate(Stack, {"hosts": raw.get("hosts"), "apps": raw.get("apps") or {}}, file, f"{PROJECT}:")
+    cross = cross_problems(raw, file)
+    try:
+        stack = validate(Stack, {"hosts": raw.get("hosts"), "apps": raw.get("apps") or {}}, file, f"{PROJECT}:")
+    except ConfigError as exc:
+        raise ConfigError(exc.problems + cross) from None
+    if cross:
+        raise ConfigError(cross)
     catalog_dir = catalog_dir or os.path.join(project_dir, "packages")
     needed = sorted({app.package for app in stack.apps.values() if app.package})
     catalog = {}
