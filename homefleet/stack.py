@@ -4,10 +4,11 @@ Keys are camelCase as users write them; every model forbids unknown keys, so a t
 an error that names the file and key instead of a silently ignored setting.
 """
 
+import ipaddress
 import re
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from .imageref import parse_image_ref
 from .sizes import to_gib, to_mib
@@ -28,9 +29,17 @@ def _gib(value):
     return to_gib(value)
 
 
-MiB = Annotated[int, BeforeValidator(_mib), Field(ge=16)]
-SwapMiB = Annotated[int, BeforeValidator(_mib), Field(ge=0)]
-GiB = Annotated[int, BeforeValidator(_gib), Field(ge=1)]
+_SIZE_TEXT = {"type": "string", "pattern": r"^\s*\d+\s*[KMGTkmgt]?(i?B)?\s*$"}
+
+
+def _size_schema(minimum: int, unit: str) -> WithJsonSchema:
+    return WithJsonSchema({"anyOf": [{"type": "integer", "minimum": minimum}, _SIZE_TEXT],
+                           "description": f"a whole number of {unit}, or a size with a unit such as '4G' or '512M'"})
+
+
+MiB = Annotated[int, BeforeValidator(_mib), Field(ge=16), _size_schema(16, "MiB")]
+SwapMiB = Annotated[int, BeforeValidator(_mib), Field(ge=0), _size_schema(0, "MiB")]
+GiB = Annotated[int, BeforeValidator(_gib), Field(ge=1), _size_schema(1, "GiB")]
 StorageId = Annotated[str, Field(pattern=_STORAGE.pattern)]
 
 
@@ -63,6 +72,46 @@ class AppDefaults(Strict):
     tags: list[str] = []
 
 
+class ComposeNetwork(Strict):
+    """Where compose services on a Proxmox host get their static addresses (docs/compose.md)."""
+
+    cidr: str  # the LAN the bridge is on, e.g. 192.0.2.0/24: gives the prefix length
+    gateway: Optional[str] = None
+    range: Optional[str] = None  # "FIRST-LAST": the addresses homefleet may give out (default: the whole cidr)
+    bridge: Optional[str] = Field(None, pattern=r"^[a-zA-Z][a-zA-Z0-9_.-]{0,15}$")
+
+    @model_validator(mode="after")
+    def _addresses(self):
+        try:
+            net = ipaddress.IPv4Network(self.cidr, strict=False)
+        except ValueError:
+            raise ValueError(f"cidr: {self.cidr!r} is not an IPv4 network; write e.g. '192.0.2.0/24'") from None
+        if not 16 <= net.prefixlen <= 30:
+            raise ValueError(f"cidr: the prefix length must be 16 to 30 (got /{net.prefixlen})")
+        ends = [t.strip() for t in self.range.split("-")] if self.range else []
+        if self.range and len(ends) != 2:
+            raise ValueError(f"range: write 'FIRST-LAST' (got {self.range!r})")
+        checked = []
+        for key, text in [("gateway", self.gateway)] * bool(self.gateway) + [("range", t) for t in ends]:
+            try:
+                address = ipaddress.IPv4Address(text)
+            except ValueError:
+                raise ValueError(f"{key}: {text!r} is not an IPv4 address") from None
+            if address not in net:
+                raise ValueError(f"{key}: {text} is outside cidr {net}")
+            checked.append(address)
+        if ends and checked[-2] > checked[-1]:
+            raise ValueError(f"range: FIRST must not be after LAST (got {self.range!r})")
+        return self
+
+    def bounds(self) -> tuple:
+        """(first, last) of the range, or (None, None) for the whole cidr."""
+        if not self.range:
+            return None, None
+        first, last = (t.strip() for t in self.range.split("-"))
+        return first, last
+
+
 class Host(Strict):
     kind: Literal["proxmox", "truenas"]
     address: str = Field(min_length=1)
@@ -80,6 +129,7 @@ class Host(Strict):
     sudo: bool = False
     pool: Optional[str] = None  # TrueNAS: the pool apps' host paths live under
     midcltGeneration: Optional[Literal["24.10", "25.04"]] = None
+    composeNetwork: Optional[ComposeNetwork] = None  # proxmox: static addresses for compose services
 
     @field_validator("hostKey")
     @classmethod
@@ -213,6 +263,7 @@ class App(Strict):
     running: bool = True
     adopt: bool = False
     deleteData: bool = False
+    allowSystemPaths: bool = False  # TrueNAS compose apps: bind mounts outside /mnt/<pool>/
     ports: Optional[list[Port]] = None
 
     @model_validator(mode="after")
@@ -282,20 +333,3 @@ class Stack(Strict):
     hosts: dict[Annotated[str, Field(pattern=NAME)], Host]
     apps: dict[Annotated[str, Field(pattern=NAME)], App] = {}
 
-    @model_validator(mode="after")
-    def _cross(self):
-        problems = []
-        seen: dict = {}
-        for name, app in self.apps.items():
-            if app.host not in self.hosts:
-                known = ", ".join(sorted(self.hosts)) or "none"
-                problems.append(f"apps.{name}.host: unknown host {app.host!r} (hosts: {known})")
-                continue
-            if app.vmid is not None:
-                other = seen.get((app.host, app.vmid))
-                if other:
-                    problems.append(f"apps.{name}.vmid: {app.vmid} is also the vmid of app {other} on host {app.host}")
-                seen[(app.host, app.vmid)] = name
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
