@@ -249,3 +249,16 @@ def test_destroy_parks_data_volumes_unless_asked(fleet, project, base):
     volume = ct_config(fleet["pve1"], holder["vmid"])["mp0"].split(",")[0]
     rc, out, _ = ssh_run(fleet["pve1"], ["sh", "-c", f'cat "$(pvesm path {volume})/photos.db"'])
     assert out.strip() == "precious"
+
+
+def test_deploying_the_app_again_takes_its_parked_data_back(fleet, project, base):
+    pve1 = fleet["pve1"]
+    deploy(project, fleet, {"full": base["full"]})
+    rc, out, err = ssh_run(pve1, ["pct", "exec", "300", "--", "cat", "/config/photos.db"])
+    assert (rc, out.strip()) == (0, "precious"), err
+    assert not any(r["name"] == "full-app-data" for r in ct_list(pve1)), "the holder is gone once emptied"
+    project.write_stack(STACK, {"homefleet:hosts": hosts_config(fleet),
+                                "homefleet:apps": {"full": {**base["full"], "deleteData": True}}})
+    project.pulumi("up", "--yes", stack=STACK, check=True)
+    project.pulumi("destroy", "--yes", stack=STACK, check=True)
+    assert {r["name"] for r in ct_list(pve1)} == set(), "deleteData: true removes the data with the CT"
