@@ -29,6 +29,9 @@ class CtPlan:
     props: dict
     secret_keys: list = field(default_factory=list)
     notes: str = ""
+    depends_on: list = field(default_factory=list)  # names of CtPlans to create first (compose depends_on)
+    secret_env: Optional[dict] = None  # compose: KEY -> SecretText rendered from the app's secrets
+    service: Optional[str] = None  # compose: the service this CT runs
 
 
 @dataclass
@@ -159,15 +162,21 @@ def ct_spec(stack: str, name: str, app: App, host: Host, package=None) -> dict:
     return {k: v for k, v in spec.items() if v is not None}
 
 
-def make_plan(stack_name: str, stack: Stack, catalog: dict, ssh_key_file: Optional[str] = None) -> Plan:
+def make_plan(stack_name: str, stack: Stack, catalog: dict, ssh_key_file: Optional[str] = None,
+              project_dir: str = ".", secret_names: Optional[dict] = None) -> Plan:
+    """`secret_names`: {app: names set under homefleet:secrets} (names only) for compose variables."""
+    from .plan_compose import plan_compose_apps  # it builds on this module's CtPlan and templates
+
     targets = {name: target_of(name, host, ssh_key_file) for name, host in stack.hosts.items()}
     templates: dict = {}
     cts = []
+    compose_cts, warnings = plan_compose_apps(stack_name, stack, catalog, targets, templates,
+                                              project_dir=project_dir, secret_names=secret_names)
     for name, app in stack.apps.items():
         host = stack.hosts[app.host]
-        if host.kind != "proxmox" or app.compose:
-            continue  # TrueNAS apps and compose files are planned elsewhere
         package = catalog[app.package] if app.package else None
+        if host.kind != "proxmox" or app.compose or (package is not None and package.compose):
+            continue  # TrueNAS apps are planned elsewhere; compose apps above
         spec = {"host": targets[app.host], **ct_spec(stack_name, name, app, host, package)}
         image = app.image or (package.image if package else None)
         tmpl_name = None
@@ -190,4 +199,4 @@ def make_plan(stack_name: str, stack: Stack, catalog: dict, ssh_key_file: Option
     hosts = {name: {"kind": host.kind, "address": host.address,
                     "apps": sorted(a for a, app in stack.apps.items() if app.host == name)}
              for name, host in stack.hosts.items()}
-    return Plan(stack_name, targets, templates, cts, hosts)
+    return Plan(stack_name, targets, templates, cts + compose_cts, hosts, warnings)
