@@ -64,8 +64,10 @@ def compose_problems(text: str) -> list:
     """What makes a compose text unusable as a TrueNAS custom app (checked without the host)."""
     try:
         config = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        return [f"the compose is not valid YAML: {exc}"]
+    except yaml.YAMLError as exc:      # no snippet of the text: it may hold a secret
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return [f"the compose is not valid YAML{where}: {getattr(exc, 'problem', None) or 'syntax error'}"]
     if not isinstance(config, dict):
         return ["the compose must be a mapping with a `services:` key"]
     services = config.get("services")
@@ -256,12 +258,17 @@ def _ownership(host: _Host, config, action: str) -> None:
     expected = (host.props["stack"], host.app)
     if owner == expected:
         return
-    raise OwnershipError(
-        f"host {host.target.name}: refusing to {action} app {host.app}: "
-        + (f"its compose has no `{midclt.MARKER_KEY}` marker, so homefleet did not create it "
-           "(homefleet never changes what it did not create); rename the homefleet app or remove "
-           "the existing one in the TrueNAS UI"
-           if owner is None else f"it belongs to stack {owner[0]} app {owner[1]}"))
+    if owner is not None:
+        why = f"it belongs to stack {owner[0]} app {owner[1]}"
+    elif action == "take over":
+        why = (f"its compose has no `{midclt.MARKER_KEY}` marker, so homefleet did not create it "
+               "(homefleet never changes what it did not create); rename the homefleet app or remove "
+               "the existing one in the TrueNAS UI")
+    else:
+        why = (f"its compose on the NAS no longer has the `{midclt.MARKER_KEY}` marker (edited outside "
+               "homefleet?); put `x-homefleet: {stack: " + expected[0] + ", app: " + expected[1] + "}` back "
+               "in the TrueNAS UI, or run `pulumi refresh` to let homefleet forget the app")
+    raise OwnershipError(f"host {host.target.name}: refusing to {action} app {host.app}: {why}")
 
 
 class TrueNASAppProvider(HomefleetProvider):

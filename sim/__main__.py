@@ -14,7 +14,7 @@ def _up(args) -> int:
     t0 = time.monotonic()
     try:
         data = launcher.up(args.dir, hosts=args.hosts, truenas=args.truenas,
-                           latency_ms=args.latency_ms)
+                           latency_ms=args.latency_ms, truenas_version=args.truenas_version)
     except launcher.AlreadyUp as exc:
         print(f"sim up: {exc}", file=sys.stderr)
         return 1
@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hosts", type=int, default=1, help="Proxmox hosts pve1..pveN")
     p.add_argument("--truenas", type=int, default=0, help="TrueNAS hosts nas1..nasM")
     p.add_argument("--latency-ms", type=float, default=0, help="delay per SSH command")
+    p.add_argument("--truenas-version", default=None,
+                   help="TrueNAS version per host: 24.10, 25.04, 25.10 or a full version; "
+                        "comma-separated for nas1,nas2,... (the last repeats)")
     p.add_argument("--dir", type=Path, required=True)
     p.set_defaults(func=_up)
 

@@ -21,7 +21,8 @@ MOUNTS: dict[str, list[tuple[str, str]]] = {
         ("lock", "/run/lock/lxc"),
         ("containers", "/etc/containers"),
     ],
-    "truenas": [],
+    # /var/log holds the middleware's app_lifecycle.log (sim/truenas writes it there).
+    "truenas": [("var-log", "/var/log")],
 }
 # Every kind gets these single files: name resolution that never leaves the machine
 # (see sim/regproxy.py), and a plain root ~/.bashrc, because bash sources it for

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sim import client, hoststate, images, procs, registry, sshd
+from sim.truenas.paths import set_version as set_truenas_version
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PVE_TOOLS = ["pct", "pvesm", "pvesh", "pveversion", "lxc-info", "pveam"]
@@ -51,6 +52,7 @@ def write_shims(bin_dir: Path, with_truenas: bool) -> None:
     shims = {tool: ("sim.pve", tool) for tool in PVE_TOOLS}
     if with_truenas:
         shims["midclt"] = ("sim.truenas", "midclt")
+        shims["sudo"] = ("sim.truenas", "sudo")
     for tool, (module, name) in shims.items():
         path = bin_dir / tool
         path.write_text("#!/bin/sh\n"
@@ -101,8 +103,13 @@ def is_up(sim_dir: Path) -> bool:
 
 # ---------------------------------------------------------------- up / down
 
-def up(sim_dir: Path, hosts: int = 1, truenas: int = 0, latency_ms: float = 0) -> dict:
-    """Start the fleet; returns what it wrote to DIR/hosts.json."""
+def up(sim_dir: Path, hosts: int = 1, truenas: int = 0, latency_ms: float = 0,
+       truenas_version: str | None = None) -> dict:
+    """Start the fleet; returns what it wrote to DIR/hosts.json.
+
+    `truenas_version`: e.g. "24.10" or "24.10,25.04" (one per TrueNAS host, the last one
+    repeating); written to each TrueNAS host's `truenas_version` file. None keeps the file.
+    """
     sim_dir = Path(sim_dir).resolve()
     sim_dir.mkdir(parents=True, exist_ok=True)
     if is_up(sim_dir):
@@ -132,6 +139,10 @@ def up(sim_dir: Path, hosts: int = 1, truenas: int = 0, latency_ms: float = 0) -
         for name, kind in names:
             state = sim_dir / name
             hoststate.prepare(state, name, kind, reg.address, proxy.address, latency_ms, domains)
+            if kind == "truenas" and truenas_version:
+                versions = truenas_version.split(",")
+                index = int(name[len("nas"):]) - 1
+                set_truenas_version(state, versions[min(index, len(versions) - 1)])
             host_key = sshd.keygen(state / "ssh" / "ssh_host_ed25519_key", f"root@{name}")
             daemon = sshd.start(state, name, kind, sim_dir / "bin", client_pub)
             run["hosts"].append({"name": name, "pid": daemon.pid, "started": daemon.started,

@@ -72,10 +72,11 @@ class SimFleet:
 
 @contextlib.contextmanager
 def running_fleet(sim_dir: Path, hosts: int = 2, truenas: int = 0,
-                  latency_ms: float = 0) -> Iterator[SimFleet]:
+                  latency_ms: float = 0, truenas_version: str | None = None) -> Iterator[SimFleet]:
     """`sim up` for the duration of the block; `sim down` however it ends."""
     try:
-        launcher.up(sim_dir, hosts=hosts, truenas=truenas, latency_ms=latency_ms)
+        launcher.up(sim_dir, hosts=hosts, truenas=truenas, latency_ms=latency_ms,
+                    truenas_version=truenas_version)
         yield SimFleet.load(sim_dir)
     finally:
         launcher.down(sim_dir)

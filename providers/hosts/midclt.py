@@ -194,7 +194,9 @@ def parse_version(text: str) -> tuple:
 
 
 def version_text(version: tuple) -> str:
-    return ".".join(str(p) for p in version)
+    """(25, 4, 2) -> '25.04.2' (TrueNAS versions are YY.MM[.x[.y]])."""
+    head = [str(version[0]), f"{version[1]:02d}"] if len(version) > 1 else [str(p) for p in version]
+    return ".".join(head + [str(p) for p in version[2:]])
 
 
 def parse_job_id(value) -> int:

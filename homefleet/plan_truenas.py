@@ -1,0 +1,96 @@
+"""Apps placed on TrueNAS hosts -> TrueNASApp inputs (pure: no Pulumi resources, no SSH).
+
+On a `kind: truenas` host an app is a Docker Compose file (`compose:`), run as a TrueNAS
+custom app named like the app. Keys that only mean something for a Proxmox CT are refused,
+so a setting is never silently ignored. Compose variables come from the app's `env:` and
+the `.env` beside the compose file.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .config import PROJECT, stack_file
+from .errors import ConfigError, located
+from .stack import App, Stack
+from .truenas_compose import convert, dump
+
+# Keys of an app that mean something on a TrueNAS host; every other key set is an error.
+TRUENAS_KEYS = {"host", "compose", "env", "running", "deleteData", "ports", "allowSystemPaths"}
+APP_NAME_RULE = ("TrueNAS app names are 1-40 lowercase letters, digits and '-', start with a letter "
+                 "and do not end with '-'")
+
+
+@dataclass
+class TrueNASAppPlan:
+    name: str          # the Pulumi resource name (the app name)
+    host: str
+    app: str
+    props: dict
+    warnings: list = field(default_factory=list)
+
+
+def _app_problems(file: str, name: str, app: App, host_name: str) -> list:
+    key = f"{PROJECT}:apps.{name}"
+    problems = []
+    if not app.compose:
+        given = next((k for k in ("package", "image", "template") if getattr(app, k)), "")
+        problems.append(located(file, f"{key}.{given or 'compose'}",
+                                f"host {host_name} is a TrueNAS host, where apps are Docker Compose files",
+                                "Set compose: <file> for this app, or place it on a Proxmox host"))
+    for extra in sorted(set(app.model_fields_set) - TRUENAS_KEYS - {"package", "image", "template"}):
+        problems.append(located(file, f"{key}.{extra}", f"is not used on the TrueNAS host {host_name}",
+                                "Remove it (TrueNAS apps are configured in their compose file)"))
+    if len(name) > 40 or name.endswith("-"):
+        problems.append(located(file, key, f"{name!r} is not a TrueNAS app name", APP_NAME_RULE))
+    return problems
+
+
+def plan_truenas(stack_name: str, stack: Stack, targets: dict, project_dir: str = ".",
+                 secret_names: Optional[dict] = None) -> list:
+    """One TrueNASAppPlan per app on a TrueNAS host; ConfigError lists every problem of every app.
+
+    `secret_names`: {app: [names]} of homefleet:secrets; TrueNAS apps may not use them.
+    """
+    file = stack_file(stack_name)
+    plans, problems = [], []
+    for name, app in sorted(stack.apps.items()):
+        host = stack.hosts[app.host]
+        if host.kind != "truenas":
+            continue
+        found = _app_problems(file, name, app, app.host)
+        if found:
+            problems += found
+            continue
+        if not (Path(project_dir) / app.compose).is_file():
+            problems.append(located(file, f"{PROJECT}:apps.{name}.compose", f"file {app.compose!r} not found",
+                                    "Write the path relative to the project folder (where Pulumi.yaml is)"))
+            continue
+        try:
+            converted = convert(Path(project_dir) / app.compose, app.compose, app=name,
+                                app_key=f"{PROJECT}:apps.{name}", variables=app.env, pool=host.pool,
+                                allow_system_paths=app.allowSystemPaths,
+                                secrets=(secret_names or {}).get(name, ()))
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        props = {
+            "host": targets[app.host],
+            "stack": stack_name,
+            "app": name,
+            "compose": dump(converted.config),
+            "running": app.running,
+            "delete_data": app.deleteData,
+            "sudo": host.sudo,
+            "generation": host.midcltGeneration,
+            "ports": [{"port": p.port, "scheme": p.scheme} for p in app.ports] if app.ports else None,
+        }
+        plans.append(TrueNASAppPlan(name, app.host, name, {k: v for k, v in props.items() if v is not None},
+                                    converted.warnings))
+    if problems:
+        raise ConfigError(problems)
+    return plans
+
+
+def warnings_of(plans: list) -> list:
+    return [w for p in plans for w in p.warnings]

@@ -1,0 +1,269 @@
+"""The `app.*` methods for custom (compose) apps, `docker.status`, `core.get_jobs`, `system.*`.
+
+Each app record in apps.json: `{"name", "version", "config" (the compose as a mapping),
+"phase": "up"|"down", "phase_at" (when the last up/down finishes), "created"}`. The state
+`app.query` reports is derived at read time: an app whose `up` finished less than
+`deploy_seconds` ago is DEPLOYING, then RUNNING (or CRASHED, see workloads.py);
+after `down` it is STOPPED.
+
+Semantics follow the reference: a failed create leaves nothing behind; `app.update`
+replaces the whole compose, runs `up` only if the app is not STOPPED and does not roll
+back; `app.delete` keeps the app's ix-volumes unless `remove_ix_volumes`.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import time
+
+from . import jobs, paths, workloads
+from .errors import CallError, ValidationErrors
+from .schema import Schema, matches
+from .timing import deploy_seconds, job_seconds
+
+APP_VERSION = "1.0.0"
+JOB_METHODS = ("app.create", "app.update", "app.delete", "app.start", "app.stop", "app.redeploy")
+
+
+class Context:
+    def __init__(self, state, version: tuple):
+        self.state = state
+        self.version = version
+        self.schema = Schema(version)
+
+
+# ---------------------------------------------------------------- lifecycle log
+
+def lifecycle(level: str, func: str, line: int, message: str) -> None:
+    stamp = time.strftime("%Y/%m/%d %H:%M:%S")
+    path = paths.lifecycle_log()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as log:
+            log.write(f"[{stamp}] ({level}) app_lifecycle.{func}():{line} - {message}\n")
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------- state
+
+def docker_running(ctx: Context) -> bool:
+    return ctx.state.docker.get("status") == "RUNNING"
+
+
+def _phase_state(app: dict, now: float) -> str:
+    if app["phase"] == "down":
+        return "down"
+    return "deploying" if now < app["phase_at"] + deploy_seconds() else "settled"
+
+
+def entry(app: dict, ctx: Context, now: float, retrieve_config: bool = False) -> dict:
+    details = workloads.containers(app["name"], app["config"], _phase_state(app, now))
+    config = app["config"] if isinstance(app["config"], dict) else {}
+    out = {
+        "name": app["name"], "id": app["name"], "state": workloads.app_state(details),
+        "upgrade_available": False, "latest_version": APP_VERSION, "image_updates_available": False,
+        "custom_app": True, "migrated": False, "human_version": APP_VERSION, "version": APP_VERSION,
+        "metadata": {"name": app["name"], "title": app["name"], "train": "stable", "app_version": "custom"},
+        "notes": config.get("x-notes"), "portals": config.get("x-portals") or {},
+        "active_workloads": workloads.workloads(details, ctx.version >= (25, 4), app["name"]),
+    }
+    if retrieve_config:
+        out["config"] = app["config"]
+    return out
+
+
+def _get(ctx: Context, name: str) -> dict:
+    """`get_instance`: the app, or ENOENT (also when Docker is not running)."""
+    app = ctx.state.apps.get(name) if docker_running(ctx) else None
+    if app is None:
+        raise ValidationErrors.one(None, f"App {name} does not exist", errno.ENOENT)
+    return app
+
+
+def _up(ctx: Context, app: dict, action: str = "up") -> None:
+    """compose up (preceded by a down); raises the middleware's EFAULT when it fails."""
+    why = workloads.up_failure(app["config"])
+    if why:
+        lifecycle("ERROR", "compose_action", 56, f"Failed {action!r} action for {app['name']!r} app: {why}")
+        raise CallError(f"Failed {action!r} action for {app['name']!r} app. "
+                        "Please check /var/log/app_lifecycle.log for more details")
+    app["phase"], app["phase_at"] = "up", time.time() + job_seconds()
+    for name, service in workloads.services(app["config"]).items():
+        if workloads.crashes(name, service):
+            lifecycle("ERROR", "compose_action", 60,
+                      f"Container ix-{app['name']}-{name}-1 of {app['name']!r} app exited with code 1 "
+                      f"(service {name!r}, image {service.get('image')!r})")
+
+
+def _compose_from(ctx: Context, data: dict, prefix: str):
+    """The compose mapping from exactly one of the two fields, validated per generation."""
+    given = [k for k in ("custom_compose_config", "custom_compose_config_string") if k in data]
+    if not given:
+        raise ValidationErrors.one(f"{prefix}.custom_compose_config", "This field is required")
+    if len(given) == 2:
+        raise ValidationErrors.one(f"{prefix}.custom_compose_config_string",
+                                   "Only one of these fields should be provided")
+    if given[0] == "custom_compose_config":
+        return data["custom_compose_config"]
+    attr = f"{prefix}.custom_compose_config_string"
+    import yaml                    # only the calls that carry a compose pay for it
+    try:
+        config = yaml.safe_load(data["custom_compose_config_string"])
+    except yaml.YAMLError:
+        raise ValidationErrors.one(attr, "Invalid YAML provided") from None
+    if ctx.version >= (25, 10):
+        if not isinstance(config, dict):
+            raise ValidationErrors.one(attr, "YAML must represent a dictionary/object")
+        if "services" not in config:
+            raise ValidationErrors.one(attr, 'YAML is missing required "services" key')
+    return config
+
+
+# ---------------------------------------------------------------- job methods
+
+def create(ctx: Context, args: list):
+    data = ctx.schema.create(args)
+    name = data["app_name"]
+
+    def run():
+        if not docker_running(ctx):
+            raise CallError("Docker service is not running")
+        if name in ctx.state.apps:
+            raise CallError(f"Application with name {name} already exists", errno.EEXIST)
+        if not data.get("custom_app"):
+            raise ValidationErrors.one("app_create.catalog_app", "This field is required")
+        config = _compose_from(ctx, data, "app_create")
+        app = {"name": name, "version": APP_VERSION, "config": config, "phase": "down",
+               "phase_at": time.time(), "created": time.time()}
+        _up(ctx, app)                   # raises before the app is stored: nothing is left behind
+        ctx.state.apps[name] = app
+        ctx.state.app_mounts(name).mkdir(parents=True, exist_ok=True)
+        return entry(app, ctx, app["phase_at"])
+
+    return _job(ctx, "app.create", args, run, f"{name!r} installed successfully")
+
+
+def update(ctx: Context, args: list):
+    name, data = ctx.schema.update(args)
+
+    def run():
+        app = _get(ctx, name)
+        # 24.10 and 25.04 validate an update's compose under the create schema's name.
+        prefix = "app_update" if ctx.version >= (25, 10) else "app_create"
+        config = _compose_from(ctx, data, prefix)
+        app["config"] = config            # stored before `up`, never rolled back
+        if app["phase"] != "down":
+            _up(ctx, app)
+        return entry(app, ctx, app["phase_at"])
+
+    return _job(ctx, "app.update", args, run, f"Update completed for {name!r}")
+
+
+def delete(ctx: Context, args: list):
+    name, options = ctx.schema.delete(args)
+
+    def run():
+        _get(ctx, name)
+        if options["force_remove_custom_app"] and ctx.version < (25, 4):
+            raise CallError("force_remove_custom_app is not supported", errno.EINVAL)
+        del ctx.state.apps[name]
+        if options["remove_ix_volumes"]:
+            shutil.rmtree(ctx.state.app_mounts(name), ignore_errors=True)
+        return True
+
+    return _job(ctx, "app.delete", args, run, f"Deleted {name!r}")
+
+
+def start(ctx: Context, args: list):
+    name = ctx.schema.name_only("app.start", args)
+
+    def run():
+        _up(ctx, _get(ctx, name))
+        return None
+
+    return _job(ctx, "app.start", args, run, f"Started {name!r}")
+
+
+def stop(ctx: Context, args: list):
+    name = ctx.schema.name_only("app.stop", args)
+
+    def run():
+        app = _get(ctx, name)
+        app["phase"], app["phase_at"] = "down", time.time()
+        return None
+
+    return _job(ctx, "app.stop", args, run, f"Stopped {name!r}")
+
+
+def redeploy(ctx: Context, args: list):
+    name = ctx.schema.name_only("app.redeploy", args)
+
+    def run():
+        app = _get(ctx, name)
+        _up(ctx, app)
+        return entry(app, ctx, app["phase_at"])
+
+    return _job(ctx, "app.redeploy", args, run, f"Redeployed {name!r}")
+
+
+def _job(ctx: Context, method: str, args: list, run, description: str) -> int:
+    try:
+        outcome = run()
+    except (ValidationErrors, CallError) as exc:
+        outcome = exc
+    return jobs.submit(ctx.state, method, args, outcome, description)
+
+
+# ---------------------------------------------------------------- plain methods
+
+def query(ctx: Context, args: list):
+    filters, options = ctx.schema.filters("app.query", args)
+    if not docker_running(ctx):
+        return []
+    now = time.time()
+    extra = options.get("extra") or {}
+    found = [entry(app, ctx, now, bool(extra.get("retrieve_config")))
+             for _, app in sorted(ctx.state.apps.items())]
+    return [e for e in found if matches(e, filters)]
+
+
+def config(ctx: Context, args: list):
+    name = ctx.schema.name_only("app.config", args)
+    return _get(ctx, name)["config"]
+
+
+def docker_status(ctx: Context, args: list):
+    ctx.schema.arg_count("docker.status", args, 0, 0)
+    return {"status": ctx.state.docker.get("status", "RUNNING"),
+            "description": ctx.state.docker.get("description", "")}
+
+
+def get_jobs(ctx: Context, args: list):
+    filters, _ = ctx.schema.filters("core.get_jobs", args)
+    now = time.time()
+    return [view for view in (jobs.view(job, now) for job in ctx.state.jobs) if matches(view, filters)]
+
+
+def version(ctx: Context, args: list):
+    ctx.schema.arg_count("system.version", args, 0, 0)
+    text = paths.version()
+    return f"TrueNAS-SCALE-{text}" if ctx.version < (25, 4) else f"TrueNAS-{text}"
+
+
+def version_short(ctx: Context, args: list):
+    ctx.schema.arg_count("system.version_short", args, 0, 0)
+    return paths.version()
+
+
+def ping(ctx: Context, args: list):
+    return "pong"
+
+
+METHODS = {
+    "app.create": create, "app.update": update, "app.delete": delete, "app.start": start,
+    "app.stop": stop, "app.redeploy": redeploy, "app.query": query, "app.config": config,
+    "docker.status": docker_status, "core.get_jobs": get_jobs, "system.version": version,
+    "system.version_short": version_short, "core.ping": ping,
+}

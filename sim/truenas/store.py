@@ -1,0 +1,73 @@
+"""The fake middleware's state: JSON files under `$SIM_STATE/sim/truenas/`, one lock.
+
+    apps.json     {name: app record}          (see apps.py)
+    jobs.json     [job record, ...]           (see jobs.py)
+    docker.json   {"status": "RUNNING", "description": ""}
+    app_mounts/<app>/   stands for the app's ix-volumes dataset
+
+Every midclt invocation that reads or writes takes the lock for its whole duration, so
+concurrent calls on one host see a consistent state (the middleware serialises too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import Iterator
+
+from . import paths
+
+DOCKER_DEFAULT = {"status": "RUNNING", "description": ""}
+
+
+class State:
+    def __init__(self, root: Path):
+        self.root = root
+        self.apps: dict = _read(root / "apps.json", {})
+        self.jobs: list = _read(root / "jobs.json", [])
+        self.docker: dict = _read(root / "docker.json", dict(DOCKER_DEFAULT))
+
+    def save(self) -> None:
+        _write(self.root / "apps.json", self.apps)
+        _write(self.root / "jobs.json", self.jobs)
+        _write(self.root / "docker.json", self.docker)
+
+    def app_mounts(self, name: str) -> Path:
+        return self.root / "app_mounts" / name
+
+
+def _read(path: Path, default):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def _write(path: Path, data) -> None:
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def locked(root: Path | None = None) -> Iterator[State]:
+    """The middleware state, locked; saved when the block ends without an exception."""
+    root = root or paths.middleware_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "middleware.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            state = State(root)
+            yield state
+            state.save()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def set_docker_status(state_dir: Path, status: str, description: str = "") -> None:
+    """Test helper: what `docker.status` reports (RUNNING, STOPPED, UNCONFIGURED, ...)."""
+    with locked(Path(state_dir) / "sim" / "truenas") as state:
+        state.docker = {"status": status, "description": description}
