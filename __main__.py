@@ -1,23 +1,26 @@
 """homefleet: read the stack, ask the model for a plan, declare one resource per planned object."""
 
-import sys
 
 import pulumi
 
 from homefleet.config import PROJECT, load
 from homefleet.errors import ConfigError
 from homefleet.plan import make_plan
+from homefleet.plan_truenas import plan_truenas, warnings_of
 from providers.oci_template import OciTemplate
 from providers.proxmox_ct import ProxmoxCT
+from providers.truenas_app import TrueNASApp
 
 config = pulumi.Config(PROJECT)
 stack_name = pulumi.get_stack()
 try:
     stack, catalog = load(stack_name, {"hosts": config.get_object("hosts"), "apps": config.get_object("apps")})
-    plan = make_plan(stack_name, stack, catalog)
+    secret_names = {app: sorted(v) for app, v in (config.get_object("secrets") or {}).items() if isinstance(v, dict)}
+    plan = make_plan(stack_name, stack, catalog, secret_names=secret_names)
+    nas_apps = plan_truenas(stack_name, stack, plan.targets, secret_names=secret_names)
 except ConfigError as exc:
-    pulumi.log.error(f"invalid stack config:\n{exc}")
-    sys.exit(1)
+    # RunError is shown to the user as its message alone, without a traceback
+    raise pulumi.RunError(f"invalid stack config:\n{exc}") from None
 
 secrets = config.get_secret_object("secrets") or pulumi.Output.secret({})
 
@@ -26,13 +29,27 @@ templates = {
     for name, tp in plan.templates.items()
 }
 
+for warning in plan.warnings:
+    pulumi.log.warn(warning)
+
 apps = {}
+cts = {}
 for ct in plan.cts:
     props = dict(ct.props)
     if ct.template:
         props["template"] = templates[ct.template].volid
-    props["secret_env"] = pulumi.Output.secret(secrets).apply(lambda s, app=ct.app: (s or {}).get(app, {}))
-    resource = ProxmoxCT(ct.name, props)
+    if ct.secret_env is not None:  # compose: only the variables this service names, rendered from the app's secrets
+        props["secret_env"] = pulumi.Output.secret(secrets).apply(
+            lambda s, app=ct.app, env=ct.secret_env: {k: t.render((s or {}).get(app, {})) for k, t in env.items()})
+    else:
+        props["secret_env"] = pulumi.Output.secret(secrets).apply(lambda s, app=ct.app: (s or {}).get(app, {}))
+    after = pulumi.ResourceOptions(depends_on=[cts[d] for d in ct.depends_on])  # compose depends_on
+    resource = cts[ct.name] = ProxmoxCT(ct.name, props, after)
+    if ct.service:
+        notes = {"notes": ct.notes.strip()} if ct.notes else {}
+        entry = apps.setdefault(ct.app, {"host": ct.host, "services": {}, **notes})
+        entry["services"][ct.service] = {"vmid": resource.vmid, "ip": resource.ip, "urls": resource.urls}
+        continue
     apps[ct.app] = {
         "host": ct.host,
         "vmid": resource.vmid,
@@ -40,6 +57,12 @@ for ct in plan.cts:
         "urls": resource.urls,
         **({"notes": ct.notes.strip()} if ct.notes else {}),
     }
+
+for warning in warnings_of(nas_apps):
+    pulumi.log.warn(warning)
+for na in nas_apps:
+    resource = TrueNASApp(na.name, na.props)
+    apps[na.app] = {"host": na.host, "app": na.app, "state": resource.state, "urls": resource.urls}
 
 pulumi.export("apps", apps)
 pulumi.export("hosts", plan.hosts)
