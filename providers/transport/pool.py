@@ -62,8 +62,8 @@ def _open(target: SshTarget, timeout: float) -> paramiko.Transport:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else ~40 ms per channel open
     transport = paramiko.Transport(sock)
     transport.banner_timeout = transport.handshake_timeout = transport.auth_timeout = timeout
-    prefer_expected_key_types(transport.get_security_options(), target)
     try:
+        prefer_expected_key_types(transport.get_security_options(), target)
         transport.start_client(timeout=timeout)
         verify(target, transport.get_remote_server_key())
         authenticate(transport, target)
@@ -120,7 +120,12 @@ def get(target: SshTarget, *, timeout: float = CONNECT_TIMEOUT,
 
 @contextlib.contextmanager
 def channel_slot(target: SshTarget, deadline: float) -> Iterator[None]:
-    """Hold one of the host's `max_channels` slots (they outlive reconnects)."""
+    """Hold one of the host's `max_channels` slots until the command is done.
+
+    Taken before the channel is opened, so a host's sshd (MaxSessions, 10 by default) never
+    sees more. Slots belong to the host, not to one connection, so they outlive reconnects;
+    the first target seen for a host sets the number.
+    """
     with _lock:
         slots = _channel_slots.setdefault(target.pool_key, threading.BoundedSemaphore(target.max_channels))
     if not slots.acquire(timeout=max(deadline - time.monotonic(), 0.001)):

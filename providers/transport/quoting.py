@@ -16,6 +16,10 @@ def to_command_line(argv: Sequence[str]) -> str:
             raise TypeError(f"argv elements must be str, got {type(arg).__name__}")
         if "\x00" in arg:
             raise ValueError("an argument contains a NUL byte, which no command line can carry")
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("an argument is not valid UTF-8 text (it holds a lone surrogate)") from None
     return shlex.join(argv)
 
 

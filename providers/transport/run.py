@@ -49,17 +49,23 @@ def _open_channel(target: SshTarget, deadline: float, kind: str = "session"):
     """
     conn = pool.get(target, timeout=_remaining(target, deadline, "connecting"))
     for attempt in (1, 2):
+        wait = min(_remaining(target, deadline, "opening a channel"), pool.CONNECT_TIMEOUT)
+        started, chan = time.monotonic(), None
         try:
-            wait = min(_remaining(target, deadline, "opening a channel"), pool.CONNECT_TIMEOUT)
             chan = conn.transport.open_session(timeout=wait)
             if kind != "sftp":
                 return chan
             chan.settimeout(wait)
             chan.invoke_subsystem("sftp")
             return paramiko.SFTPClient(chan)
-        except paramiko.ChannelException as exc:
-            raise TransportError(target.name, f"the host refused an SSH channel: {exc}") from None
         except _SSH_ERRORS as exc:
+            if chan is not None:
+                chan.close()
+            unanswered = time.monotonic() - started >= wait
+            if conn.alive and not unanswered:
+                # The host said no (e.g. MaxSessions). paramiko keeps one "last error" per
+                # connection, so the reason may be vague; the connection itself is fine.
+                raise TransportError(target.name, f"the host refused an SSH channel: {exc}") from None
             if attempt == 2:
                 raise TransportError(target.name, f"cannot open an SSH channel: {exc}") from None
             conn = pool.get(target, timeout=_remaining(target, deadline, "reconnecting"), stale=conn)
@@ -78,6 +84,8 @@ def _exchange(target: SshTarget, chan: paramiko.Channel, argv: Sequence[str],
               stdin: bytes, deadline: float, timeout: float) -> Result:
     """Feed stdin and read stdout/stderr together (either side may fill its window first)."""
     out, err = bytearray(), bytearray()
+    readable = select.poll()  # not select(): a busy process may hold fds above 1024
+    readable.register(chan.fileno(), select.POLLIN)
     pending = memoryview(stdin)
     if not pending:
         chan.shutdown_write()
@@ -105,7 +113,7 @@ def _exchange(target: SshTarget, chan: paramiko.Channel, argv: Sequence[str],
         left = deadline - time.monotonic()
         if left <= 0:
             raise TransportError(target.name, f"'{describe(argv)}' timed out after {timeout:g} s")
-        select.select([chan], [], [], min(left, 0.01 if pending else 1.0))
+        readable.poll(1000 * min(left, 0.01 if pending else 1.0))
 
 
 def _finish(target, chan, argv, out: bytearray, err: bytearray, deadline: float, timeout: float) -> Result:

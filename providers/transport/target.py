@@ -17,6 +17,12 @@ class SshTarget:
     known_hosts: Optional[str] = None  # default ~/.ssh/known_hosts
     max_channels: int = 8  # concurrent commands on the one connection
 
+    def __post_init__(self):
+        if not 0 < self.port < 65536:
+            raise ValueError(f"host {self.name}: port {self.port} is not between 1 and 65535")
+        if self.max_channels < 1:
+            raise ValueError(f"host {self.name}: max_channels must be at least 1")
+
     @property
     def pool_key(self) -> tuple:
         return (self.address, self.port, self.user)
@@ -24,8 +30,9 @@ class SshTarget:
     @classmethod
     def from_dict(cls, data: dict) -> "SshTarget":
         fields = {k: data[k] for k in cls.__dataclass_fields__ if data.get(k) is not None}
-        if "port" in fields:
-            fields["port"] = int(fields["port"])
+        for name in ("port", "max_channels"):  # numbers cross Pulumi's gRPC as floats
+            if name in fields:
+                fields[name] = int(fields[name])
         return cls(**fields)
 
     def to_dict(self) -> dict:
