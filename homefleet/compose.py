@@ -29,7 +29,7 @@ from typing import Any, Iterable, Optional, Union
 import yaml
 
 from .compose_vars import InterpolationError, Interpolator, SecretRef, SecretText, Value, parse_dotenv
-from .errors import ConfigError, located
+from .errors import ConfigError, Findings, located
 from .imageref import ImageRefError, parse_image_ref
 
 __all__ = [
@@ -193,7 +193,7 @@ _ComposeLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _ComposeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _read_yaml(text: str, display: str) -> Any:
+def read_compose_yaml(text: str, display: str) -> Any:
     try:
         return yaml.load(text, Loader=_ComposeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -276,36 +276,24 @@ def load_compose_text(
         except ValueError as exc:
             raise ConfigError([str(exc)]) from None
     reader = _Reader(display, Path(base_dir), lookup, unset_fix)
-    raw = _read_yaml(text, display)
+    raw = read_compose_yaml(text, display)
     compose = reader.read(raw, path or Path(base_dir) / display)
     if reader.problems:
         raise ConfigError(reader.problems)
     return compose
 
 
-class _Reader:
+class _Reader(Findings):
     """One pass over the YAML tree; collects every problem before raising."""
 
     def __init__(self, display: str, base_dir: Path, lookup, unset_fix: str = ""):
-        self.display = display
+        super().__init__(display)
         self.unset_fix = unset_fix or \
             "Set it in the .env file beside the compose file, or in the app's env: in the stack"
         self.base_dir = base_dir
         self.interp = Interpolator(lookup)
         self.lookup = lookup
-        self.problems: list = []
-        self.warnings: list = []
         self.used_secrets: dict = {}
-
-    def fail(self, where: str, message: str, fix: str = "") -> None:
-        line = located(self.display, where, message, fix)
-        if line not in self.problems:
-            self.problems.append(line)
-
-    def warn(self, where: str, message: str, fix: str = "") -> None:
-        line = located(self.display, where, message, fix)
-        if line not in self.warnings:
-            self.warnings.append(line)
 
     # ---- interpolation over the whole tree (values only, never keys)
 

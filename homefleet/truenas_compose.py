@@ -36,10 +36,10 @@ from typing import Optional
 
 import yaml
 
-from .compose import _read_yaml as read_compose_yaml
+from .compose import read_compose_yaml
 from .compose import load_compose_text
 from .compose_vars import InterpolationError, Interpolator, parse_dotenv, secret_names
-from .errors import ConfigError, located
+from .errors import ConfigError, Findings, located
 from .imageref import ImageRefError, parse_image_ref
 
 MARKER_KEY = "x-homefleet"
@@ -56,24 +56,12 @@ class Converted:
     ports: list = field(default_factory=list)    # [{"port", "protocol", "host_ip"}] published on the NAS
 
 
-class _Checker:
+class _Checker(Findings):
     def __init__(self, display: str, pool: Optional[str], allow_system_paths: bool, app_key: str):
-        self.display = display
+        super().__init__(display)
         self.pool = pool
         self.allow_system_paths = allow_system_paths
         self.app_key = app_key           # e.g. "homefleet:apps.web" for the fix hints
-        self.problems: list = []
-        self.warnings: list = []
-
-    def fail(self, where: str, message: str, fix: str = "") -> None:
-        line = located(self.display, where, message, fix)
-        if line not in self.problems:
-            self.problems.append(line)
-
-    def warn(self, where: str, message: str, fix: str = "") -> None:
-        line = located(self.display, where, message, fix)
-        if line not in self.warnings:
-            self.warnings.append(line)
 
     # ---------------------------------------------------------------- host paths
 

@@ -6,25 +6,16 @@ exactly as received.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import time
 
 from . import paths
+from .. import toollog
 
 TOOLS = ("pct", "pvesm", "pvesh", "pveversion", "lxc-info", "pveam")
 
 
 def log_invocation(tool: str, argv: list[str]) -> None:
-    state = paths.state_dir()
-    state.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({"ts": time.time(), "tool": tool, "argv": argv}) + "\n"
-    fd = os.open(paths.tools_log(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode("utf-8", errors="surrogateescape"))
-    finally:
-        os.close(fd)
+    toollog.log_invocation(paths.tools_log(), tool, argv)
 
 
 def dispatch(tool: str, argv: list[str]) -> int:
