@@ -65,7 +65,9 @@ class OciTemplateProvider(HomefleetProvider):
         if olds.get("latest_digest") and olds.get("latest_digest") != olds.get("digest"):
             replaces.append("digest")
         changes = bool(replaces) or olds.get("pull_ref") != news.get("pull_ref")
-        return DiffResult(changes=changes, replaces=replaces, delete_before_replace=False)
+        # None for an in-place change (pull_ref): the engine then names it in diffReasons itself.
+        return DiffResult(changes=None if changes and not replaces else changes, replaces=replaces,
+                          delete_before_replace=False)
 
     def create(self, props: dict) -> CreateResult:
         target = target_of(props)
