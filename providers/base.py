@@ -2,7 +2,7 @@
 
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 
-from . import credentials
+from . import credentials, workers
 from .transport import SshTarget
 
 
@@ -11,6 +11,7 @@ class HomefleetProvider(ResourceProvider):
 
     def configure(self, req: ConfigureRequest) -> None:
         credentials.load_from_config(req.config)
+        workers.widen()  # past pulumi.dynamic's 4 calls at once; see providers/workers.py
 
 
 def target_of(props: dict) -> SshTarget:
@@ -18,9 +19,23 @@ def target_of(props: dict) -> SshTarget:
 
 
 def same_host(old: dict, new: dict) -> bool:
-    """Whether two `host` inputs name the same machine (a pinned key change is not a move)."""
-    keys = ("name", "address", "port", "user")
-    return all(str(old.get(k)) == str(new.get(k)) for k in keys)
+    """Whether two `host` inputs name the same machine: by name, so a new address, port,
+    user or pinned key is an in-place update (the next call uses them), not a move."""
+    return str(old.get("name")) == str(new.get("name"))
+
+
+def inputs_moved(olds: dict, news: dict, not_inputs: set) -> bool:
+    """Whether an input differs from the state (the outputs repeat every input)."""
+    return any(olds.get(k) != news.get(k) for k in (set(olds) | set(news)) - not_inputs - {"__provider"})
+
+
+def diff_changes(changed: list, replaces: list, moved: bool):
+    """DiffResult.changes: None when an input moved, so the engine diffs the inputs itself and
+    names them (diffReasons, --diff), which this SDK's DiffResult cannot carry; drift alone,
+    seen only in outputs, stays True."""
+    if changed and not replaces and moved:
+        return None
+    return bool(changed or replaces)
 
 
 def ints(value):

@@ -13,7 +13,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from . import credentials, log
-from .base import HomefleetProvider, ints, same_host, target_of
+from .base import HomefleetProvider, diff_changes, ints, same_host, target_of
 from .errors import HostCommandError
 from .hosts import script, skopeo
 from homefleet.imageref import parse_image_ref
@@ -64,9 +64,8 @@ class OciTemplateProvider(HomefleetProvider):
                 replaces.append(key)
         if olds.get("latest_digest") and olds.get("latest_digest") != olds.get("digest"):
             replaces.append("digest")
-        changes = bool(replaces) or olds.get("pull_ref") != news.get("pull_ref")
-        # None for an in-place change (pull_ref): the engine then names it in diffReasons itself.
-        return DiffResult(changes=None if changes and not replaces else changes, replaces=replaces,
+        moved = olds.get("pull_ref") != news.get("pull_ref") or olds.get("host") != news.get("host")
+        return DiffResult(changes=diff_changes(["inputs"] if moved else [], replaces, moved), replaces=replaces,
                           delete_before_replace=False)
 
     def create(self, props: dict) -> CreateResult:

@@ -19,7 +19,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from . import hostcache, log
-from .base import HomefleetProvider, ints, same_host, target_of
+from .base import HomefleetProvider, diff_changes, inputs_moved, ints, same_host, target_of
 from .errors import HostCommandError, OwnershipError
 from .hosts import ctenv, ctops, ctview, pct
 from .transport import put, run
@@ -49,11 +49,6 @@ def _has_unknown(value) -> bool:
 
 
 _NOT_INPUTS = {"__provider", "vmid", "image_env", "observed", "raw_mounts", "hwaddrs", "ip", "status", "urls"}
-
-
-def _inputs_moved(olds: dict, news: dict) -> bool:
-    """Whether an input differs from the state (the outputs repeat every input)."""
-    return any(olds.get(k) != news.get(k) for k in (set(olds) | set(news)) - _NOT_INPUTS)
 
 
 def _merged_env(spec: dict, image_env: dict) -> dict:
@@ -115,6 +110,22 @@ def _log_drift(props: dict, before: dict, after: dict) -> None:
         log.info(target_of(props).name, props["app"], f"drift on CT {props['vmid']}: " + "; ".join(changes))
 
 
+def _resizes(observed: dict, desired: dict, changed: list) -> list:
+    """(disk, GiB) for the rootfs and volumes that only grew: `pct resize`, no restart."""
+    resizes = []
+    if "disk" in changed:
+        before, after = float(observed["disk"].rstrip("G")), float(desired["disk"].rstrip("G"))
+        if after < before:
+            raise ValueError(f"the rootfs is {observed['disk']}; PVE cannot shrink a disk (unable to shrink disk size)")
+        resizes.append(("rootfs", desired["disk"].rstrip("G").removesuffix(".0")))
+    for key in changed:
+        if re.fullmatch(r"mp\d+", key):
+            grown = ctview.grown_volume(observed.get(key), desired.get(key))
+            if grown:
+                resizes.append((key, grown))
+    return resizes
+
+
 def _hwaddr(net_value: str) -> Optional[str]:
     match = re.search(r"hwaddr=([0-9A-Fa-f:]+)", net_value)
     return match.group(1) if match else None
@@ -147,6 +158,16 @@ class ProxmoxCTProvider(HomefleetProvider):
                 failures.append(CheckFailure("", f"env key {key!r} must be letters, digits and '_'"))
             elif value != UNKNOWN and _CONTROL.search(str(value)):
                 failures.append(CheckFailure("", f"env {key}: a value cannot hold control characters"))
+        if olds and news.get("rootfs_size") not in (None, UNKNOWN) and olds.get("rootfs_size") is not None \
+                and float(news["rootfs_size"]) < float(olds["rootfs_size"]):
+            failures.append(CheckFailure("rootfs_size", f"PVE cannot shrink a disk (unable to shrink disk size); "
+                                                        f"keep disk at {olds['rootfs_size']} GiB or more"))
+        old_sizes = {v.get("path"): v.get("size") for v in (olds or {}).get("volumes") or []}
+        for vol in news.get("volumes") or []:
+            before = old_sizes.get(vol.get("path"))
+            if before is not None and vol.get("size") not in (None, UNKNOWN) and float(vol["size"]) < float(before):
+                failures.append(CheckFailure("volumes", f"the volume at {vol['path']} is {before} GiB; "
+                                                        "PVE cannot shrink a disk (unable to shrink disk size)"))
         for mount in news.get("mounts") or []:
             if not str(mount.get("source", "")).startswith("/") or not str(mount.get("path", "")).startswith("/"):
                 failures.append(CheckFailure("mounts", "a bind mount needs an absolute host path and container path"))
@@ -164,10 +185,8 @@ class ProxmoxCTProvider(HomefleetProvider):
             return DiffResult(changes=None if not replaces else True, replaces=replaces,
                               delete_before_replace=bool(news.get("vmid")))
         changed = self.changed(olds, news)
-        # None when an input moved: the engine then diffs the inputs itself and names them (diffReasons,
-        # detailed diff), which this SDK's DiffResult cannot carry. Drift alone stays True.
         return DiffResult(
-            changes=None if changed and not replaces and _inputs_moved(olds, news) else bool(changed or replaces),
+            changes=diff_changes(changed, replaces, inputs_moved(olds, news, _NOT_INPUTS)),
             replaces=replaces,
             delete_before_replace=bool(news.get("vmid")),
         )
@@ -180,7 +199,7 @@ class ProxmoxCTProvider(HomefleetProvider):
             changed.append("template")
         if (olds.get("secret_env") or {}) != (news.get("secret_env") or {}):
             changed.append("secret_env")
-        for key in ("ports", "delete_data"):
+        for key in ("ports", "delete_data", "host"):
             if olds.get(key) != news.get(key):
                 changed.append(key)
         return sorted(set(changed))
@@ -332,13 +351,15 @@ class ProxmoxCTProvider(HomefleetProvider):
             changed.append("template")
         if any(key in changed for key in RECREATE_KEYS):
             return self._recreate(news, olds, current, vmid, changed)
-        options, delete = self._set_options(news, olds, current, changed)
+        resizes = _resizes(observed, desired, changed)
+        grown = {disk for disk, _ in resizes}
+        options, delete = self._set_options(news, olds, current, [k for k in changed if k not in grown])
         env = None
         if "env" in changed or (olds.get("secret_env") or {}) != (news.get("secret_env") or {}):
             env = _merged_env(news, image_env)
         was_running = current["status"] == "running"
         want_running = news.get("running", True)
-        argv = ctops.update_script(vmid, options, delete, env, was_running, want_running)
+        argv = ctops.update_script(vmid, options, delete, env, was_running, want_running, resizes)
         log.info(target.name, news["app"], f"updating CT {vmid}: {', '.join(sorted(set(changed))) or 'outputs only'}")
         result = run(target, argv, stdin=ctenv.stdin_data(env or {}), timeout=CREATE_TIMEOUT)
         if not result.ok:

@@ -33,7 +33,7 @@ import yaml
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from . import log
-from .base import HomefleetProvider, same_host, target_of
+from .base import HomefleetProvider, diff_changes, inputs_moved, same_host, target_of
 from .errors import HostCommandError, OwnershipError
 from .hosts import midclt
 from .transport import SshTarget, run
@@ -103,6 +103,9 @@ def _urls(props: dict, published: list) -> list:
             if url not in urls:
                 urls.append(url)
     return urls
+
+
+_NOT_INPUTS = {"state", "compose_digest", "truenas_version", "published", "urls"}
 
 
 def _outputs(props: dict, entry: dict, config, version: tuple) -> dict:
@@ -295,9 +298,10 @@ class TrueNASAppProvider(HomefleetProvider):
         if olds.get("app") != news.get("app"):
             replaces.append("app")
         if news.get("compose") == UNKNOWN:
-            return DiffResult(changes=True, replaces=replaces, delete_before_replace=True)
+            return DiffResult(changes=None if not replaces else True, replaces=replaces, delete_before_replace=True)
         changed = self.changed(olds, news)
-        return DiffResult(changes=bool(changed or replaces), replaces=replaces, delete_before_replace=True)
+        return DiffResult(changes=diff_changes(changed, replaces, inputs_moved(olds, news, _NOT_INPUTS)),
+                          replaces=replaces, delete_before_replace=True)
 
     @staticmethod
     def changed(olds: dict, news: dict) -> list:
@@ -309,7 +313,7 @@ class TrueNASAppProvider(HomefleetProvider):
         for key, default in (("delete_data", False), ("sudo", False)):
             if _bool(olds.get(key), default) != _bool(news.get(key), default):
                 changed.append(key)
-        for key in ("generation", "ports"):
+        for key in ("generation", "ports", "host"):
             if olds.get(key) != news.get(key):
                 changed.append(key)
         return changed

@@ -123,6 +123,7 @@ def update_script(
     env: Optional[dict],
     was_running: bool,
     want_running: bool,
+    resizes: Optional[list] = None,
 ) -> list:
     """pct set; then a restart only if PVE left changes pending or the env changed.
 
@@ -131,6 +132,8 @@ def update_script(
     lines = ["set -eu"]
     if options or delete:
         lines.append(q(pct.set_argv(vmid, options, delete)) + " </dev/null")
+    for disk, gib in resizes or []:
+        lines.append(q(pct.resize_argv(vmid, disk, gib)) + " </dev/null")
     lines += [
         "restart=0",
         q(pct.pending_argv(vmid)) + " </dev/null | grep -qE '^(new|del) ' && restart=1",

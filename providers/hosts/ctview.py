@@ -62,7 +62,8 @@ def from_spec(spec: dict, image_env: dict) -> dict:
     }
     view["features"] = _features(opts.get("features", ""))
     storage, _, size = opts["rootfs"].partition(":")
-    view["rootfs"] = f"{storage}:{size}G"
+    view["rootfs"] = storage
+    view["disk"] = f"{size}G"
     for key, value in opts.items():
         if key.startswith("net"):
             index = int(key[3:])
@@ -94,7 +95,8 @@ def from_config(conf: dict, status: str, spec: dict) -> dict:
     view["unprivileged"] = conf.get("unprivileged", "0")
     view["features"] = _features(conf.get("features", ""))
     rootfs = propstring.parse(conf.get("rootfs", ""), default_key="volume")
-    view["rootfs"] = f"{rootfs.get('volume', '').split(':', 1)[0]}:{size_gib(rootfs.get('size', ''))}G"
+    view["rootfs"] = rootfs.get("volume", "").split(":", 1)[0]
+    view["disk"] = f"{size_gib(rootfs.get('size', ''))}G"
     nets = spec.get("nets") or [{}]
     for key, value in conf.items():
         if re.fullmatch(r"net\d+", key):
@@ -110,6 +112,19 @@ def from_config(conf: dict, status: str, spec: dict) -> dict:
         view["entrypoint"] = conf.get("entrypoint", "")
     view["status"] = status
     return view
+
+
+_VOLUME_VIEW = re.compile(r"^volume (?P<storage>\S+):(?P<size>[\d.]+)G -> (?P<rest>.*)$")
+
+
+def grown_volume(old: str, new: str):
+    """The new size in GiB when two volume views differ only by a larger size, else None."""
+    before, after = _VOLUME_VIEW.match(old or ""), _VOLUME_VIEW.match(new or "")
+    if not before or not after:
+        return None
+    if (before["storage"], before["rest"]) != (after["storage"], after["rest"]):
+        return None
+    return after["size"] if float(after["size"]) > float(before["size"]) else None
 
 
 def changed_keys(old: dict, new: dict) -> list:

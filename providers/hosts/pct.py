@@ -209,6 +209,10 @@ def pending_argv(vmid: int) -> list:
     return ["pct", "pending", str(vmid)]
 
 
+def resize_argv(vmid: int, disk: str, gib) -> list:
+    return ["pct", "resize", str(vmid), disk, f"{gib}G"]
+
+
 def move_volume_argv(vmid: int, volume: str, target_vmid: int, target_volume: str) -> list:
     return ["pct", "move-volume", str(vmid), volume, "--target-vmid", str(target_vmid),
             "--target-volume", target_volume]

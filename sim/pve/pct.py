@@ -17,6 +17,7 @@ from .errors import ParamError, PveError
 from .pct_create import CREATE_ONLY, create
 from .pct_exec import exec_command
 from .pct_move import move_volume
+from .pct_resize import resize
 from .pct_power import destroy, reboot, shutdown, start, stop
 from .pct_set import SET_ONLY, set_config
 from .schema import Prop
@@ -180,6 +181,11 @@ def _commands() -> dict[str, tuple[Command, Callable[[dict], int]]]:
             "bwlimit": Prop(type="number", minimum=0),
         }, {"storage", "target-vmid", "target-volume"}), move_volume),
     }
+    table["resize"] = (_cmd("resize", ["vmid", "disk", "size"], {
+        "disk": Prop(optional=False, enum=["rootfs"] + [f"mp{i}" for i in range(MAX_MOUNT_POINTS)]),
+        "size": Prop(optional=False, pattern=r"\+?\d+(\.\d+)?[KMGT]?"),
+        "digest": Prop(max_length=40),
+    }), resize)
     table["move_volume"] = table["move-volume"]
     return table
 

@@ -564,3 +564,22 @@ def test_concurrent_create_of_one_vmid(host):
                            "unable to create CT 100 - CT 100 already exists on node 'pve'\n")
     assert zfs_names(host) == ["subvol-100-disk-0"]
     assert "lock" not in host.conf_text(100)
+
+
+def test_resize_grows_and_refuses_to_shrink(host, tmp_path):
+    create(host, 100, "--rootfs", "local-zfs:1", "--mp0", "local-zfs:1,mp=/data", "--mp1", f"{tmp_path},mp=/bind")
+    res = host.run("pct", "resize", "100", "rootfs", "3G")
+    assert (res.rc, res.stderr) == (0, ""), res.stderr
+    res = host.run("pct", "resize", "100", "mp0", "+1G")
+    assert (res.rc, res.stderr) == (0, ""), res.stderr
+    conf = host.conf_text(100)
+    assert "rootfs: local-zfs:subvol-100-disk-0,size=3G\n" in conf and "mp0: local-zfs:subvol-100-disk-1,mp=/data,size=2G\n" in conf
+    for args, message in [
+        (["rootfs", "2G"], "unable to shrink disk size\n"),
+        (["rootfs", "3G"], "disk is already at specified size\n"),
+        (["mp1", "5G"], f"unable to parse volume ID '{tmp_path}'\n"),
+    ]:
+        res = host.run("pct", "resize", "100", *args)
+        assert (res.rc, res.stderr) == (255, message), args
+    res = host.run("pct", "resize", "100", "rootfs", "big")
+    assert res.rc == 255 and "size: value does not match the regex pattern" in res.stderr
