@@ -17,16 +17,16 @@ _PERL = r"""
 use strict; use warnings; use Fcntl qw(:flock);
 my ($vmid, $mode) = @ARGV;
 die "bad vmid\n" unless defined $vmid && $vmid =~ /^\d+$/;
-die "bad mode\n" unless defined $mode && ($mode eq 'merge' || $mode eq 'replace');
+die "bad mode\n" unless defined $mode && ($mode eq "merge" || $mode eq "replace");
 my $lockfile = "/run/lock/lxc/pve-config-$vmid.lock";
-open(my $lock, '>>', $lockfile) or die "can't open '$lockfile' - $!\n";
-flock($lock, LOCK_EX) or die "can't lock file '$lockfile' - $!\n";
+open(my $lock, ">>", $lockfile) or die "cannot open $lockfile - $!\n";
+flock($lock, LOCK_EX) or die "cannot lock $lockfile - $!\n";
 my $path = "/etc/pve/lxc/$vmid.conf";
-open(my $in, '<', $path) or die "Configuration file '$path' does not exist\n";
+open(my $in, "<", $path) or die "Configuration file $path does not exist\n";
 my @lines = <$in>;
 close($in);
 my $data = do { local $/; binmode STDIN; <STDIN> };
-$data = '' unless defined $data;
+$data = "" unless defined $data;
 my @want = grep { length } split /\0/, $data;
 for my $kv (@want) {
     die "invalid environment entry\n" unless $kv =~ /^\w+=[^\n\r\0]*$/;
@@ -49,19 +49,19 @@ unless (defined $pos) {
     $pos-- while $pos > 0 && $main[$pos - 1] =~ /^\s*$/;
 }
 my (%env, @order);
-for my $kv (($mode eq 'merge' ? @found : ()), @want) {
+for my $kv (($mode eq "merge" ? @found : ()), @want) {
     my ($key) = split /=/, $kv, 2;
     push @order, $key unless exists $env{$key};
     $env{$key} = $kv;
 }
 splice(@main, $pos, 0, map { "lxc.environment.runtime: $env{$_}\n" } @order);
 my $tmp = "$path.tmp.$$";
-open(my $out, '>', $tmp) or die "can't write '$tmp' - $!\n";
+open(my $out, ">", $tmp) or die "cannot write $tmp - $!\n";
 print $out @main, @rest;
-close($out) or die "can't write '$tmp' - $!\n";
-rename($tmp, $path) or die "can't rename '$tmp' - $!\n";
-print 'MARKER', "\n", join("\0", @found), "\n";
-""".replace("MARKER", ENV_MARKER)
+close($out) or die "cannot write $tmp - $!\n";
+rename($tmp, $path) or die "cannot rename $tmp - $!\n";
+print "MARKER\n", join("\0", @found), "\n";
+""".replace("MARKER", ENV_MARKER.replace("@", "\\@"))
 
 
 def write_argv(vmid: int, mode: str) -> list:

@@ -107,3 +107,10 @@ def test_split_sections():
     out = "noise\n" + script.SECTION.format("config") + "\na: 1\n" + script.SECTION.format("status") + "\nstatus: running\n"
     sections = script.split_sections(out)
     assert sections["config"].strip() == "a: 1" and sections["status"].strip() == "status: running"
+
+
+def test_env_writer_has_no_single_quote_so_it_quotes_once():
+    from providers.hosts import ctenv
+    program = ctenv.write_argv(200, "merge")[2]
+    assert "'" not in program
+    assert ctenv.ENV_MARKER.replace("@", "\\@") in program
