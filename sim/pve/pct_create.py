@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from . import conf as conf_mod
@@ -39,6 +40,15 @@ def template_path(ostemplate: str, cfg: dict) -> Path:
     if vtype != "vztmpl":
         raise PveError(f"volume '{ostemplate}' does not have content type 'vztmpl'")
     return scfg.volume_path(volname)
+
+
+def create_delay() -> float:
+    """`DIR/<host>/create_delay_ms`: extra seconds a create takes, as unpacking a real image
+    does (the benchmark sets it); absent or unreadable means none."""
+    try:
+        return max(0.0, float((paths.state_dir() / "create_delay_ms").read_text().strip() or 0) / 1000)
+    except (OSError, ValueError):
+        return 0.0
 
 
 def _pool_exists(pool: str) -> bool:
@@ -116,6 +126,7 @@ def create(params: dict) -> int:
 
     def worker(t: task.Task) -> None:
         with conf_mod.lock_config(vmid):
+            time.sleep(create_delay())
             _create_worker(t, vmid, conf, mp_param, default_storage, ostemplate, tpl_path,
                            unprivileged, cfg)
         if params.get("start") == "1":

@@ -1,0 +1,58 @@
+"""`python -m bench` at its smallest (1 host x 1 app, no injected latency): the JSON lines
+have their shape and homefleet's round-trip figures hold. ~25 s on 2 cores."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sim.engine import REPO
+
+pytestmark = pytest.mark.engine
+
+SCENARIOS = ["up", "noop", "refresh", "update", "destroy"]
+FIGURES = {"wall_s", "cpu_s", "ssh_connections", "connections_per_host", "commands", "commands_per_ct",
+           "commands_per_host", "by_kind", "peak_rss_mb", "processes"}
+
+
+@pytest.fixture(scope="module")
+def lines(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--hosts", "1", "--apps", "1", "--latency-ms", "0", "--create-ms", "0",
+         "--image-mb", "0", "--dir", str(workdir)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {entry["scenario"]: entry for entry in map(json.loads, proc.stdout.splitlines())}
+
+
+def test_one_line_per_scenario_with_both_tools_and_their_ratios(lines):
+    assert list(lines) == SCENARIOS
+    for entry in lines.values():
+        assert entry["hosts"] == 1 and entry["apps_per_host"] == 1 and entry["cts"] == 1
+        for tool in ("homefleet", "baseline"):
+            assert FIGURES <= set(entry[tool])
+            assert entry[tool]["wall_s"] > 0 and entry[tool]["peak_rss_mb"] > 0
+        assert set(entry["ratio"]) == {"wall_s", "cpu_s", "ssh_connections", "commands", "peak_rss_mb"}
+
+
+def test_a_no_change_up_sends_nothing(lines):
+    noop = lines["noop"]["homefleet"]
+    assert noop["commands"] == 0 and noop["ssh_connections"] == 0
+    assert lines["noop"]["baseline"]["commands"] > 0, "the baseline reads everything every run"
+
+
+def test_one_connection_per_host_and_one_command_per_new_ct(lines):
+    up = lines["up"]["homefleet"]
+    assert up["connections_per_host"] == 1
+    assert up["by_kind"]["ct_create"] == 1, "create, env, start and read back in one exec"
+    baseline = lines["up"]["baseline"]
+    assert baseline["ssh_connections"] == baseline["commands"], "the baseline connects once per command"
+
+
+def test_a_refresh_reads_every_ct_of_a_host_in_one_command(lines):
+    refresh = lines["refresh"]["homefleet"]
+    assert refresh["by_kind"].get("host_read") == 1 and "ct_read" not in refresh["by_kind"]
+    assert refresh["connections_per_host"] == 1
