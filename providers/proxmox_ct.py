@@ -110,6 +110,14 @@ def _log_drift(props: dict, before: dict, after: dict) -> None:
         log.info(target_of(props).name, props["app"], f"drift on CT {props['vmid']}: " + "; ".join(changes))
 
 
+def _write(target, argv, **kwargs):
+    """Run a command that changes the host; the host's cached read is stale after it."""
+    try:
+        return run(target, argv, **kwargs)
+    finally:
+        hostcache.invalidate(target)
+
+
 def _resizes(observed: dict, desired: dict, changed: list) -> list:
     """(disk, GiB) for the rootfs and volumes that only grew: `pct resize`, no restart."""
     resizes = []
@@ -265,7 +273,7 @@ class ProxmoxCTProvider(HomefleetProvider):
             moves=moves, holder=holder, cleanup=keys_file,
         )
         log.info(target.name, props["app"], f"creating CT {vmid} from {props['template']}")
-        result = run(target, argv, stdin=ctenv.stdin_data(env), timeout=CREATE_TIMEOUT)
+        result = _write(target, argv, stdin=ctenv.stdin_data(env), timeout=CREATE_TIMEOUT)
         if not result.ok:
             raise HostCommandError(target.name, f"creating CT {vmid} for {props['app']}", result.stderr)
         readback = ctops.parse_readback(result.stdout)
@@ -361,7 +369,7 @@ class ProxmoxCTProvider(HomefleetProvider):
         want_running = news.get("running", True)
         argv = ctops.update_script(vmid, options, delete, env, was_running, want_running, resizes)
         log.info(target.name, news["app"], f"updating CT {vmid}: {', '.join(sorted(set(changed))) or 'outputs only'}")
-        result = run(target, argv, stdin=ctenv.stdin_data(env or {}), timeout=CREATE_TIMEOUT)
+        result = _write(target, argv, stdin=ctenv.stdin_data(env or {}), timeout=CREATE_TIMEOUT)
         if not result.ok:
             raise HostCommandError(target.name, f"updating CT {vmid} ({news['app']})", result.stderr)
         readback = ctops.parse_readback(result.stdout)
@@ -428,7 +436,7 @@ class ProxmoxCTProvider(HomefleetProvider):
             holder = self._allocate(props, tried)
             argv = ctops.park_script(vmid, holder, template, pct.holder_options(props, kind), volumes,
                                      current["status"] == "running")
-            result = run(target, argv, timeout=CREATE_TIMEOUT)
+            result = _write(target, argv, timeout=CREATE_TIMEOUT)
             if result.ok:
                 log.info(target.name, props["app"], f"data volumes {', '.join(volumes)} are kept on holder CT {holder}")
                 return holder
@@ -443,7 +451,7 @@ class ProxmoxCTProvider(HomefleetProvider):
 
     def _destroy(self, props: dict, vmid: int, running: bool) -> None:
         target = target_of(props)
-        result = run(target, ctops.delete_script(vmid, running), timeout=600)
+        result = _write(target, ctops.delete_script(vmid, running), timeout=600)
         if not result.ok and ctops.GONE_MARKER not in result.stderr:
             raise HostCommandError(target.name, f"destroying CT {vmid}", result.stderr)
 
