@@ -88,6 +88,11 @@ def ct(target: SshTarget, vmid: int) -> Optional[dict]:
         return readback
     if found == "gone":
         return None
+    return read_one(target, vmid)
+
+
+def read_one(target: SshTarget, vmid: int) -> Optional[dict]:
+    """CT `vmid` read on its own (`pct config` + `pct status`), or None if it does not exist."""
     result = run(target, ctops.read_script(vmid))
     if not result.ok:
         if ctops.GONE_MARKER in result.stderr:

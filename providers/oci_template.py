@@ -7,17 +7,17 @@ delete: remove the archive unless a CT on the host still records it as its templ
 """
 
 import secrets
-from typing import Any, Optional
+from typing import Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from . import credentials, log
-from .base import HomefleetProvider, diff_changes, ints, same_host, target_of
+from .base import HomefleetProvider, diff_changes, same_host, target_of
 from .errors import HostCommandError
 from .hosts import script, skopeo
 from homefleet.imageref import parse_image_ref
-from .transport import TransportError, put, run
+from .transport import put, run
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 

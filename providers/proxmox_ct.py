@@ -308,13 +308,7 @@ class ProxmoxCTProvider(HomefleetProvider):
 
     # ---------- read ----------
     def _read_current(self, props: dict, vmid: int) -> Optional[dict]:
-        target = target_of(props)
-        result = run(target, ctops.read_script(vmid))
-        if not result.ok:
-            if ctops.GONE_MARKER in result.stderr:
-                return None
-            raise HostCommandError(target.name, f"reading CT {vmid}", result.stderr)
-        return ctops.parse_readback(result.stdout)
+        return hostcache.read_one(target_of(props), vmid)
 
     def read(self, id_: str, props: dict) -> ReadResult:
         props = ints(props)

@@ -399,8 +399,8 @@ class TrueNASAppProvider(HomefleetProvider):
 def _check_size(host: _Host, version: tuple, payload: dict) -> None:
     size = midclt.arg_too_large(payload)
     if size and version < midclt.STDIN_SINCE:
-        raise host.fail("app.create", f"the compose is {size} bytes as JSON; midclt before TrueNAS 26 takes it "
-                        f"as one command-line argument, which Linux limits to {midclt.MAX_ARG_BYTES} bytes")
+        raise host.fail("app.create", f"the compose is {size} bytes as JSON quoted for the shell; midclt before TrueNAS 26 "
+                        f"takes it as one command-line argument, which Linux limits to {midclt.MAX_ARG_BYTES} bytes")
 
 
 def _apply(host: _Host, props: dict, current: dict, version: tuple) -> dict:

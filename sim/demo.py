@@ -11,7 +11,6 @@ import shlex
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import yaml
 

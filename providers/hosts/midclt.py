@@ -77,11 +77,19 @@ def stdin_payload(*args) -> bytes:
     return encode(args[-1]).encode()
 
 
+# Room for the words around the argument (`sudo -n midclt call app.create ...`).
+_COMMAND_WORDS = 256
+
+
 def arg_too_large(*args) -> Optional[int]:
-    """The size of the first argument Linux would refuse on a command line, or None."""
+    """The size of the first argument Linux would refuse, or None.
+
+    What counts is the argument quoted for the remote shell: sshd hands the whole command
+    line to the shell as one exec argument, and quoting a `'` takes five bytes.
+    """
     for arg in args:
-        size = len(encode(arg).encode())
-        if size > MAX_ARG_BYTES:
+        size = len(script.q([encode(arg)]).encode())
+        if size > MAX_ARG_BYTES - _COMMAND_WORDS:
             return size
     return None
 

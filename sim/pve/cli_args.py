@@ -11,9 +11,11 @@
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 
-from .errors import OptionError, ParamError
+from . import paths
+from .errors import OptionError, ParamError, PveError
 from .schema import Prop, check_prop, parse_boolean
 
 _OPTION_RE = re.compile(r"--?([A-Za-z][\w\-]*)(?:=(.*))?", re.S)
@@ -137,3 +139,22 @@ def _parse(cmd: Command, argv: list[str]) -> dict[str, object]:
     if errors:
         raise ParamError(errors)
     return values
+
+
+def run_tool(tool: str, commands: dict, argv: list) -> int:
+    """`TOOL <command> args...` as the PVE CLIs dispatch it: errors on stderr, exit 255."""
+    if not argv or argv[0] not in commands:
+        name = argv[0] if argv else ""
+        sys.stderr.write(f"ERROR: unknown command '{tool} {name}'\nUSAGE: {tool} <COMMAND> [ARGS] [OPTIONS]\n")
+        return 255
+    cmd, handler = commands[argv[0]]
+    paths.ensure_layout()
+    try:
+        return handler(parse(cmd, argv[1:]))
+    except ParamError as err:
+        err.usage = err.usage or cmd.usage
+        sys.stderr.write(err.render())
+        return err.exit_code
+    except PveError as err:
+        sys.stderr.write(err.render())
+        return err.exit_code

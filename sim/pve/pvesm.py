@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
-from . import cli_args, paths, storage
+from . import cli_args, storage
 from .cli_args import Command
-from .errors import ParamError, PveError
+from .errors import PveError
 from .schema import Prop
 
 CONTENT_TYPES = ["images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import"]
@@ -108,18 +108,4 @@ COMMANDS = {
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in COMMANDS:
-        name = argv[0] if argv else ""
-        sys.stderr.write(f"ERROR: unknown command 'pvesm {name}'\nUSAGE: pvesm <COMMAND> [ARGS] [OPTIONS]\n")
-        return 255
-    cmd, handler = COMMANDS[argv[0]]
-    paths.ensure_layout()
-    try:
-        return handler(cli_args.parse(cmd, argv[1:]))
-    except ParamError as err:
-        err.usage = err.usage or cmd.usage
-        sys.stderr.write(err.render())
-        return err.exit_code
-    except PveError as err:
-        sys.stderr.write(err.render())
-        return err.exit_code
+    return cli_args.run_tool("pvesm", COMMANDS, argv)
