@@ -3,8 +3,8 @@
 
 import pulumi
 
-from homefleet.config import PROJECT, load
-from homefleet.errors import ConfigError
+from homefleet.config import PROJECT, check_registries, check_secrets, load, stack_file
+from homefleet.errors import ConfigError, located
 from homefleet.plan import make_plan
 from homefleet.plan_truenas import plan_truenas, warnings_of
 from providers.oci_template import OciTemplate
@@ -13,9 +13,22 @@ from providers.truenas_app import TrueNASApp
 
 config = pulumi.Config(PROJECT)
 stack_name = pulumi.get_stack()
+
+
+def config_object(key: str):
+    """A config object; a value that is not JSON is refused without echoing it: it may be a secret."""
+    try:
+        return config.get_object(key)
+    except pulumi.ConfigTypeError:
+        raise ConfigError([located(stack_file(stack_name), f"{PROJECT}:{key}", "is not a mapping of keys",
+                                   "Write it as YAML keys under the name (see docs/stacks.md)")]) from None
+
+
 try:
-    stack, catalog = load(stack_name, {"hosts": config.get_object("hosts"), "apps": config.get_object("apps")})
-    secret_names = {app: sorted(v) for app, v in (config.get_object("secrets") or {}).items() if isinstance(v, dict)}
+    stack, catalog = load(stack_name, {"hosts": config_object("hosts"), "apps": config_object("apps")})
+    check_registries(stack_name, config_object("registries"))
+    check_secrets(stack_name, config_object("secrets"))
+    secret_names = {app: sorted(v) for app, v in (config_object("secrets") or {}).items() if isinstance(v, dict)}
     plan = make_plan(stack_name, stack, catalog, secret_names=secret_names)
     nas_apps = plan_truenas(stack_name, stack, plan.targets, secret_names=secret_names)
 except ConfigError as exc:

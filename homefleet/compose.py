@@ -182,6 +182,9 @@ def _construct_mapping(loader, node, deep=False):
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue
         key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, (dict, list)):  # `{{x}}` parses as a mapping used as a key
+            raise yaml.constructor.ConstructorError(None, None, "found unhashable key (a mapping or list used as a "
+                                                    "key; quote the text if it is a name)", key_node.start_mark)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
@@ -199,7 +202,7 @@ def read_compose_yaml(text: str, display: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line: a message names its file
         raise ConfigError([located(display, "(file)", f"is not valid YAML: {problem}{where}", "Fix the syntax")]) \
             from None
 

@@ -1,6 +1,7 @@
 """Load and validate a stack's config and the catalog it uses; every error is located."""
 
 import os
+import re
 from typing import Optional
 
 from .catalog import CatalogError, load_catalog
@@ -71,3 +72,43 @@ def load(stack_name: str, raw: dict, project_dir: str = ".", catalog_dir: Option
     if problems:
         raise ConfigError(problems)
     return stack, catalog
+
+
+def check_registries(stack_name: str, value) -> None:
+    """`homefleet:registries`: {registry: {username, password}}. Errors name keys, never values."""
+    if value is None:
+        return
+    file, key = stack_file(stack_name), f"{PROJECT}:registries"
+    fix = f"Set it with: pulumi config set --secret --path '{key}.REGISTRY.password' PASSWORD (and .username)"
+    if not isinstance(value, dict):
+        raise ConfigError([located(file, key, "must map registry names to {username, password}", fix)])
+    problems = []
+    for name, entry in value.items():
+        if (not isinstance(entry, dict) or set(entry) != {"username", "password"}
+                or not all(isinstance(v, str) and v for v in entry.values())):
+            problems.append(located(file, f"{key}.{name}", "must be {username, password}, both non-empty text", fix))
+    if problems:
+        raise ConfigError(problems)
+
+
+def check_secrets(stack_name: str, value) -> None:
+    """`homefleet:secrets`: {app: {NAME: text}}. Errors name keys, never values."""
+    if value is None:
+        return
+    file, key = stack_file(stack_name), f"{PROJECT}:secrets"
+    fix = f"Set each with: pulumi config set --secret --path '{key}.APP.NAME' VALUE"
+    if not isinstance(value, dict):
+        raise ConfigError([located(file, key, "must map app names to {NAME: secret}", fix)])
+    problems = []
+    for app, names in value.items():
+        if not isinstance(names, dict):
+            problems.append(located(file, f"{key}.{app}", "must map variable names to secret values", fix))
+            continue
+        for name, secret in names.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(name)):
+                problems.append(located(file, f"{key}.{app}.{name}", "is not an environment variable name",
+                                        "Use letters, digits and '_', not starting with a digit"))
+            elif not isinstance(secret, str):
+                problems.append(located(file, f"{key}.{app}.{name}", "must be text", fix))
+    if problems:
+        raise ConfigError(problems)

@@ -19,6 +19,12 @@ _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _TAG = re.compile(r"^[a-z0-9_][a-z0-9_+.-]*$", re.I)
 _STORAGE = re.compile(r"^[a-zA-Z][a-zA-Z0-9._-]*$")
+_BRIDGE = r"^[a-zA-Z][a-zA-Z0-9_.-]{0,15}$"
+_REGISTRY_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+# What PVE keeps (`description` maxLength 8192) minus room for homefleet's marker lines.
+DESCRIPTION_MAX = 7680
+PATH_MAX = 4095  # Linux PATH_MAX, without the NUL
+TEXT_MAX = 1024  # entrypoint, timezone, DNS settings, tags: one command-line option each
 
 
 def _mib(value):
@@ -40,7 +46,7 @@ def _size_schema(minimum: int, unit: str) -> WithJsonSchema:
 MiB = Annotated[int, BeforeValidator(_mib), Field(ge=16), _size_schema(16, "MiB")]
 SwapMiB = Annotated[int, BeforeValidator(_mib), Field(ge=0), _size_schema(0, "MiB")]
 GiB = Annotated[int, BeforeValidator(_gib), Field(ge=1), _size_schema(1, "GiB")]
-StorageId = Annotated[str, Field(pattern=_STORAGE.pattern)]
+StorageId = Annotated[str, Field(pattern=_STORAGE.pattern, max_length=64)]
 
 
 class Strict(BaseModel):
@@ -52,9 +58,44 @@ def _absolute(path: str, what: str) -> str:
         raise ValueError(f"{what} must be an absolute path (start with '/'), got {path!r}")
     if "\x00" in path or "\n" in path or "," in path or "=" in path:
         raise ValueError(f"{what} cannot contain NUL, newline, ',' or '='")
+    if _CONTROL.search(path):
+        raise ValueError(f"{what} cannot contain control characters")
+    if len(path) > PATH_MAX:
+        raise ValueError(f"{what} is {len(path)} characters long; a path has at most {PATH_MAX}")
     if any(part == ".." for part in path.split("/")):
         raise ValueError(f"{what} cannot contain '..'")
     return path.rstrip("/") or "/"
+
+
+def _registry_host(text: str) -> bool:
+    """Whether `text` (host[:port][/path]) stands as the registry of an image reference."""
+    if len(text) > 255 or not _REGISTRY_HOST.match(text):
+        return False
+    try:
+        ref = parse_image_ref(f"{text}/homefleet/probe:1")
+    except ValueError:
+        return False
+    return ref.registry == text.split("/", 1)[0]
+
+
+def _one_line(value):
+    """One command-line option value: no control characters but TAB (as PVE's entrypoint), bounded."""
+    if value is None:
+        return value
+    if re.search(r"[\x00-\x08\x0a-\x1f\x7f]", value):
+        raise ValueError("cannot contain newlines or control characters")
+    if len(value) > TEXT_MAX:
+        raise ValueError(f"is {len(value)} characters long; write at most {TEXT_MAX}")
+    return value
+
+
+def _check_tags(tags):
+    for tag in tags:
+        if len(tag) > 128:
+            raise ValueError(f"a tag is {len(tag)} characters long; write at most 128")
+        if not _TAG.match(tag):
+            raise ValueError(f"tag {tag!r}: letters, digits and '_+.-', not starting with '+', '.' or '-'")
+    return tags
 
 
 class GpuGids(Strict):
@@ -70,6 +111,16 @@ class AppDefaults(Strict):
     timezone: Optional[str] = None
     nameserver: Optional[str] = None
     tags: list[str] = []
+
+    @field_validator("timezone", "nameserver")
+    @classmethod
+    def _line(cls, value):
+        return _one_line(value)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value):
+        return _check_tags(value)
 
 
 class ComposeNetwork(Strict):
@@ -122,7 +173,7 @@ class Host(Strict):
     node: Optional[str] = None
     storage: StorageId = "local-lvm"
     templateStorage: StorageId = "local"
-    bridge: str = Field("vmbr0", pattern=r"^[a-zA-Z][a-zA-Z0-9_.-]{0,15}$")
+    bridge: str = Field("vmbr0", pattern=_BRIDGE)
     registryMirror: dict[str, str] = {}
     gpuGids: GpuGids = GpuGids()
     defaults: AppDefaults = AppDefaults()
@@ -130,6 +181,16 @@ class Host(Strict):
     pool: Optional[str] = None  # TrueNAS: the pool apps' host paths live under
     midcltGeneration: Optional[Literal["24.10", "25.04"]] = None
     composeNetwork: Optional[ComposeNetwork] = None  # proxmox: static addresses for compose services
+
+    @field_validator("registryMirror")
+    @classmethod
+    def _mirrors(cls, value):
+        for registry, mirror in value.items():
+            for what, text in (("registry", registry), ("mirror", mirror)):
+                if not _registry_host(text):
+                    raise ValueError(f"the {what} {text!r} is not a registry host[:port][/path] "
+                                     "such as 'registry.example.net:5000/mirror'")
+        return value
 
     @field_validator("hostKey")
     @classmethod
@@ -143,7 +204,7 @@ class Host(Strict):
 
 
 class Network(Strict):
-    bridge: Optional[str] = None
+    bridge: Optional[str] = Field(None, pattern=_BRIDGE)
     ip: str = "dhcp"
     gw: Optional[str] = None
     ip6: Optional[str] = None
@@ -158,6 +219,28 @@ class Network(Strict):
         if value in ("dhcp", "manual") or re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}/\d{1,2}", value):
             return value
         raise ValueError("must be 'dhcp', 'manual' or an address with prefix like '192.0.2.10/24'")
+
+    @field_validator("gw")
+    @classmethod
+    def _gw(cls, value):
+        try:
+            return str(ipaddress.IPv4Address(value)) if value is not None else None
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 address; write e.g. '192.0.2.1'") from None
+
+    @field_validator("ip6")
+    @classmethod
+    def _ip6(cls, value):
+        if value is None or value in ("dhcp", "auto", "manual"):
+            return value
+        try:
+            ipaddress.IPv6Interface(value)
+        except ValueError:
+            raise ValueError(f"{value!r}: write 'dhcp', 'auto', 'manual' or an address with prefix "
+                             "like '2001:db8::10/64'") from None
+        if "/" not in value:
+            raise ValueError(f"{value!r}: give the prefix length too, e.g. '2001:db8::10/64'")
+        return value
 
 
 class Mount(Strict):
@@ -298,24 +381,32 @@ class App(Strict):
                 raise ValueError(f"env key {key!r} must be letters, digits and '_', not starting with a digit")
             if _CONTROL.search(val):
                 raise ValueError(f"env {key}: a value cannot hold newlines or control characters")
+            if val != val.rstrip(" \t"):
+                raise ValueError(f"env {key}: the value ends in whitespace, which PVE drops when it reads the "
+                                 "CT config; remove it")
         return value
 
     @field_validator("tags")
     @classmethod
     def _tags(cls, value):
-        for tag in value:
-            if not _TAG.match(tag):
-                raise ValueError(f"tag {tag!r}: letters, digits and '_+.-', not starting with '+', '.' or '-'")
-        return value
+        return _check_tags(value)
 
-    @field_validator("description", "entrypoint", "timezone", "nameserver", "searchdomain")
+    @field_validator("description")
     @classmethod
-    def _no_control(cls, value):
+    def _description(cls, value):
         if value is not None and "\x00" in value:
             raise ValueError("cannot contain a NUL byte")
         if value is not None and _CONTROL.search(value.replace("\n", "")):
-            raise ValueError("cannot contain control characters")
+            raise ValueError("cannot contain control characters (newlines are fine)")
+        if value is not None and len(value) > DESCRIPTION_MAX:
+            raise ValueError(f"is {len(value)} characters long; PVE keeps at most 8192 with homefleet's "
+                             f"marker lines, so write at most {DESCRIPTION_MAX}")
         return value
+
+    @field_validator("entrypoint", "timezone", "nameserver", "searchdomain")
+    @classmethod
+    def _no_control(cls, value):
+        return _one_line(value)
 
     @field_validator("gpu")
     @classmethod
@@ -326,6 +417,7 @@ class App(Strict):
             for path in value:
                 if not path.startswith("/dev/"):
                     raise ValueError(f"a GPU device path starts with /dev/, got {path!r}")
+                _absolute(path, "a GPU device path")
         return value
 
 

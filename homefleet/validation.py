@@ -77,6 +77,7 @@ def _pattern_hint(loc: tuple) -> str:
         "bridge": "Write a bridge name such as vmbr0",
         "user": "Write a Unix user name such as root",
         "mode": "Write an octal mode such as 0660",
+        "template": "Write STORAGE:vztmpl/FILE, e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
     }
     if len(loc) >= 2 and loc[0] in ("hosts", "apps") and loc[-1] == "[key]":
         return hints[loc[0]]

@@ -134,6 +134,15 @@ def _resizes(observed: dict, desired: dict, changed: list) -> list:
     return resizes
 
 
+def _template_of(config: dict) -> Optional[str]:
+    """The template a CT was made from, from the `template:` line homefleet writes in its description."""
+    prefix = pct.template_line("")
+    for line in config.get("description", "").splitlines():
+        if line.startswith(prefix):
+            return line[len(prefix):]
+    return None
+
+
 def _hwaddr(net_value: str) -> Optional[str]:
     match = re.search(r"hwaddr=([0-9A-Fa-f:]+)", net_value)
     return match.group(1) if match else None
@@ -166,6 +175,9 @@ class ProxmoxCTProvider(HomefleetProvider):
                 failures.append(CheckFailure("", f"env key {key!r} must be letters, digits and '_'"))
             elif value != UNKNOWN and _CONTROL.search(str(value)):
                 failures.append(CheckFailure("", f"env {key}: a value cannot hold control characters"))
+            elif value != UNKNOWN and str(value) != str(value).rstrip(" \t"):
+                failures.append(CheckFailure("", f"env {key}: the value ends in whitespace, which PVE drops "
+                                                 "when it reads the CT config; remove it"))
         if olds and news.get("rootfs_size") not in (None, UNKNOWN) and olds.get("rootfs_size") is not None \
                 and float(news["rootfs_size"]) < float(olds["rootfs_size"]):
             failures.append(CheckFailure("rootfs_size", f"PVE cannot shrink a disk (unable to shrink disk size); "
@@ -224,7 +236,7 @@ class ProxmoxCTProvider(HomefleetProvider):
             vmid = int(fixed) if fixed else self._allocate(props, tried)
             try:
                 outs = self._create_at(props, vmid)
-                return CreateResult(f"{target.name}/{vmid}", outs)
+                return CreateResult(f"{target.name}/{outs['vmid']}", outs)
             except HostCommandError as exc:
                 if fixed or "already exists" not in exc.stderr:
                     raise
@@ -277,6 +289,8 @@ class ProxmoxCTProvider(HomefleetProvider):
         if not result.ok:
             raise HostCommandError(target.name, f"creating CT {vmid} for {props['app']}", result.stderr)
         readback = ctops.parse_readback(result.stdout)
+        if readback.get("existing") is not None:
+            return self._take_over(props, readback["existing"])
         if readback.get("holder") is not None and holder is None:
             found = readback["holder"]
             mounts = self._holder_mounts(props, found)
@@ -284,6 +298,19 @@ class ProxmoxCTProvider(HomefleetProvider):
             return self._create_at(props, vmid, holder=found, holder_mounts=mounts)
         image_env = pct.env_dict(readback["image_env"]) if oci else {}
         return _outputs(props, vmid, readback, image_env)
+
+    def _take_over(self, props: dict, vmid: int) -> dict:
+        """A CT with this app's marker that no state records: an earlier run created it and was
+        killed (or lost its connection) before it could say so. Bring it to the spec."""
+        target = target_of(props)
+        current = self._read_current(props, vmid)
+        if current is None or pct.owner_of(current["config"]) != (props["stack"], props["app"]):
+            raise HostCommandError(target.name, f"taking over CT {vmid} for {props['app']}",
+                                   f"CT {vmid} changed while it was read; run `pulumi up` again")
+        log.info(target.name, props["app"], f"CT {vmid} carries this app's marker from an interrupted run; taking it over")
+        olds = _outputs(props, vmid, current, pct.env_dict(current["config"].get("env", [])))
+        olds["template"] = _template_of(current["config"]) or props["template"]
+        return self._apply(props, olds, current, vmid)
 
     def _holder_mounts(self, props: dict, holder: int) -> dict:
         target = target_of(props)
@@ -325,12 +352,18 @@ class ProxmoxCTProvider(HomefleetProvider):
     def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:
         olds, news = ints(olds), ints(news)
         vmid = int(olds["vmid"])
-        current = self._owned_current(olds, vmid, "update")
+        current = self._read_current(olds, vmid)
+        if current is None:
+            # Gone: an upgrade that failed half-way (its data waits on a holder) or a manual
+            # `pct destroy`. Create it again at its vmid; the create takes the holder's volumes.
+            log.info(target_of(olds).name, news["app"], f"CT {vmid} is gone; creating it again")
+            return UpdateResult(self._create_at(news, vmid))
+        current = self._owned_current(olds, vmid, "update", current)
         return UpdateResult(self._apply(news, olds, current, vmid))
 
-    def _owned_current(self, props: dict, vmid: int, action: str) -> dict:
+    def _owned_current(self, props: dict, vmid: int, action: str, current: Optional[dict] = None) -> dict:
         target = target_of(props)
-        current = self._read_current(props, vmid)
+        current = current or self._read_current(props, vmid)
         if current is None:
             raise HostCommandError(target.name, f"{action} of CT {vmid}", f"CT {vmid} no longer exists; run `pulumi refresh`")
         owner = pct.owner_of(current["config"])
@@ -349,7 +382,9 @@ class ProxmoxCTProvider(HomefleetProvider):
         observed = _hide_secrets(ctview.from_config(current["config"], current["status"], news), news)
         desired = ctview.from_spec(_view_spec(news), image_env)
         changed = ctview.changed_keys(observed, desired)
-        if olds.get("template") != news.get("template"):
+        # The template the CT was made from says it best: an upgrade that stopped after the new
+        # CT was made must not recreate it again.
+        if (_template_of(current["config"]) or olds.get("template")) != news.get("template"):
             changed.append("template")
         if any(key in changed for key in RECREATE_KEYS):
             return self._recreate(news, olds, current, vmid, changed)
@@ -429,9 +464,10 @@ class ProxmoxCTProvider(HomefleetProvider):
         for _attempt in range(VMID_ATTEMPTS):
             holder = self._allocate(props, tried)
             argv = ctops.park_script(vmid, holder, template, pct.holder_options(props, kind), volumes,
-                                     current["status"] == "running")
+                                     current["status"] == "running", reuse=(props["stack"], props["app"]))
             result = _write(target, argv, timeout=CREATE_TIMEOUT)
             if result.ok:
+                holder = ctops.parse_parked(result.stdout) or holder
                 log.info(target.name, props["app"], f"data volumes {', '.join(volumes)} are kept on holder CT {holder}")
                 return holder
             if f"CT {holder} already exists" in result.stderr:

@@ -37,6 +37,11 @@ def create_script(
 
     A failed `pct create` leaves nothing (PVE cleans up its own worker), so rollback only
     covers the steps after it: the CT this script created is destroyed before exiting.
+    When it took data volumes from a `holder`, they go back to the holder first, and a CT
+    that still holds one is never destroyed (see `_give_back`).
+
+    `reclaim` (stack, app): before creating, look for a CT of this app that an interrupted
+    run left (section `existing`), then for a data holder (section `holder`).
     """
     after = []
     for source, volume in moves or []:
@@ -56,12 +61,15 @@ def create_script(
     if not oci:
         lines += _fetch_classic(template)
     if reclaim:
-        lines += _holder_probe(*reclaim)
+        lines += _owned_probe(*reclaim) + _holder_probe(*reclaim)
     lines += [
         q(pct.create_argv(vmid, template, options)) + " </dev/null || exit $?",
         section("created"),
     ]
-    if after:
+    if after and holder is not None:
+        lines += ["{ " + " && ".join(after) + "; } || {", "  rc=$?", *_give_back(vmid, holder, moves or []),
+                  "  exit $rc", "}"]
+    elif after:
         lines += [
             "{ " + " && ".join(after) + "; } || {",
             "  rc=$?",
@@ -84,6 +92,49 @@ def _fetch_classic(volid: str) -> list:
     ]
 
 
+def _give_back(vmid: int, holder: int, moves: list) -> list:
+    """After a failed reclaim: volumes back to the holder, then the new CT destroyed, if the
+    holder still exists and every volume went back. Otherwise the CT keeps the data, and the
+    next run, which finds it by its marker, finishes it."""
+    lines = [
+        "  if " + q(pct.config_argv(holder)) + " >/dev/null 2>&1; then",
+        "    back=1",
+    ]
+    for source, volume in moves:
+        move = q(pct.move_volume_argv(vmid, volume, holder, source))
+        lines.append(f"    if {q(pct.config_argv(vmid))} 2>/dev/null | grep -q {q(['^' + volume + ': '])}; then "
+                     f"{move} </dev/null >&2 || back=0; fi")
+    keep = f"homefleet: CT {vmid} holds data volumes it took from holder CT {holder}: kept; the next pulumi up finishes it"
+    lines += [
+        '    if [ "$back" = 1 ]; then',
+        "      echo " + q([f"homefleet: setting up CT {vmid} failed; its data volumes are back on holder CT {holder}"]) + " >&2",
+        "      " + q(["pct", "destroy", str(vmid), "--purge", "1", "--force", "1"]) + " </dev/null >&2 || true",
+        "    else",
+        "      echo " + q([keep]) + " >&2",
+        "    fi",
+        "  else",
+        "    echo " + q([keep]) + " >&2",
+        "  fi",
+    ]
+    return lines
+
+
+def _owned_probe(stack: str, app: str) -> list:
+    """Stop before creating if a CT of this stack and app exists: a run that was killed or lost
+    its connection created it without recording it. The provider takes it over."""
+    needle = "#" + pct.encode_text(pct.marker_line(stack, app))
+    tagged = q(["grep", "-qsE", f"^tags: (.*;)?{pct.OWNER_TAG}(;.*)?$"]) + ' "$f"'
+    return [
+        f"owned=$(grep -lsxF -e {q([needle])} /etc/pve/lxc/*.conf | "
+        f'while read -r f; do {tagged} && echo "$f"; done | head -n 1)',
+        'if [ -n "$owned" ]; then',
+        "  " + section("existing"),
+        '  basename "$owned" .conf',
+        "  exit 0",
+        "fi",
+    ]
+
+
 def _holder_probe(stack: str, app: str) -> list:
     """Stop before creating if a data holder for this app exists: its volumes come first."""
     needle = "#" + pct.encode_text(pct.holder_line(stack, app))
@@ -97,18 +148,35 @@ def _holder_probe(stack: str, app: str) -> list:
     ]
 
 
-def park_script(vmid: int, holder: int, template: str, holder_options: dict, volumes: list, running: bool) -> list:
+def park_script(vmid: int, holder: int, template: str, holder_options: dict, volumes: list, running: bool,
+                reuse: Optional[tuple] = None) -> list:
     """Move the CT's storage-backed volumes to a stopped holder CT, then destroy the CT.
 
-    At every step each volume is owned by exactly one CT, so no failure loses data.
+    At every step each volume is owned by exactly one CT, so no failure loses data. With
+    `reuse` (stack, app), a holder of this app that an earlier, failed park left is used
+    instead of a new one, so one app never has two holders. Prints the holder's vmid
+    in the `parked` section.
     """
-    lines = ["set -eu", q(pct.create_argv(holder, template, holder_options)) + " </dev/null"]
+    lines = ["set -eu"]
+    create = q(pct.create_argv(holder, template, holder_options)) + " </dev/null"
+    if reuse:
+        needle = "#" + pct.encode_text(pct.holder_line(*reuse))
+        lines += [
+            f"found=$(grep -lsxF -e {q([needle])} /etc/pve/lxc/*.conf | head -n 1 || true)",
+            'if [ -n "$found" ]; then holder=$(basename "$found" .conf); else',
+            f"  {create}",
+            f"  holder={holder}",
+            "fi",
+        ]
+    else:
+        lines += [create, f"holder={holder}"]
     if running:
         lines.append(q(pct.shutdown_argv(vmid)) + " </dev/null")
     for key in volumes:
-        lines.append(q(pct.move_volume_argv(vmid, key, holder, key)) + " </dev/null")
+        lines.append(q(["pct", "move-volume", str(vmid), key, "--target-vmid"]) + ' "$holder" '
+                     + q(["--target-volume", key]) + " </dev/null")
     lines.append(q(pct.destroy_argv(vmid)) + " </dev/null")
-    lines.append(section("parked"))
+    lines += [section("parked"), 'echo "$holder"']
     return script.sh(lines)
 
 
@@ -169,9 +237,18 @@ def delete_script(vmid: int, running: bool) -> list:
 
 
 def parse_readback(stdout: str) -> dict:
-    if "holder" in script.split_sections(stdout) and "config" not in script.split_sections(stdout):
-        return {"holder": int(script.split_sections(stdout)["holder"].split()[0]), "created": False}
+    sections = script.split_sections(stdout)
+    if "existing" in sections and "config" not in sections:
+        return {"existing": int(sections["existing"].split()[0]), "holder": None, "created": False}
+    if "holder" in sections and "config" not in sections:
+        return {"holder": int(sections["holder"].split()[0]), "created": False}
     return _parse_full(stdout)
+
+
+def parse_parked(stdout: str) -> Optional[int]:
+    """The holder's vmid from a park script's output (None if it printed none)."""
+    words = script.split_sections(stdout).get("parked", "").split()
+    return int(words[0]) if words and words[0].isdigit() else None
 
 
 def _parse_full(stdout: str) -> dict:

@@ -14,6 +14,7 @@ from .quoting import describe, to_command_line
 from .target import SshTarget
 
 DEFAULT_TIMEOUT = 600.0
+MAX_COMMAND_LINE = 32 * 4096 - 1  # Linux MAX_ARG_STRLEN, less the NUL
 _CHUNK = 65536
 # After the host closed a channel without an exit status, how long to wait to learn
 # whether the whole connection went (a drop) or only the command (killed by a signal).
@@ -148,6 +149,12 @@ def run(
     connection.
     """
     command_line = to_command_line(argv)
+    size = len(command_line.encode())
+    if size > MAX_COMMAND_LINE:
+        # sshd hands the line to the shell as one exec argument: the exec would fail and the
+        # channel close without a status, which reads like a lost connection.
+        raise TransportError(target.name, f"'{describe(argv)}' is {size} bytes once quoted; Linux runs no "
+                                          f"command line over {MAX_COMMAND_LINE} bytes (nothing was sent)")
     deadline = time.monotonic() + timeout
     with pool.channel_slot(target, deadline):
         chan = _open_channel(target, deadline)

@@ -1,0 +1,122 @@
+"""A stand-in for `transport.run`/`put` inside the providers, for the fast injection path.
+
+It records every argv (with its stdin) a provider sends and answers as a host would, just
+enough for the provider to go on: a vmid, a digest, a read-back with our marker, a job id.
+What the argv would do on a host is checked separately by running it through a real shell
+(shellsim.py). The real transport's quoting runs on every argv, so what it refuses (NUL, a
+lone surrogate) is refused here too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import urllib.parse
+from dataclasses import dataclass, field
+
+from providers import hostcache, oci_template, proxmox_ct, truenas_app
+from providers.hosts import pct, script
+from providers.transport import Result, to_command_line
+
+DIGEST = "sha256:" + "ab" * 32
+SECTION = script.SECTION.format
+
+
+def config_text(props: dict) -> str:
+    """`pct config` output for a CT made from `props` (its description carries our marker)."""
+    opts = pct.spec_options(props)
+    lines = []
+    for key, value in opts.items():
+        if key == "description":
+            lines.append(f"description: {urllib.parse.quote(value)}")
+        elif key == "rootfs":
+            lines.append(f"rootfs: {value.split(':')[0]}:subvol-100-disk-0,size=4G")
+        elif key.startswith("mp") and not value.startswith("/"):
+            storage, _, rest = value.partition(",")
+            lines.append(f"{key}: {storage.split(':')[0]}:subvol-100-disk-1,{rest},size=1G")
+        else:
+            lines.append(f"{key}: {value}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Sent:
+    argv: list
+    stdin: bytes
+
+
+@dataclass
+class FakeHost:
+    props: dict = field(default_factory=dict)   # the CT the host "has" (for reads)
+    app_compose: dict = field(default_factory=dict)  # TrueNAS: the app's stored compose
+    sent: list = field(default_factory=list)
+    uploads: list = field(default_factory=list)
+
+    # ---------------------------------------------------------------- transport API
+    def run(self, target, argv, stdin=None, timeout=None) -> Result:
+        to_command_line(argv)  # the one quoting step: refuses what no command line can carry
+        self.sent.append(Sent(list(argv), bytes(stdin or b"")))
+        return Result(self._answer(list(argv)), "", 0)
+
+    def put(self, target, data, remote_path, mode=0o600, timeout=None) -> None:
+        self.uploads.append((remote_path, bytes(data), mode))
+
+    # ---------------------------------------------------------------- answers
+    def _readback(self, created: bool) -> str:
+        head = SECTION("created") + "\n@@homefleet:previous-env@@\nPATH=/usr/bin\n" if created else ""
+        return (head + SECTION("config") + "\n" + config_text(self.props) + SECTION("status") + "\nstatus: running\n"
+                + SECTION("ip") + "\n198.18.0.5\n")
+
+    def _answer(self, argv: list) -> str:
+        if argv == pct.nextid_argv():
+            return "100\n"
+        if argv[:2] == ["skopeo", "inspect"]:
+            return DIGEST + "\n"
+        if argv[:2] == ["pct", "config"]:
+            return config_text(self.props)
+        if "midclt" in argv[:3]:
+            return self._midclt(argv[argv.index("midclt") + 2:])
+        if argv[:2] != ["sh", "-c"]:
+            return ""
+        text = argv[2]
+        if "app.query" in text:
+            return (SECTION("query") + "\n" + json.dumps([self._app_entry()]) + "\n" + SECTION("query-rc") + "\n0\n"
+                    + SECTION("config") + "\n" + json.dumps(self.app_compose) + "\n" + SECTION("config-rc") + "\n0\n")
+        if "skopeo copy" in text:
+            return SECTION("archive") + "\n1234 /var/lib/vz/template/cache/x.tar\n"
+        if "skopeo inspect" in text:
+            return DIGEST + "\n"
+        if "move-volume" in text and SECTION("parked") in text:
+            return SECTION("parked") + "\n101\n"
+        if "pct create" in text:
+            return self._readback(created=True)
+        if SECTION("config") in text:
+            return self._readback(created=False)
+        return ""
+
+    def _app_entry(self) -> dict:
+        return {"name": "app", "state": "RUNNING", "active_workloads": {"used_ports": [], "container_details": []}}
+
+    def _midclt(self, call: list) -> str:
+        method = call[0] if call else ""
+        if method == "system.version_short":
+            return "24.10.2.4\n"
+        if method in ("app.create", "app.update", "app.delete", "app.start", "app.stop"):
+            return "7\n"
+        if method == "core.get_jobs":
+            return json.dumps([{"id": 7, "state": "SUCCESS", "result": None}]) + "\n"
+        if method == "app.query":
+            return json.dumps([self._app_entry()]) + "\n"
+        return "null\n"
+
+
+@contextlib.contextmanager
+def installed(host: FakeHost, monkeypatch):
+    """Route every provider's host calls to `host` for the block."""
+    with monkeypatch.context() as patch:
+        for module in (proxmox_ct, oci_template, truenas_app, hostcache):
+            patch.setattr(module, "run", host.run)
+            if hasattr(module, "put"):
+                patch.setattr(module, "put", host.put)
+        patch.setattr(proxmox_ct.log, "info", lambda *a, **k: None)
+        yield host
