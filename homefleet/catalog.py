@@ -28,7 +28,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -44,6 +44,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from homefleet.imageref import PINNED_REFERENCE_PATTERN, ImageRef, ImageRefError, parse_image_ref
+from homefleet.yamlkeys import construct_unique_mapping
 
 __all__ = [
     "CATEGORIES",
@@ -68,20 +69,6 @@ DEFAULT_PACKAGES_DIR = REPO_ROOT / "packages"
 DEFAULT_SCHEMA_PATH = REPO_ROOT / "schemas" / "package.schema.json"
 SCHEMA_COMMENT = "# yaml-language-server: $schema=../schemas/package.schema.json"
 
-CATEGORIES = (
-    "media",
-    "photos",
-    "files",
-    "home-automation",
-    "documents",
-    "passwords",
-    "monitoring",
-    "network",
-    "recipes",
-    "rss",
-    "databases",
-    "other",
-)
 Category = Literal[
     "media",
     "photos",
@@ -96,6 +83,7 @@ Category = Literal[
     "databases",
     "other",
 ]
+CATEGORIES = get_args(Category)
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]*$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -565,20 +553,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """A safe loader that refuses duplicate keys instead of keeping the last."""
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if isinstance(key, (dict, list)):  # `{{x}}` parses as a mapping used as a key
-            raise yaml.constructor.ConstructorError(None, None, "found unhashable key (a mapping or list used as a "
-                                                    "key; quote the text if it is a name)", key_node.start_mark)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_unique_mapping)
 
 
 def _read_yaml(path: Path, display: str) -> Any:

@@ -30,6 +30,7 @@ import yaml
 
 from .compose_vars import InterpolationError, Interpolator, SecretRef, SecretText, Value, parse_dotenv
 from .errors import ConfigError, Findings, located
+from .yamlkeys import construct_unique_mapping
 from .imageref import ImageRefError, parse_image_ref
 
 __all__ = [
@@ -176,24 +177,8 @@ def _construct_int(loader, node):
     return int(text, 8) if text.startswith("0o") else int(text, 0) if text.startswith("0x") else int(text)
 
 
-def _construct_mapping(loader, node, deep=False):
-    seen = set()
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node, deep=deep)
-        if isinstance(key, (dict, list)):  # `{{x}}` parses as a mapping used as a key
-            raise yaml.constructor.ConstructorError(None, None, "found unhashable key (a mapping or list used as a "
-                                                    "key; quote the text if it is a name)", key_node.start_mark)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    loader.flatten_mapping(node)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
 _ComposeLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
-_ComposeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_ComposeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_unique_mapping)
 
 
 def read_compose_yaml(text: str, display: str) -> Any:
