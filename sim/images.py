@@ -22,9 +22,12 @@ from pathlib import Path
 
 import yaml
 
+from . import image_facts
+
 # Fixed mtime for every tar member and the gzip header, so builds are reproducible.
 EPOCH = 1700000000
 CREATED = "2024-01-01T00:00:00Z"
+BEHAVIOUR_FILE = "/etc/homefleet-sim/entrypoint.json"   # read by sim/pve/appstart.py
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 MT_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -96,6 +99,9 @@ class ImageSpec:
     labels: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)       # path -> text
     revision: str = ""                        # bump to change the digest
+    users: dict[str, list[int]] = field(default_factory=dict)  # name -> [uid, gid] in passwd
+    dirs: dict[str, list[int]] = field(default_factory=dict)   # path -> [uid, gid, mode]
+    behaviour: dict = field(default_factory=dict)             # the entrypoint's, see image_facts
 
     def __post_init__(self) -> None:
         self.ref = normalize_ref(self.ref)
@@ -217,6 +223,19 @@ def _as_list(value) -> list:
     return [value]
 
 
+def with_facts(spec: ImageSpec, volumes: list[str]) -> ImageSpec:
+    """The upstream image's user, directory owners and entrypoint (sim/image_facts.py); the
+    entrypoint also writes each of `volumes` it does not already name."""
+    facts = image_facts.facts_for(split_ref(spec.ref)[1]) or {}
+    behaviour = {k: [dict(i) for i in v] for k, v in (facts.get("behaviour") or {}).items()}
+    named = {i["path"] for items in behaviour.values() for i in items if "path" in i}
+    extra = [{"path": v} for v in volumes if v not in named]
+    if extra:
+        behaviour["writes"] = behaviour.get("writes", []) + extra
+    return spec.with_overrides(user=facts.get("user", spec.user), users=dict(facts.get("users") or {}),
+                               dirs=dict(facts.get("dirs") or {}), behaviour=behaviour)
+
+
 def spec_from_package(doc: dict) -> ImageSpec | None:
     image = doc.get("image")
     if isinstance(image, dict):            # image: {ref: ..., ...}
@@ -225,11 +244,11 @@ def spec_from_package(doc: dict) -> ImageSpec | None:
         return None
     ports = [p for p in map(_container_port, _as_list(doc.get("ports"))) if p]
     volumes = [v for v in map(_container_path, _as_list(doc.get("volumes"))) if v]
-    return generic_spec(image, ports=ports, volumes=volumes)
+    return with_facts(generic_spec(image, ports=ports, volumes=volumes), volumes)
 
 
-def _service_images(doc: dict, packages_dir: Path) -> list[str]:
-    """`image:` of each service of a compose-style package; [] if none.
+def _service_images(doc: dict, packages_dir: Path) -> list[tuple[str, list[str]]]:
+    """(`image:`, container paths of `volumes:`) of each service of a compose-style package.
 
     The services are inline (`services:`, `compose: {services: ...}`) or in the
     compose file that `compose:` names, relative to the packages folder.
@@ -243,8 +262,8 @@ def _service_images(doc: dict, packages_dir: Path) -> list[str]:
     services = doc.get("services")
     if services is None and isinstance(compose, dict):
         services = compose.get("services")
-    return [s["image"] for s in _as_list(services)
-            if isinstance(s, dict) and isinstance(s.get("image"), str)]
+    return [(s["image"], [v for v in map(_container_path, _as_list(s.get("volumes"))) if v])
+            for s in _as_list(services) if isinstance(s, dict) and isinstance(s.get("image"), str)]
 
 
 # A normalized reference the registry accepts: domain[:port]/path:tag
@@ -267,7 +286,7 @@ def package_images(packages_dir: Path) -> list[ImageSpec]:
             continue
         try:
             found = [spec_from_package(doc)] + [
-                generic_spec(ref) for ref in _service_images(doc, Path(packages_dir))]
+                with_facts(generic_spec(ref), vols) for ref, vols in _service_images(doc, Path(packages_dir))]
         except (ValueError, TypeError, AttributeError):
             continue
         specs += [s for s in found if s is not None and VALID_REF.match(s.ref)]
@@ -284,13 +303,17 @@ def seed_images(packages_dir: Path) -> list[ImageSpec]:
 
 # ---------------------------------------------------------------- layout
 
-def _passwd(user: str | None) -> tuple[str, str]:
+def _passwd(user: str | None, users: dict | None = None) -> tuple[str, str]:
     passwd = ("root:x:0:0:root:/root:/bin/sh\n"
               "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
               "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
     group = "root:x:0:\ndaemon:x:1:\nnogroup:x:65534:\n"
+    for uname, (uid, gid) in sorted((users or {}).items()):
+        passwd += f"{uname}:x:{uid}:{gid}:{uname}:/home/{uname}:/bin/sh\n"
+        if gid not in (0, 1, 65534):
+            group += f"{uname}:x:{gid}:\n"
     name = (user or "").split(":", 1)[0]
-    if name and not name.isdigit() and name not in ("root", "daemon", "nobody"):
+    if name and not name.isdigit() and name not in ("root", "daemon", "nobody", *(users or {})):
         passwd += f"{name}:x:1000:1000:{name}:/home/{name}:/bin/sh\n"
         group += f"{name}:x:1000:\n"
     return passwd, group
@@ -306,7 +329,7 @@ def _entrypoint_script(spec: ImageSpec) -> tuple[str, str] | None:
 
 def layer_files(spec: ImageSpec) -> tuple[set[str], dict[str, tuple[str, int]]]:
     """(directories, {path: (text, mode)}) of the image's single layer."""
-    passwd, group = _passwd(spec.user)
+    passwd, group = _passwd(spec.user, spec.users)
     files: dict[str, tuple[str, int]] = {
         "/etc/os-release": (os_release(spec.os_id), 0o644),
         "/etc/passwd": (passwd, 0o644),
@@ -319,7 +342,9 @@ def layer_files(spec: ImageSpec) -> tuple[set[str], dict[str, tuple[str, int]]]:
         files["/etc/homefleet-sim-revision"] = (spec.revision + "\n", 0o644)
     for path, text in spec.files.items():
         files["/" + path.lstrip("/")] = (text, 0o644)
-    dirs = {"/tmp", "/root", *spec.volumes}
+    if spec.behaviour:
+        files[BEHAVIOUR_FILE] = (json.dumps(spec.behaviour, sort_keys=True) + "\n", 0o644)
+    dirs = {"/tmp", "/root", *spec.volumes, *spec.dirs}
     if spec.workdir:
         dirs.add(spec.workdir)
     for path in list(files) + list(dirs):
@@ -343,6 +368,9 @@ def build_layer(spec: ImageSpec) -> bytes:
             if content is None:
                 info.type = tarfile.DIRTYPE
                 info.mode = 0o1777 if path == "/tmp" else 0o755
+                if path in spec.dirs:
+                    info.uid, info.gid, info.mode = spec.dirs[path]
+                    info.uname = info.gname = ""
                 tar.addfile(info)
             else:
                 data = content[0].encode()

@@ -11,7 +11,7 @@ import re
 import sys
 from typing import Callable
 
-from . import storage
+from . import pveversion, storage
 from .conf import CTConfig, check_protection
 from .ct_schema import (FASTPLUG, MP_DESC, NET_DESC, ROOTFS_DESC, UNUSED_DESC, DEV_DESC,
                         classify_mountpoint)
@@ -38,6 +38,9 @@ def parse_volume(key: str, value: str) -> dict[str, str]:
         mp = parse_property_string(desc, value, key)
     except FormatError as err:
         raise PveError(str(err).rstrip("\n"))
+    if "keepattrs" in mp and pveversion.container_version() < (6, 1, 2):
+        # the flag arrived in pve-container 6.1.2 (commit 6dccbc4); older schemas refuse it
+        raise PveError("invalid key in comma-separated list property: keepattrs")
     if "size" in mp:
         size = parse_size(mp["size"])
         if size is None:

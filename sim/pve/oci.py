@@ -49,6 +49,8 @@ class ImageConfig:
     stop_signal: str = ""
     volumes: list[str] = field(default_factory=list)
     architecture: str = "amd64"
+    # owner and mode of each extracted directory, CT ids: the sim cannot chown (volattrs.py)
+    dir_attrs: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
 def _norm(name: str) -> str:
@@ -139,7 +141,7 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _apply_layer(layer: tarfile.TarFile, root: Path) -> None:
+def _apply_layer(layer: tarfile.TarFile, root: Path, attrs: dict | None = None) -> None:
     members = layer.getmembers()
     # whiteouts only hide lower layers, so apply them before this layer's own entries
     for m in members:
@@ -169,6 +171,8 @@ def _apply_layer(layer: tarfile.TarFile, root: Path) -> None:
                 _remove(target)
             target.mkdir(parents=True, exist_ok=True)
             os.chmod(target, m.mode & 0o7777 | 0o700)
+            if attrs is not None:  # the extractor keeps the image's owners and modes
+                attrs["/" + name] = (m.uid, m.gid, m.mode & 0o7777)
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists() or target.is_symlink():
@@ -208,14 +212,17 @@ def extract(path: Path, rootfs: Path) -> ImageConfig:
             if media_type not in LAYER_TYPES:
                 raise OciError(f"Layer has wrong media type: {media_type}")
         rootfs.mkdir(parents=True, exist_ok=True)
+        attrs: dict[str, tuple[int, int, int]] = {}
         for desc in layers:
             data = _decompress(archive.blob(desc["digest"]), LAYER_TYPES[desc["mediaType"]])
             try:
                 with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as layer:
-                    _apply_layer(layer, rootfs)
+                    _apply_layer(layer, rootfs, attrs)
             except tarfile.TarError as err:
                 raise OciError(f"invalid layer {desc['digest']}: {err}")
-    return _image_config(config)
+    image = _image_config(config)
+    image.dir_attrs = attrs
+    return image
 
 
 def _image_config(config: dict) -> ImageConfig:

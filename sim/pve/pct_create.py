@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from . import conf as conf_mod
-from . import oci, ossetup, paths, storage, task
+from . import oci, ossetup, paths, storage, task, volattrs
 from .conf import CTConfig
 from .ct_ops import allocate_volume, parse_volume, update_config, warn_plain
 from .ct_schema import CONFDESC, NET_DESC
@@ -163,6 +163,8 @@ def _create_worker(t: task.Task, vmid: int, conf: CTConfig, mp_param: dict[str, 
             if not unprivileged:
                 raise PveError("Invalid argument")
             image = oci.extract(tpl_path, rootdir)
+            if rootfs["type"] == "volume":
+                volattrs.record_tree(rootfs["volume"], image.dir_attrs)
             settings = oci.image_settings(image, rootdir, t.log)
             conf["arch"] = conf.get("arch") or image.architecture
             _apply_image_settings(conf, settings, t)

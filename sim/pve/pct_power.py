@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from . import conf as conf_mod
-from . import paths, runstate, storage, task
+from . import appstart, paths, runstate, storage, task
 from .ct_ops import apply_pending, mount_points, owned_volumes
 from .errors import PveError
 
@@ -27,6 +27,7 @@ def start_in_task(vmid: int, t: task.Task, skiplock: bool = False) -> None:
             apply_pending(conf, storage.load_config(), None, errors, t.log)
             conf_mod.write(conf)
         runstate.mark_running(vmid)
+        appstart.start(vmid, conf)
 
 
 def start(params: dict) -> int:

@@ -1,8 +1,31 @@
-"""`pveversion [-v|--verbose]`: a PVE 9.1.1 host with pve-container 6.1.10."""
+"""`pveversion [-v|--verbose]`: a PVE 9.1.1 host with pve-container 6.1.10.
+
+A test can give one simulated host another pve-container version by writing it to
+`$SIM_STATE/pve-container-version`; the behaviours that changed between versions
+(`keepattrs`, see entrypoint.py) follow it.
+"""
 
 from __future__ import annotations
 
+import re
 import sys
+
+from . import paths
+
+CONTAINER = "6.1.10"
+
+
+def container_version_text() -> str:
+    try:
+        text = (paths.state_dir() / "pve-container-version").read_text().strip()
+    except OSError:
+        text = ""
+    return text or CONTAINER
+
+
+def container_version() -> tuple[int, ...]:
+    """pve-container's version on this host as numbers: (6, 1, 10)."""
+    return tuple(int(p) for p in re.findall(r"\d+", container_version_text().split("~")[0])[:3])
 
 KERNEL = "6.17.2-1-pve"
 MANAGER = "9.1.1"
@@ -64,6 +87,8 @@ def main(argv: list[str]) -> int:
             return 255
     if verbose:
         for name, version in PACKAGES:
+            if name == "pve-container":
+                version = container_version_text()
             sys.stdout.write(f"{name}: {version}\n")
     else:
         sys.stdout.write(f"pve-manager/{MANAGER}/{MANAGER_HASH} (running kernel: {KERNEL})\n")

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
+from . import paths, volattrs
 from .errors import PveError
 
 DEFAULT_STORAGE_CFG = """dir: local
@@ -139,6 +139,7 @@ class Storage:
             path.mkdir(parents=True)
             volid = f"{self.storeid}:{vmid}/{name}"
             msg = (f"Formatting '{path}', fmt=raw size={size} preallocation=off")
+            make_ext4_top(volid, path)
         else:
             raise PveError(f"storage type '{self.type}' is not supported by the simulator")
         set_volume_size(volid, size)
@@ -157,6 +158,7 @@ class Storage:
         new_path = self.volume_path(new_volname)
         new_path.parent.mkdir(parents=True, exist_ok=True)
         os.rename(old_path, new_path)
+        volattrs.rename(f"{self.storeid}:{volname}", f"{self.storeid}:{new_volname}")
         size = get_volume_size(f"{self.storeid}:{volname}")
         forget_volume_size(f"{self.storeid}:{volname}")
         if size is not None:
@@ -172,6 +174,7 @@ class Storage:
         else:
             raise PveError(f"volume '{self.storeid}:{volname}' does not exist")
         forget_volume_size(f"{self.storeid}:{volname}")
+        volattrs.forget(f"{self.storeid}:{volname}")
 
     # -- listing ---------------------------------------------------------------------------
 
@@ -209,6 +212,15 @@ class Storage:
                             "format": "subvol" if subvol else "raw",
                             "size": get_volume_size(volid) or 0, "vmid": int(m.group(2))})
         return res
+
+
+def make_ext4_top(volid: str, path: Path) -> None:
+    """What `mkfs.ext4 -E root_owner=...` leaves at the top of a new raw volume (pve-container
+    `LXC.pm` `alloc_disk` formats every raw volume; only ZFS, and dir/btrfs at size 0, get a
+    subvolume): the root directory owned by the CT's root, mode 0755 (the default record), and
+    `lost+found`, mode 0700, owned by host root, which an unprivileged CT sees as nobody."""
+    (path / "lost+found").mkdir(mode=0o700, exist_ok=True)
+    volattrs.set_attrs(volid, "lost+found", (65534, 65534, 0o700))
 
 
 # --- storage.cfg ------------------------------------------------------------------------------
