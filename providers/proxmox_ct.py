@@ -283,6 +283,7 @@ class ProxmoxCTProvider(HomefleetProvider):
             vmid, props["template"], options, oci=oci, has_env=bool(env), start=props.get("running", True),
             post_options=post, reclaim=None if holder is not None else (props["stack"], props["app"]),
             moves=moves, holder=holder, cleanup=keys_file,
+            keep_options=pct.with_keepattrs(options, props) if oci else None,
         )
         log.info(target.name, props["app"], f"creating CT {vmid} from {props['template']}")
         result = _write(target, argv, stdin=ctenv.stdin_data(env), timeout=CREATE_TIMEOUT)

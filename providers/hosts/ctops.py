@@ -32,8 +32,13 @@ def create_script(
     moves: Optional[list] = None,
     holder: Optional[int] = None,
     cleanup: Optional[str] = None,
+    keep_options: Optional[dict] = None,
 ) -> list:
     """pct create (no --start, no --env), the env write, pct start, read back; roll back on failure.
+
+    `keep_options`: the create options to use instead when the host's pve-container is 6.1.2
+    or later, the first with the `keepattrs` mount point flag (older versions refuse the key;
+    6.0.19 to 6.1.1 inherited the owner for every volume anyway).
 
     A failed `pct create` leaves nothing (PVE cleans up its own worker), so rollback only
     covers the steps after it: the CT this script created is destroyed before exiting.
@@ -62,10 +67,18 @@ def create_script(
         lines += _fetch_classic(template)
     if reclaim:
         lines += _owned_probe(*reclaim) + _holder_probe(*reclaim)
-    lines += [
-        q(pct.create_argv(vmid, template, options)) + " </dev/null || exit $?",
-        section("created"),
-    ]
+    create = q(pct.create_argv(vmid, template, options)) + " </dev/null || exit $?"
+    if keep_options and keep_options != options:
+        lines += _container_at_least((6, 1, 2), "hf_keepattrs") + [
+            'if [ "$hf_keepattrs" = 1 ]; then',
+            "  " + q(pct.create_argv(vmid, template, keep_options)) + " </dev/null || exit $?",
+            "else",
+            "  " + create,
+            "fi",
+        ]
+    else:
+        lines.append(create)
+    lines.append(section("created"))
     if after and holder is not None:
         lines += ["{ " + " && ".join(after) + "; } || {", "  rc=$?", *_give_back(vmid, holder, moves or []),
                   "  exit $rc", "}"]
@@ -79,6 +92,21 @@ def create_script(
             "}",
         ]
     return script.sh(lines + _readback(vmid))
+
+
+def _container_at_least(version: tuple, var: str) -> list:
+    """Shell lines setting `var` to 1 when `pveversion -v` shows pve-container >= `version`
+    (three numbers), else 0; an unreadable version counts as older."""
+    major, minor, patch = (str(p) for p in version)
+    return [
+        "hf_ge() { [ $# -ge 3 ] && { [ \"$1\" -gt " + major + " ] || { [ \"$1\" -eq " + major
+        + " ] && { [ \"$2\" -gt " + minor + " ] || { [ \"$2\" -eq " + minor + " ] && [ \"$3\" -ge "
+        + patch + " ]; }; }; }; }; }",
+        var + "=0",
+        "hf_ge $(" + q(["pveversion", "-v"]) + " 2>/dev/null | "
+        + q(["sed", "-n", r"s/^pve-container: \([0-9]*\)\.\([0-9]*\)\.\([0-9]*\).*/\1 \2 \3/p"])
+        + ") && " + var + "=1",
+    ]
 
 
 def _fetch_classic(volid: str) -> list:

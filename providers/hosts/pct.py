@@ -91,6 +91,18 @@ def volume_create_value(vol: dict) -> str:
     return propstring.join(pairs, first_bare="volume")
 
 
+def with_keepattrs(options: dict, spec: dict) -> dict:
+    """`options` with `keepattrs=1` on each new volume: PVE then gives the volume's top the owner
+    and mode of the image's directory at that path at every mount, so an image whose USER is
+    not root can write its volume (pve-container >= 6.1.2; `lxc-pve-prestart-hook` ->
+    `LXC.pm` `mountpoint_insert_staged`). Without it a new volume is the CT root's, mode 0755."""
+    res = dict(options)
+    for key, kind, _item in mount_slots(spec):
+        if kind == "volume" and key in res:
+            res[key] = res[key] + ",keepattrs=1"
+    return res
+
+
 def bind_value(mount: dict) -> str:
     pairs = {"volume": mount["source"], "mp": mount["path"]}
     if mount.get("read_only"):

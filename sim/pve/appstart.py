@@ -13,7 +13,7 @@
    therefore needs empty (`empty`, e.g. postgres `initdb`), and ports it binds (`listen`; an
    unprivileged CT keeps net.ipv4.ip_unprivileged_port_start at 1024, Docker sets it to 0).
    When the entrypoint cannot do that, it exits: the CT stops and the reason is appended to
-   `/var/log/lxc/<vmid>.log`, as lxc logs an init that exited. `pct start` itself succeeds.
+   `$SIM_STATE/sim/lxc-log/<vmid>.log`, as lxc logs an init that exited. `pct start` itself succeeds.
 
 Ids are the CT's (volattrs.py). Bind mounts are the user's folders: the simulator does not
 track their owners and treats them as writable.
@@ -194,7 +194,9 @@ def _ids(conf) -> tuple[int, int, set[int]]:
 
 
 def log_path(vmid: int) -> Path:
-    return paths.host_path(f"/var/log/lxc/{vmid}.log")
+    """Stands for lxc's `/var/log/lxc/<vmid>.log` (kept in the state folder: the simulated
+    host does not bind-mount /var/log)."""
+    return paths.private_dir() / "lxc-log" / f"{vmid}.log"
 
 
 def start(vmid: int, conf) -> None:

@@ -114,3 +114,27 @@ def test_env_writer_has_no_single_quote_so_it_quotes_once():
     program = ctenv.write_argv(200, "merge")[2]
     assert "'" not in program
     assert ctenv.ENV_MARKER.replace("@", "\\@") in program
+
+
+def test_new_volumes_get_keepattrs_only_where_pve_container_has_it(tmp_path):
+    """pve-container 6.1.2 added `keepattrs` (older ones refuse the key); the script picks."""
+    import subprocess
+
+    options = pct.spec_options(SPEC)
+    keep = pct.with_keepattrs(options, SPEC)
+    volume_keys = [k for k, kind, _ in pct.mount_slots(SPEC) if kind == "volume"]
+    assert volume_keys and all(keep[k].endswith(",keepattrs=1") for k in volume_keys)
+    assert all(keep[k] == v for k, v in options.items() if k not in volume_keys)
+    body = ctops.create_script(200, "local:vztmpl/x.tar", options, oci=True, has_env=False, start=False,
+                               keep_options=keep)[2]
+    probe = body[:body.index("pct create")]
+    probe = probe[:probe.rindex("if [")]
+    for version, expected in (("6.1.10", "1"), ("6.1.2", "1"), ("7.0.0", "1"), ("6.1.1", "0"),
+                              ("6.0.19", "0"), ("", "0")):
+        fake = tmp_path / "pveversion"
+        fake.write_text("#!/bin/sh\n" + (f"echo 'pve-container: {version}'\n" if version else "")
+                        + "echo 'lxc-pve: 6.0.5-3'\n")
+        fake.chmod(0o755)
+        out = subprocess.run(["sh", "-c", probe + '\necho "$hf_keepattrs"'], capture_output=True, text=True,
+                             env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+        assert out.stdout.strip() == expected, (version, out.stderr)
