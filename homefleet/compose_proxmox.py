@@ -23,6 +23,7 @@ from .compose import ComposeFile, Service, start_order
 from .compose_names import rewrite_argv, rewrite_value
 from .compose_vars import SecretText
 from .errors import located
+from .image_needs import empty_dir_warning
 from .sizes import to_gib, to_mib
 
 FALLBACK = {"cores": 1, "memory": 512, "swap": 512, "disk": 4}
@@ -490,6 +491,9 @@ class _Converter:
                 if isinstance(mount.options.get("bind"), dict) and mount.options["bind"].get("propagation"):
                     self.warn(at, "bind propagation is ignored on Proxmox")
                 mounts.append({"source": clean, "path": target, "read_only": bool(mount.read_only)})
+        found = empty_dir_warning(service.image, service.environment, [v["path"] for v in volumes])
+        if found:
+            self.warn(f"{service.where}.volumes", f"{found[0]} {found[1]}", found[2])
         return volumes, mounts
 
     def _volume_ok(self, name: str, declared: dict) -> bool:

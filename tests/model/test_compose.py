@@ -619,3 +619,22 @@ def test_the_compose_network_is_validated():
             "cidr": "198.18.0.0/24", "gateway": "198.19.0.1"}}}})
     assert exc.value.problems == ["stacks/Pulumi.t.yaml: homefleet:hosts.pve1.composeNetwork: gateway: 198.19.0.1 is "
                                   "outside cidr 198.18.0.0/24"]
+
+
+def test_a_volume_where_postgres_needs_an_empty_directory_warns_with_the_fix():
+    text = """\
+        services:
+          db:
+            image: docker.io/library/postgres:17.6
+            {env}
+            volumes: [pgdata:/var/lib/postgresql/data]
+        volumes: {{pgdata: {{}}}}
+        """
+    plan = convert(text.format(env=""))
+    assert plan.problems == []
+    assert [w for w in plan.warnings if "lost+found" in w] == [
+        f"{FILE}: services.db.volumes: /var/lib/postgresql/data is the top of a storage volume, which holds "
+        "lost+found on every Proxmox storage but ZFS, and initdb refuses a directory that is not empty. Set PGDATA "
+        "to a subdirectory, e.g. PGDATA: /var/lib/postgresql/data/pgdata"]
+    moved = convert(text.format(env="environment: {PGDATA: /var/lib/postgresql/data/pgdata}"))
+    assert not [w for w in moved.warnings if "lost+found" in w]
