@@ -397,7 +397,8 @@ class ProxmoxCTProvider(HomefleetProvider):
             env = _merged_env(news, image_env)
         was_running = current["status"] == "running"
         want_running = news.get("running", True)
-        argv = ctops.update_script(vmid, options, delete, env, was_running, want_running, resizes)
+        keep = pct.with_keepattrs(options, news) if news.get("template_kind", "oci") == "oci" else None
+        argv = ctops.update_script(vmid, options, delete, env, was_running, want_running, resizes, keep_options=keep)
         log.info(target.name, news["app"], f"updating CT {vmid}: {', '.join(sorted(set(changed))) or 'outputs only'}")
         result = _write(target, argv, stdin=ctenv.stdin_data(env or {}), timeout=CREATE_TIMEOUT)
         if not result.ok:

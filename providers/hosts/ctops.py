@@ -220,14 +220,26 @@ def update_script(
     was_running: bool,
     want_running: bool,
     resizes: Optional[list] = None,
+    keep_options: Optional[dict] = None,
 ) -> list:
     """pct set; then a restart only if PVE left changes pending or the env changed.
 
     `env` (the full merged list) is written while the CT is stopped; None leaves it alone.
+    `keep_options`: the options to set instead on pve-container 6.1.2+ (see create_script).
     """
     lines = ["set -eu"]
     if options or delete:
-        lines.append(q(pct.set_argv(vmid, options, delete)) + " </dev/null")
+        set_line = q(pct.set_argv(vmid, options, delete)) + " </dev/null"
+        if keep_options and keep_options != options:
+            lines += _container_at_least((6, 1, 2), "hf_keepattrs") + [
+                'if [ "$hf_keepattrs" = 1 ]; then',
+                "  " + q(pct.set_argv(vmid, keep_options, delete)) + " </dev/null",
+                "else",
+                "  " + set_line,
+                "fi",
+            ]
+        else:
+            lines.append(set_line)
     for disk, gib in resizes or []:
         lines.append(q(pct.resize_argv(vmid, disk, gib)) + " </dev/null")
     lines += [

@@ -138,3 +138,15 @@ def test_new_volumes_get_keepattrs_only_where_pve_container_has_it(tmp_path):
         out = subprocess.run(["sh", "-c", probe + '\necho "$hf_keepattrs"'], capture_output=True, text=True,
                              env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
         assert out.stdout.strip() == expected, (version, out.stderr)
+
+
+def test_a_volume_added_later_also_gets_keepattrs_where_the_host_has_it():
+    options = {"mp1": "local-zfs:2,mp=/data"}
+    keep = pct.with_keepattrs(options, {"volumes": [{"path": "/config", "size": 1, "storage": "x"},
+                                                    {"path": "/data", "size": 2, "storage": "local-zfs"}]})
+    assert keep == {"mp1": "local-zfs:2,mp=/data,keepattrs=1"}
+    body = ctops.update_script(200, options, [], None, True, True, keep_options=keep)[2]
+    assert 'if [ "$hf_keepattrs" = 1 ]; then\n  pct set 200 --mp1 local-zfs:2,mp=/data,keepattrs=1' in body
+    assert "else\n  pct set 200 --mp1 local-zfs:2,mp=/data </dev/null\nfi" in body
+    plain = ctops.update_script(200, {"memory": "512"}, [], None, True, True, keep_options={"memory": "512"})[2]
+    assert "hf_keepattrs" not in plain
