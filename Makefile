@@ -3,12 +3,13 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PULUMI_DIR = $(shell tools/pulumi.sh)
 
-.PHONY: all deps venv pulumi test test-fast demo demo-down bench schemas clean
+.PHONY: all deps venv pulumi renovate test test-fast demo demo-down bench schemas clean
 
 all: test
 
 deps: venv pulumi
 	@tools/system-deps.sh
+	@tools/renovate.sh >/dev/null
 
 venv: .venv/.installed
 .venv/.installed: requirements.txt
@@ -18,6 +19,10 @@ venv: .venv/.installed
 
 pulumi:
 	@tools/pulumi.sh >/dev/null
+
+# The pinned Renovate (tools/renovate/package-lock.json) for tests/teams/test_renovate.py.
+renovate:
+	@tools/renovate.sh >/dev/null
 
 test: deps
 	PATH="$(PULUMI_DIR):$$PATH" $(PY) -m pytest -q tests
@@ -38,4 +43,4 @@ schemas: venv
 	$(PY) -m homefleet.schemas
 
 clean: demo-down
-	rm -rf .tools .venv
+	rm -rf .tools .venv tools/renovate/node_modules
