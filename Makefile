@@ -9,7 +9,6 @@ all: test
 
 deps: venv pulumi
 	@tools/system-deps.sh
-	@tools/renovate.sh >/dev/null
 
 venv: .venv/.installed
 .venv/.installed: requirements.txt
@@ -24,7 +23,7 @@ pulumi:
 renovate:
 	@tools/renovate.sh >/dev/null
 
-test: deps
+test: deps renovate
 	PATH="$(PULUMI_DIR):$$PATH" $(PY) -m pytest -q tests
 
 test-fast: venv

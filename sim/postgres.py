@@ -7,7 +7,8 @@
 
 Uses Debian's `postgresql` package (tools/system-deps.sh installs it): `initdb` makes a cluster
 in a fresh temp folder, `pg_ctl` runs it listening on 127.0.0.1 only (no Unix socket), with
-password (SCRAM) authentication. PostgreSQL refuses to run as root, so as root the cluster
+password (SCRAM) authentication and TLS: a throwaway CA (`pg.ca`) signs the server's certificate
+for IP 127.0.0.1, so clients can use `sslmode=verify-full`. PostgreSQL refuses to run as root, so as root the cluster
 belongs to, and runs as, the unprivileged `postgres` (or `nobody`) user. The folder is removed
 when the block ends, however it ends.
 """
@@ -76,13 +77,34 @@ class Postgres:
     def _tool(self, name: str, *args: str, check: bool = True, env: dict | None = None,
               input: str | None = None) -> subprocess.CompletedProcess:
         proc = subprocess.run([str(self.bin / name), *args], capture_output=True, text=True, cwd=self.base,
-                              env={**os.environ, **(env or {})}, input=input, timeout=120, **self.as_user)
+                              env={**os.environ, "HOME": str(self.base), **(env or {})}, input=input, timeout=120, **self.as_user)
         if check and proc.returncode != 0:
             raise RuntimeError(f"{name} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
                                f"\n{self.log.read_text() if self.log.exists() else ''}")
         return proc
 
+    @property
+    def ca(self) -> Path:
+        return self.base / "ca.crt"
+
+    def _certificates(self) -> None:
+        """A CA and a server certificate for 127.0.0.1 (openssl), the key readable by the server only."""
+        def openssl(*args: str) -> None:
+            subprocess.run(["openssl", *args], cwd=self.base, check=True, capture_output=True, timeout=60)
+        ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+        openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=homefleet test CA",
+                "-days", "2")
+        openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+        (self.base / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+        openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+        key = self.base / "server.key"
+        key.chmod(0o600)
+        if self.as_user:
+            os.chown(key, self.as_user["user"], self.as_user["group"])
+
     def init(self) -> None:
+        self._certificates()
         pwfile = self.base / "pwfile"
         pwfile.write_text(self.password + "\n")
         if self.as_user:
@@ -93,7 +115,8 @@ class Postgres:
         pwfile.unlink()
 
     def start(self) -> None:
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories=''"
+        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='' -c ssl=on"
+                   f" -c ssl_cert_file={self.base / 'server.crt'} -c ssl_key_file={self.base / 'server.key'}")
         self._tool("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
 
     def stop(self, mode: str = "fast") -> None:
@@ -105,8 +128,10 @@ class Postgres:
         return self._tool("pg_ctl", "-D", str(self.data), "status", check=False).returncode == 0
 
     def url(self, database: str = DATABASE, password: bool = True, **params: str) -> str:
-        """The backend URL; with password=False the client must get it from PGPASSWORD."""
-        query = "&".join(f"{k}={quote(v, safe='')}" for k, v in {"sslmode": "disable", **params}.items())
+        """The backend URL (TLS, server verified); with password=False the client must get the
+        password from PGPASSWORD. `params` add to or replace the query (sslmode=None drops it)."""
+        params = {"sslmode": "verify-full", "sslrootcert": str(self.ca), **params}
+        query = "&".join(f"{k}={quote(v, safe='/')}" for k, v in params.items() if v is not None)
         auth = f"{USER}:{quote(self.password, safe='')}" if password else USER
         return f"postgres://{auth}@127.0.0.1:{self.port}/{database}?{query}"
 
@@ -114,7 +139,8 @@ class Postgres:
         """Rows of a query (tab-separated fields), run with psql over TCP."""
         proc = self._tool("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, "-d", database,
                           "-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", query,
-                          env={"PGPASSWORD": self.password, "PGCONNECT_TIMEOUT": "5"})
+                          env={"PGPASSWORD": self.password, "PGCONNECT_TIMEOUT": "5", "PGSSLMODE": "verify-full",
+                               "PGSSLROOTCERT": str(self.ca)})
         return [line.split("\t") for line in proc.stdout.splitlines() if line]
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages the simulated hosts need, only if something is missing:
 # a real OpenSSH server, the real skopeo, Docker's registry (distribution), PostgreSQL (the
-# team-state tests start a throwaway server: sim/postgres.py) and node/npm (the pinned Renovate
+# team-state tests start a throwaway server with TLS: sim/postgres.py, openssl) and node/npm (the pinned Renovate
 # in tools/renovate/ runs on it).
 set -euo pipefail
 missing=()
@@ -14,6 +14,7 @@ command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 command -v perl >/dev/null 2>&1 || missing+=(perl)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0

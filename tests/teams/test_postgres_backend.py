@@ -1,7 +1,7 @@
 """Team state in a real PostgreSQL server (Pulumi's DIY `postgres://` backend, pulumi
 pkg/backend/diy/postgres), driven by the real CLI against simulated hosts.
 
-- the whole lifecycle with the state only in the database;
+- the whole lifecycle with the state only in the database, over TLS with the server verified;
 - two `up` of one stack at once: one runs, the other is refused with Pulumi's lock message before
   its program runs; a third `up` of another stack at the same moment goes through;
 - the database stopped in the middle of an `up`: once it is back (and the stale lock the failed run
@@ -93,6 +93,25 @@ def test_lifecycle_with_state_only_in_postgres(fleet, pg, pg_project):
         assert pg.password not in run.stdout + run.stderr
 
 
+def test_tls_verifies_the_server(pg, pg_project, tmp_path):
+    """Every run here uses sslmode=verify-full; with another CA the CLI refuses the server. Without
+    sslmode the driver (lib/pq) still uses TLS ("require"), but checks no certificate."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", "other.key", "-out", "other.crt", "-subj", "/CN=another CA", "-days", "1"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    env = dict(pg_project.env)
+    try:
+        pg_project.env["PULUMI_BACKEND_URL"] = pg.url(password=False, sslrootcert=str(tmp_path / "other.crt"))
+        wrong_ca = pg_project.pulumi("stack", "ls")
+        pg_project.env["PULUMI_BACKEND_URL"] = pg.url(password=False, sslmode=None, sslrootcert=None)
+        default = pg_project.pulumi("stack", "ls")
+    finally:
+        pg_project.env.clear()
+        pg_project.env.update(env)
+    assert not wrong_ca.ok and "certificate signed by unknown authority" in wrong_ca.stderr, wrong_ca
+    assert default.ok, default
+
+
 def test_one_stack_locked_while_another_goes_through(fleet, pg, pg_project):
     """A holds the lock of `shared`; B (same stack) is refused and runs nothing; C (other stack) succeeds."""
     config = {"homefleet:hosts": hosts_config(fleet)}
@@ -136,10 +155,11 @@ def test_database_stopped_during_up_then_next_up_converges(fleet, pg, pg_project
     pve1 = fleet["pve1"]
     delay = pve1.state / "create_delay_ms"
     delay.write_text("5000\n")  # each `pct create` takes 5 s: the database goes away meanwhile
+    seen = len(tool_calls(pve1))
     try:
         run = start(pg_project, "up", "--yes", stack=stack)
-        wait_for(lambda: any(c["tool"] == "pct" and c["argv"][:1] == ["create"] for c in tool_calls(pve1)),
-                 "the run's first pct create", timeout=300)
+        wait_for(lambda: any(c["tool"] == "pct" and c["argv"][:1] == ["create"] for c in tool_calls(pve1)[seen:]),
+                 "the run's pct create", timeout=300)
         pg.stop("immediate")
         out, err = run.communicate(timeout=600)
     finally:
