@@ -84,6 +84,17 @@ def translate(event: auto.EngineEvent) -> Optional[Event]:
     return None
 
 
+class _Cli(auto.PulumiCommand):
+    """The `pulumi` on PATH, with `--show-sames` added to `preview --json` as the pull-request
+    workflow runs it: the summary names a recreated CT's images from the unchanged templates.
+    The Automation API has no option for it."""
+
+    def run(self, args, cwd, additional_env, on_output=None, on_error=None):
+        if args[:1] == ["preview"] and "--json" in args:
+            args = [*args, "--show-sames"]
+        return super().run(args, cwd, additional_env, on_output, on_error)
+
+
 def _changes(counts: dict) -> int:
     return sum(n for op, n in counts.items() if str(getattr(op, "value", op)) not in NOT_CHANGES)
 
@@ -96,7 +107,8 @@ def _error_line(exc: Exception, errors: list) -> str:
 
 
 def run_stack(operation: str, stack_name: str, work_dir: Path,
-              progress: Callable[[str, Event], None] = lambda s, e: None) -> Outcome:
+              progress: Callable[[str, Event], None] = lambda s, e: None,
+              cli: Optional[auto.PulumiCommand] = None) -> Outcome:
     outcome = Outcome(stack_name)
     errors: list = []
     stdout: list = []
@@ -111,10 +123,11 @@ def run_stack(operation: str, stack_name: str, work_dir: Path,
     started = time.monotonic()
     progress(stack_name, Event("start", operation))
     try:
+        opts = auto.LocalWorkspaceOptions(work_dir=str(work_dir), pulumi_command=cli or _Cli())
         if operation == "refresh":
-            stack = auto.select_stack(stack_name, work_dir=str(work_dir))
+            stack = auto.select_stack(stack_name, work_dir=str(work_dir), opts=opts)
         else:
-            stack = auto.create_or_select_stack(stack_name, work_dir=str(work_dir))
+            stack = auto.create_or_select_stack(stack_name, work_dir=str(work_dir), opts=opts)
         if operation == "up":
             result = stack.up(on_event=on_event, color="never", suppress_progress=True)
             counts = result.summary.resource_changes or {}
@@ -146,6 +159,7 @@ def run_stacks(operation: str, stacks: list, work_dir: Path, parallel: int = 1,
                progress: Callable[[str, Event], None] = lambda s, e: None) -> list:
     if operation not in OPERATIONS:
         raise ValueError(f"operation must be one of {', '.join(OPERATIONS)}, not {operation!r}")
+    cli = _Cli()  # checks the CLI's version once
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="stack") as pool:
-        futures = [pool.submit(run_stack, operation, name, work_dir, progress) for name in stacks]
+        futures = [pool.submit(run_stack, operation, name, work_dir, progress, cli) for name in stacks]
         return [f.result() for f in futures]

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 import yaml
 
+from homefleet.preview_summary import summarize
 from sim.engine import LocalProject
 
 from ..engine.helpers import ct_list
@@ -32,8 +33,8 @@ def row(out: str, stack: str) -> list:
     return rows[0]
 
 
-def write_stack(project, stack: str, hosts: dict, host: str, image: str) -> None:
-    apps = {f"{stack}-web": {"host": host, "image": image, "memory": 64}}
+def write_stack(project, stack: str, hosts: dict, host: str, image: str, memory: int = 64) -> None:
+    apps = {f"{stack}-web": {"host": host, "image": image, "memory": memory}}
     project.stack_file(stack).write_text(yaml.safe_dump({"config": {"homefleet:hosts": hosts, "homefleet:apps": apps}}))
 
 
@@ -61,18 +62,24 @@ def test_up_all_in_parallel_reports_each_stack_and_fails_for_one(fleet, four_sta
     assert {f"{s}-web" for s in GOOD} <= names and "broken-web" not in names
 
 
-def test_preview_writes_one_summary_for_all_stacks(four_stacks, tmp_path):
+def test_preview_writes_the_pr_summary_of_every_stack_into_one_file(fleet, four_stacks, tmp_path):
+    write_stack(four_stacks, "alpha", hosts_config(fleet), "pve1", "docker.io/library/nginx:1.27", memory=128)
     summary = tmp_path / "preview.md"
     run = fleet_cli(four_stacks, "preview", "--all", "--parallel", "4", "--summary", str(summary))
     text = summary.read_text()
-    assert [m for m in re.findall(r"^### homefleet preview: stack `(\w+)`", text, re.M)] == \
-        ["alpha", "beta", "broken", "gamma"], text
-    sections = dict(zip(["alpha", "beta", "broken", "gamma"], re.split(r"^### .*$", text, flags=re.M)[1:]))
-    for stack in GOOD:
+    order = re.findall(r"^### homefleet preview: stack `(\w+)`", text, re.M)
+    assert order == ["alpha", "beta", "broken", "gamma"], text
+    sections = dict(zip(order, ["### " + part.strip() + "\n" for part in re.split(r"^### ", text, flags=re.M)[1:]]))
+    # alpha: exactly what the pull-request workflow posts (.github/workflows/preview.yml)
+    workflow = four_stacks.pulumi("preview", "--json", "--refresh", "--show-sames", stack="alpha", check=True)
+    assert sections["alpha"] == summarize(workflow.json(), "alpha"), text
+    assert "**pve1**\n- **alpha-web** — **update**: memory: 64 -> 128 MiB" in sections["alpha"]
+    assert row(run.stdout, "alpha")[1:3] == ["ok", "1"], run.stdout
+    for stack in ("beta", "gamma"):
         assert "No changes: the hosts already match the stack." in sections[stack], text
         assert row(run.stdout, stack)[1] == "no changes"
     assert "No changes" not in sections["broken"], text
-    assert run.returncode == (0 if row(run.stdout, "broken")[1] != "failed" else 1), run.stdout
+    assert run.returncode == (1 if row(run.stdout, "broken")[1] == "failed" else 0), run.stdout
 
 
 def test_refresh_named_stacks(four_stacks):
