@@ -1,4 +1,4 @@
-"""`python -m homefleet.fleet` over four stacks on simulated hosts, one of them failing:
+"""`python -m homefleet.fleet` over four stacks on simulated hosts (state in PostgreSQL), one failing:
 up (concurrent, plain progress lines, final table, exit 1), preview (one Markdown file for all
 stacks, the PR workflow's summary), refresh of named stacks."""
 
@@ -39,16 +39,18 @@ def write_stack(project, stack: str, hosts: dict, host: str, image: str, memory:
 
 
 @pytest.fixture(scope="module")
-def four_stacks(tmp_path_factory, fleet):
-    """Stack files only: the runner creates the stacks (Automation API create_or_select_stack)."""
+def four_stacks(tmp_path_factory, fleet, pg):
+    """Stack files only: the runner creates the stacks (Automation API create_or_select_stack),
+    with the state of all four in one PostgreSQL database, as a team would have it."""
     project = LocalProject.create(tmp_path_factory.mktemp("fleetcli"))
+    project.env.update({"PULUMI_BACKEND_URL": pg.url(password=False), "PGPASSWORD": pg.password})
     for stack, host in GOOD.items():
         write_stack(project, stack, hosts_config(fleet), host, "docker.io/library/nginx:1.27")
     write_stack(project, "broken", hosts_config(fleet), "pve2", "docker.io/library/nosuchimage:9.9")
     return project
 
 
-def test_up_all_in_parallel_reports_each_stack_and_fails_for_one(fleet, four_stacks):
+def test_up_all_in_parallel_reports_each_stack_and_fails_for_one(fleet, pg, four_stacks):
     run = fleet_cli(four_stacks, "up", "--all", "--parallel", "4")
     assert run.returncode == 1, run.stdout + run.stderr
     out = run.stdout
@@ -58,6 +60,9 @@ def test_up_all_in_parallel_reports_each_stack_and_fails_for_one(fleet, four_sta
     assert row(out, "broken")[1] == "failed"
     assert re.search(r"^broken: .*nosuchimage", out, re.M), out
     assert "3 of 4 stacks succeeded, 1 failed" in out
+    keys = {row[0] for row in pg.sql("SELECT key FROM pulumi_state")}
+    assert {f"pulumi/.pulumi/stacks/homefleet/{s}.json" for s in GOOD} <= keys, keys
+    assert not (four_stacks.backend / ".pulumi").exists(), "no state in a local folder"
     names = {r["name"] for host in fleet.hosts for r in ct_list(host)}
     assert {f"{s}-web" for s in GOOD} <= names and "broken-web" not in names
 
