@@ -5,7 +5,8 @@ and of the stacks (stacks/Pulumi.*.yaml, stacks/compose/) is found with datasour
 its package name, tag and digest — and nothing else is. The expected list is read from the
 files with a YAML parser, so a new package file whose image Renovate misses fails this test.
 Extra files in the copy exercise the spellings the files may use: quoted, with a digest,
-a registry with a port, a trailing comment.
+a registry with a port, a trailing comment. A lookup run against a local registry shows the
+updates Renovate would open pull requests for: a new tag, and a moved digest.
 """
 
 import json
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sim import images, procs, registry
 from sim.engine import REPO
 
 DIGEST = "sha256:" + "ab" * 32
@@ -68,8 +70,8 @@ def expected_refs(root: Path) -> set:
     return refs
 
 
-def renovate_extract(workdir: Path) -> tuple:
-    """Run Renovate extract-only over `workdir` without network; (report, log lines)."""
+def renovate_run(workdir: Path, dry_run: str = "extract", isolate: bool = True) -> tuple:
+    """Run Renovate over `workdir` (`--dry-run=extract`: without any network); (report, log lines)."""
     renovate = subprocess.run([str(REPO / "tools" / "renovate.sh")], check=True, capture_output=True,
                               text=True).stdout.strip()
     subprocess.run(["git", "init", "-q"], cwd=workdir, check=True)
@@ -81,9 +83,9 @@ def renovate_extract(workdir: Path) -> tuple:
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "LOG_FORMAT": "json", "LOG_LEVEL": "debug",
            "RENOVATE_BASE_DIR": str(home / "renovate")}
     report = workdir.parent / "report.json"
-    argv = [renovate, "--platform=local", "--dry-run=extract", "--report-type=file", f"--report-path={report}"]
+    argv = [renovate, "--platform=local", f"--dry-run={dry_run}", "--report-type=file", f"--report-path={report}"]
     # No network at all, not even loopback: Renovate cannot reach a registry even if it tried.
-    proc = subprocess.run(["unshare", "--net", *argv], cwd=workdir, env=env, capture_output=True, text=True,
+    proc = subprocess.run(["unshare", "--net", *argv] if isolate else argv, cwd=workdir, env=env, capture_output=True, text=True,
                           timeout=600)
     log = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
@@ -99,7 +101,7 @@ def extracted(tmp_path_factory):
     shutil.copy2(REPO / "renovate.json", root / "renovate.json")
     (root / "packages" / "zz-newapp.yml").write_text(EXTRA_PACKAGE)
     (root / "stacks" / "Pulumi.extra.yaml").write_text(EXTRA_STACK)
-    report, log = renovate_extract(root)
+    report, log = renovate_run(root)
     return root, report["repositories"]["local"], log
 
 
@@ -127,3 +129,41 @@ def test_the_run_made_no_request(extracted):
     stats = [entry for entry in log if entry.get("msg") == "HTTP statistics"]
     assert stats and all(entry.get("requests") == 0 for entry in stats), stats
     assert not [entry for entry in log if entry.get("level", 0) >= 50], "no fatal errors"
+
+
+def test_lookup_against_a_registry_proposes_the_new_tag_and_the_moved_digest(tmp_path):
+    """The other half, with a real registry (Debian's docker-registry on loopback, standing in
+    for Docker Hub through a packageRule as a pull-through mirror would): a newer tag is proposed
+    for a tag-only reference, a moved digest for a digest-pinned one, and no digest is added."""
+    sim_dir = tmp_path / "sim"
+    sim_dir.mkdir()
+    server = registry.start(sim_dir)
+    try:
+        for ref in ("docker.io/library/nginx:1.27", "docker.io/library/nginx:1.28", "docker.io/library/nginx:1.28.0"):
+            registry.push_spec(images.generic_spec(ref), server.address, cache=False)
+        old = registry.push_spec(images.generic_spec("docker.io/library/alpine:3.20"), server.address, cache=False)
+        new = registry.push_spec(images.generic_spec("docker.io/library/alpine:3.20").with_overrides(revision="2"),
+                                 server.address, cache=False)
+        assert old != new
+        root = tmp_path / "repo"
+        (root / "packages").mkdir(parents=True)
+        (root / "stacks").mkdir()
+        (root / "packages" / "web.yml").write_text("name: web\nimage: docker.io/library/nginx:1.27\n")
+        (root / "stacks" / "Pulumi.site.yaml").write_text(
+            f"config:\n  homefleet:apps:\n    tool:\n      image: docker.io/library/alpine:3.20@{old}\n")
+        config = json.loads((REPO / "renovate.json").read_text())
+        config["packageRules"] = [*config.get("packageRules", []), {
+            "matchDatasources": ["docker"], "registryUrls": [f"http://{server.address}"],
+            "overridePackageName": f"{server.address}/{{{{{{packageName}}}}}}"}]
+        (root / "renovate.json").write_text(json.dumps(config))
+        report, log = renovate_run(root, dry_run="lookup", isolate=False)
+    finally:
+        procs.stop([server.pid])
+    deps = {dep["depName"]: dep for files in report["repositories"]["local"]["packageFiles"].values()
+            for package_file in files for dep in package_file["deps"]}
+    nginx, alpine = deps["docker.io/library/nginx"], deps["docker.io/library/alpine"]
+    assert [(u["updateType"], u["newValue"]) for u in nginx["updates"]] == [("minor", "1.28")], nginx
+    assert not any(u.get("newDigest") for u in nginx["updates"]), "no digest where the file pins none"
+    assert [(u["updateType"], u["newDigest"]) for u in alpine["updates"]] == [("digest", new)], alpine
+    hosts = {host for entry in log if entry.get("msg") == "HTTP statistics" for host in entry.get("hosts", {})}
+    assert hosts == {"127.0.0.1"}, f"Renovate asked {hosts}"  # only the local registry
