@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Optional, TextIO
 
 from .fleet_run import Event
 
@@ -28,11 +29,15 @@ class StackLine:
     finished: int = 0
     failed: int = 0
     last: str = ""
+    since: Optional[float] = None      # monotonic start, while running
+    took: Optional[float] = None       # seconds, once finished
 
-    def render(self, name: str, width: int) -> str:
+    def render(self, name: str, width: int, now: float) -> str:
+        seconds = self.took if self.took is not None else (now - self.since if self.since is not None else None)
+        clock = f"{seconds:5.0f}s" if seconds is not None else "      "
         steps = f"{self.finished}/{self.started} steps" if self.started else ""
         failed = f", {self.failed} failed" if self.failed else ""
-        return f"{name:<{width}}  {self.state:<10}  {steps}{failed}  {self.last}".rstrip()[:160]
+        return f"{name:<{width}}  {self.state:<10} {clock}  {steps}{failed}  {self.last}".rstrip()[:160]
 
 
 class Progress:
@@ -56,6 +61,7 @@ class Progress:
             line = self.lines.setdefault(stack, StackLine())
             if event.kind == "start":
                 line.state = event.text
+                line.since = time.monotonic()
             elif event.kind == "step":
                 line.started += 1
                 line.last = event.text
@@ -69,12 +75,14 @@ class Progress:
                 line.last = event.text
             elif event.kind == "finish":
                 line.state = event.text
+                line.took = time.monotonic() - line.since if line.since is not None else None
             if not self.live:
                 self.stream.write(f"[{stack}] {event.text}\n")
                 self.stream.flush()
 
     def frame(self) -> str:
-        return "\n".join(line.render(name, self.width) for name, line in self.lines.items())
+        now = time.monotonic()
+        return "\n".join(line.render(name, self.width, now) for name, line in self.lines.items())
 
     def _draw(self) -> None:
         with self.lock:

@@ -80,7 +80,8 @@ def translate(event: auto.EngineEvent) -> Optional[Event]:
     if event.res_op_failed_event:
         return Event("failed", f"{_step(event.res_op_failed_event.metadata) or 'step'} FAILED")
     if event.diagnostic_event and event.diagnostic_event.severity == "error":
-        return Event("error", event.diagnostic_event.message.strip().splitlines()[0][:200])
+        # One line: homefleet's errors put the file, key and fix on the lines after a heading.
+        return Event("error", " ".join(event.diagnostic_event.message.split())[:300])
     return None
 
 

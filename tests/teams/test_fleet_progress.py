@@ -1,6 +1,7 @@
 """The progress display and the closing table of `python -m homefleet.fleet` (pure)."""
 
 import io
+import re
 
 from homefleet.fleet_progress import Progress, is_live, table
 from homefleet.fleet_run import Event, Outcome
@@ -29,13 +30,15 @@ def test_live_frame_redraws_one_line_per_stack_in_place():
     progress("office", Event("step", "update ProxmoxCT db"))
     progress("office", Event("failed", "update ProxmoxCT db FAILED"))
     progress._draw()
+    progress("office", Event("start", "up"))
     progress("office", Event("finish", "failed"))
     progress.close()
     frames = out.getvalue()
     assert "[home]" not in frames
     first, second = frames.split("\x1b[2F")           # the second frame moves up over the first
-    assert "home    up          1/1 steps  create ProxmoxCT web" in first
-    assert "office  failed      1/1 steps, 1 failed  update ProxmoxCT db FAILED" in second
+    assert re.search(r"home    up         +\d+s  1/1 steps  create ProxmoxCT web\n", first), first
+    assert re.search(r"office  waiting +1/1 steps, 1 failed  update ProxmoxCT db FAILED\n", first), first
+    assert re.search(r"office  failed     +\d+s  1/1 steps, 1 failed  update ProxmoxCT db FAILED\n", second), second
 
 
 def test_ci_is_never_live(monkeypatch):
