@@ -5,7 +5,8 @@
     python -m homefleet.fleet refresh home
 
 Runs the stacks through Pulumi's Automation API (homefleet/fleet_run.py), at most `--parallel`
-at a time, with live progress per stack (homefleet/fleet_progress.py), then a table: stack,
+at a time, with live progress per stack (homefleet/fleet_progress.py), then a table
+(homefleet/fleet_table.py): stack,
 result, changes, duration. Exits 1 if any stack failed. `preview` also writes the Markdown
 summary the pull-request workflow posts (homefleet/preview_summary.py), every stack in one file.
 Backend and secrets come from the environment as for `pulumi` (PULUMI_BACKEND_URL,
@@ -20,7 +21,8 @@ from pathlib import Path
 from typing import Optional
 
 from . import fleet_run
-from .fleet_progress import Progress, table
+from .fleet_progress import Progress
+from .fleet_table import table
 from .preview_summary import summarize
 
 NO_RESULT = "**The preview printed no result**; see the log of `python -m homefleet.fleet preview`."

@@ -3,7 +3,8 @@
 import io
 import re
 
-from homefleet.fleet_progress import Progress, is_live, table
+from homefleet.fleet_progress import Progress, is_live
+from homefleet.fleet_table import table
 from homefleet.fleet_run import Event, Outcome
 
 
