@@ -7,7 +7,7 @@
 
 Uses Debian's `postgresql` package (tools/system-deps.sh installs it): `initdb` makes a cluster
 in a fresh temp folder, `pg_ctl` runs it listening on 127.0.0.1 only (no Unix socket), with
-password (SCRAM) authentication and TLS: a throwaway CA (`pg.ca`) signs the server's certificate
+password (SCRAM) authentication over TLS only (pg_hba `hostssl`): a throwaway CA (`pg.ca`) signs the server's certificate
 for IP 127.0.0.1, so clients can use `sslmode=verify-full`. PostgreSQL refuses to run as root, so as root the cluster
 belongs to, and runs as, the unprivileged `postgres` (or `nobody`) user. The folder is removed
 when the block ends, however it ends.
@@ -113,6 +113,8 @@ class Postgres:
         self._tool("initdb", "-D", str(self.data), "-U", USER, f"--pwfile={pwfile}", "--auth=scram-sha-256",
                    "-E", "UTF8", "--no-instructions")
         pwfile.unlink()
+        # TCP with TLS only, as a server on a network should be: a client that did not use TLS fails.
+        (self.data / "pg_hba.conf").write_text("hostssl all all 127.0.0.1/32 scram-sha-256\n")
 
     def start(self) -> None:
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='' -c ssl=on"

@@ -95,7 +95,8 @@ def test_lifecycle_with_state_only_in_postgres(fleet, pg, pg_project):
 
 def test_tls_verifies_the_server(pg, pg_project, tmp_path):
     """Every run here uses sslmode=verify-full; with another CA the CLI refuses the server. Without
-    sslmode the driver (lib/pq) still uses TLS ("require"), but checks no certificate."""
+    sslmode the driver (lib/pq) still uses TLS ("require": the server takes no other), but checks
+    no certificate; with sslmode=disable the server refuses the client."""
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                     "-nodes", "-keyout", "other.key", "-out", "other.crt", "-subj", "/CN=another CA", "-days", "1"],
                    cwd=tmp_path, check=True, capture_output=True)
@@ -105,11 +106,14 @@ def test_tls_verifies_the_server(pg, pg_project, tmp_path):
         wrong_ca = pg_project.pulumi("stack", "ls")
         pg_project.env["PULUMI_BACKEND_URL"] = pg.url(password=False, sslmode=None, sslrootcert=None)
         default = pg_project.pulumi("stack", "ls")
+        pg_project.env["PULUMI_BACKEND_URL"] = pg.url(password=False, sslmode="disable", sslrootcert=None)
+        plain = pg_project.pulumi("stack", "ls")
     finally:
         pg_project.env.clear()
         pg_project.env.update(env)
     assert not wrong_ca.ok and "certificate signed by unknown authority" in wrong_ca.stderr, wrong_ca
     assert default.ok, default
+    assert not plain.ok and "no pg_hba.conf entry" in plain.stderr and "no encryption" in plain.stderr, plain
 
 
 def test_one_stack_locked_while_another_goes_through(fleet, pg, pg_project):
