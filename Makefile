@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PULUMI_DIR = $(shell tools/pulumi.sh)
 
-.PHONY: all deps venv pulumi test test-fast demo demo-down bench schemas clean
+.PHONY: all deps venv pulumi renovate test test-fast demo demo-down bench schemas clean
 
 all: test
 
@@ -19,7 +19,11 @@ venv: .venv/.installed
 pulumi:
 	@tools/pulumi.sh >/dev/null
 
-test: deps
+# The pinned Renovate (tools/renovate/package-lock.json) for tests/teams/test_renovate.py.
+renovate:
+	@tools/renovate.sh >/dev/null
+
+test: deps renovate
 	PATH="$(PULUMI_DIR):$$PATH" $(PY) -m pytest -q tests
 
 test-fast: venv
@@ -38,4 +42,4 @@ schemas: venv
 	$(PY) -m homefleet.schemas
 
 clean: demo-down
-	rm -rf .tools .venv
+	rm -rf .tools .venv tools/renovate/node_modules
