@@ -25,6 +25,7 @@ KINDS = (
     ("stat -c", "template_read"),
     ("test -s", "template_read"),
     ("rm -f", "template_delete"),
+    ("python3", "ansible_module"),            # Ansible with pipelining: the module arrives on stdin
 )
 
 
