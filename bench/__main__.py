@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import fleet as bench_fleet
+from . import fleet as bench_fleet, sweep
 from .ansible_side import AnsibleRunner
 from .baseline_side import BaselineRunner
 from .floor_side import FloorRunner
@@ -81,7 +81,7 @@ def line(scenario: str, size: bench_fleet.Size, results: dict) -> dict:
 
 
 def run(size: bench_fleet.Size, workdir: Path, tools: list, env: dict, parallel: int | None,
-        repeat: int = 1) -> list:
+        repeat: int = 1, scenarios: tuple = SCENARIOS) -> list:
     """Each scenario runs through every tool in turn, so all see the same load on the machine;
     the hosts then hold every tool's CTs (each tool reads and changes only its own)."""
     sim_dir = workdir / "sim"
@@ -106,7 +106,7 @@ def run(size: bench_fleet.Size, workdir: Path, tools: list, env: dict, parallel:
         if "ansible" in tools:
             runners["ansible"] = AnsibleRunner(workdir / "ansible", sim, size, ports=ports)
         for rep in range(repeat):
-            for scenario in SCENARIOS:
+            for scenario in scenarios:
                 for tool, runner in runners.items():
                     figures = runner.run(scenario)
                     results[scenario][tool].append(figures)
@@ -120,7 +120,7 @@ def run(size: bench_fleet.Size, workdir: Path, tools: list, env: dict, parallel:
         if proxy is not None:
             proxy.stop()
         bench_fleet.stop(sim_dir)
-    return [line(scenario, size, results[scenario]) for scenario in SCENARIOS]
+    return [line(scenario, size, results[scenario]) for scenario in scenarios]
 
 
 def main(argv: list | None = None) -> int:
@@ -138,6 +138,11 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--parallel", type=int, help="pulumi --parallel")
     parser.add_argument("--repeat", type=int, default=1, help="run everything N times; times are medians")
     parser.add_argument("--dir", type=Path, help="work folder (kept); default a temporary one, removed")
+    parser.add_argument("--plot", type=Path, metavar="FILE",
+                        help="sweep 1-10 hosts x 3 apps and 3-20 apps on one host instead, and plot wall "
+                             "times to FILE (.svg or .png; the table goes to FILE's stem + .md)")
+    parser.add_argument("--sweep-hosts", default=",".join(map(str, sweep.HOSTS)), help="hosts for --plot")
+    parser.add_argument("--sweep-apps", default=",".join(map(str, sweep.APPS)), help="apps per host for --plot")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the fleet on the way out
     if args.hosts < 1 or args.apps < 1 or args.repeat < 1:
@@ -154,6 +159,13 @@ def main(argv: list | None = None) -> int:
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="homefleet-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
+        if args.plot:
+            hosts = tuple(int(x) for x in args.sweep_hosts.split(",") if x)
+            apps = tuple(int(x) for x in args.sweep_apps.split(",") if x)
+            for _, entry in sweep.sweep(size, workdir.resolve(), tools, env, args.parallel, args.plot.resolve(),
+                                        run, _say, hosts, apps):
+                print(json.dumps(entry), flush=True)
+            return 0
         for entry in run(size, workdir.resolve(), tools, env, args.parallel, args.repeat):
             print(json.dumps(entry), flush=True)
     finally:

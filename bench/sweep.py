@@ -1,0 +1,80 @@
+"""`python -m bench --plot FILE`: how time grows with the fleet. One bench run (bench/__main__.py
+`run`, a fresh simulated fleet each) per size: 1 to 10 hosts at 3 apps each, then 3 to 20 apps
+on one host, scenarios up, no-change up and one-app update (the fleet is dropped after); writes the plot (SVG or PNG, by FILE's suffix, matplotlib), FILE's stem + `.md`
+(the table) and `.jsonl` (every line)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from . import fleet as bench_fleet
+
+HOSTS = (1, 2, 4, 7, 10)
+APPS = (3, 6, 10, 20)
+SHOWN = ("up", "noop", "update")
+STYLE = {"homefleet": "-", "ansible": "--", "floor": ":", "baseline": "-."}
+COLOUR = {"up": "tab:blue", "noop": "tab:green", "update": "tab:red"}
+
+
+def sizes(base: bench_fleet.Size, hosts: tuple = HOSTS, apps: tuple = APPS) -> list:
+    out = [("hosts", replace(base, hosts=h, apps=3)) for h in hosts]
+    out += [("apps", replace(base, hosts=1, apps=a)) for a in apps]
+    return out
+
+
+def table(lines: list, tools: list) -> str:
+    head = "| sweep | hosts x apps | scenario | " + " | ".join(f"{t} s" for t in tools) + " | overhead s (CPU s) |"
+    rows = [head, "|" + "---|" * (len(tools) + 4)]
+    for axis, entry in lines:
+        if entry["scenario"] not in SHOWN:
+            continue
+        cells = [f"{entry[t]['wall_s']:.2f}" if t in entry else "" for t in tools]
+        over = entry.get("overhead")
+        extra = f"{over['wall_s']:+.2f} ({over['cpu_s']:+.2f})" if over else ""
+        rows.append(f"| {axis} | {entry['hosts']} x {entry['apps_per_host']} | {entry['scenario']} | "
+                    + " | ".join(cells) + f" | {extra} |")
+    return "\n".join(rows) + "\n"
+
+
+def plot(lines: list, tools: list, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    for ax, axis, key, label in ((axes[0], "hosts", "hosts", "hosts (3 apps each)"),
+                                 (axes[1], "apps", "apps_per_host", "apps on one host")):
+        for scenario in SHOWN:
+            for tool in tools:
+                points = [(e[key], e[tool]["wall_s"]) for a, e in lines
+                          if a == axis and e["scenario"] == scenario and tool in e]
+                if points:
+                    xs, ys = zip(*sorted(points))
+                    ax.plot(xs, ys, STYLE.get(tool, "-"), color=COLOUR[scenario], marker="o", markersize=3,
+                            label=f"{tool} {scenario}")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("wall time, s")
+    axes[1].legend(fontsize=7, ncol=2)
+    fig.suptitle("Time by fleet size (line style: tool; colour: scenario)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def sweep(base: bench_fleet.Size, workdir: Path, tools: list, env: dict, parallel, out: Path, run,
+          say, hosts: tuple = HOSTS, apps: tuple = APPS) -> list:
+    lines = []
+    jsonl = out.with_suffix(".jsonl")
+    jsonl.write_text("")
+    for index, (axis, size) in enumerate(sizes(base, hosts, apps)):
+        say(f"sweep {axis}: {size.hosts} hosts x {size.apps} apps")
+        for entry in run(size, workdir / f"size{index}", tools, env, parallel, 1, SHOWN):
+            lines.append((axis, entry))
+            with jsonl.open("a") as f:
+                f.write(json.dumps({"sweep": axis, **entry}) + "\n")
+    out.with_suffix(".md").write_text(table(lines, tools))
+    plot(lines, tools, out)
+    return lines
