@@ -12,7 +12,9 @@ Two views of the same runs:
   (process start), unpickling the provider, SSH transport and crypto (paramiko, cryptography,
   PyNaCl), homefleet's per-call provider code, the program's own code, gRPC and the Pulumi SDK.
 
-Prints one JSON line per scenario; the work folder keeps the raw py-spy stacks.
+The engine's floor (bench/floor/, the same resource count) is profiled the same way beside
+each, so homefleet's overhead can be split by process. Prints one JSON line per scenario and
+tool; the work folder keeps the raw py-spy stacks.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ import threading
 import time
 from pathlib import Path
 
-from sim.engine import host_entries
 
 from . import fleet as bench_fleet
+from .floor_side import STACK as FLOOR, FloorRunner
 from .homefleet_side import STACK, UPDATED_MEMORY, HomefleetRunner, children_cpu
 from .latency import LatencyProxy
 
@@ -162,11 +164,11 @@ def classify(raw: Path, rate: int) -> dict:
     return dict(sorted(buckets.items(), key=lambda kv: -kv[1]))
 
 
-def profile(runner: HomefleetRunner, args: tuple, out_dir: Path, name: str, rate: int) -> dict:
+def profile(runner, args: tuple, out_dir: Path, name: str, rate: int, stack: str = STACK) -> dict:
     raw = out_dir / f"{name}.pyspy.txt"
     # py-spy needs a Python process at the root; no ";" in it (py-spy's raw format splits on it).
     wrapper = [sys.executable, "-c", "__import__('sys').exit(__import__('subprocess').call(__import__('sys').argv[1:]))",
-               "pulumi", *args, "--yes", "--non-interactive", "--stack", STACK]
+               "pulumi", *args, "--yes", "--non-interactive", "--stack", stack]
     argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--nonblocking", "--format", "raw",
             "--rate", str(rate), "-o", str(raw), "--", *wrapper]
     cpu = children_cpu()
@@ -219,10 +221,18 @@ def main(argv: list | None = None) -> int:
             proxy = LatencyProxy([h.port for h in sim.hosts], size.latency_ms, workdir / "latency.log")
             ports = {h.name: proxy.ports[h.port] for h in sim.hosts}
         runner = HomefleetRunner(workdir / "homefleet", sim, size, ports=ports)
+        floor = FloorRunner(workdir / "floor", size)
         runner._write()
-        print(json.dumps(profile(runner, ("up",), workdir, "up", args.rate)), flush=True)
-        runner._write({runner.first_app(): UPDATED_MEMORY})
-        print(json.dumps(profile(runner, ("up",), workdir, "update", args.rate)), flush=True)
+        floor._write()
+        print(json.dumps({"tool": "homefleet", **profile(runner, ("up",), workdir, "up", args.rate)}), flush=True)
+        print(json.dumps({"tool": "floor", **profile(floor, ("up",), workdir, "floor-up", args.rate, FLOOR)}),
+              flush=True)
+        first = runner.first_app()
+        runner._write({first: UPDATED_MEMORY})
+        floor._write({first: UPDATED_MEMORY})
+        print(json.dumps({"tool": "homefleet", **profile(runner, ("up",), workdir, "update", args.rate)}), flush=True)
+        print(json.dumps({"tool": "floor", **profile(floor, ("up",), workdir, "floor-update", args.rate, FLOOR)}),
+              flush=True)
         runner.project.pulumi("destroy", "--yes", stack=STACK)
     finally:
         if proxy is not None:
