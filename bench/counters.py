@@ -21,6 +21,7 @@ KINDS = (
     ("pct status", "ct_read"),
     ("/cluster/nextid", "vmid_alloc"),
     ("skopeo copy", "image_pull"),
+    ("section:digest@@", "template_read"),    # OciTemplate read: stat + registry check in one exec
     ("skopeo inspect", "image_resolve"),
     ("stat -c", "template_read"),
     ("test -s", "template_read"),

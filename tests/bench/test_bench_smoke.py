@@ -62,6 +62,7 @@ def test_one_connection_per_host_and_one_command_per_new_ct(lines):
 def test_a_refresh_reads_every_ct_of_a_host_in_one_command(lines):
     refresh = lines["refresh"]["homefleet"]
     assert refresh["by_kind"].get("host_read") == 1 and "ct_read" not in refresh["by_kind"]
+    assert refresh["by_kind"] == {"host_read": 1, "template_read": 1}, "a template: archive and registry in one exec"
     assert refresh["connections_per_host"] == 1
 
 
