@@ -30,16 +30,18 @@ def _on_axis(axis: str, entry: dict) -> bool:
 
 
 def table(lines: list, tools: list) -> str:
-    head = "| sweep | hosts x apps | scenario | " + " | ".join(f"{t} s" for t in tools) + " | overhead s (CPU s) |"
-    rows = [head, "|" + "---|" * (len(tools) + 4)]
+    head = ("| sweep | hosts x apps | scenario | " + " | ".join(f"{t} s (CPU s)" for t in tools)
+            + " | homefleet / Ansible | overhead s (CPU s) |")
+    rows = [head, "|" + "---|" * (len(tools) + 5)]
     for axis, entry in lines:
         if entry["scenario"] not in SHOWN:
             continue
-        cells = [f"{entry[t]['wall_s']:.2f}" if t in entry else "" for t in tools]
+        cells = [f"{entry[t]['wall_s']:.2f} ({entry[t]['cpu_s']:.2f})" if t in entry else "" for t in tools]
         over = entry.get("overhead")
         extra = f"{over['wall_s']:+.2f} ({over['cpu_s']:+.2f})" if over else ""
+        vs = entry.get("ratio_ansible", {}).get("wall_s")
         rows.append(f"| {axis} | {entry['hosts']} x {entry['apps_per_host']} | {entry['scenario']} | "
-                    + " | ".join(cells) + f" | {extra} |")
+                    + " | ".join(cells) + f" | {vs if vs is not None else ''} | {extra} |")
     return "\n".join(rows) + "\n"
 
 
@@ -83,3 +85,15 @@ def sweep(base: bench_fleet.Size, workdir: Path, tools: list, env: dict, paralle
     out.with_suffix(".md").write_text(table(lines, tools))
     plot(lines, tools, out)
     return lines
+
+
+def redraw(jsonl: Path, out: Path, tools: list) -> None:
+    """Table and plot again from a sweep's JSON lines (`python -m bench.sweep JSONL OUT`)."""
+    lines = [(e.pop("sweep"), e) for e in map(json.loads, jsonl.read_text().splitlines())]
+    out.with_suffix(".md").write_text(table(lines, tools))
+    plot(lines, tools, out)
+
+
+if __name__ == "__main__":
+    import sys
+    redraw(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:] or ["homefleet", "floor", "ansible"])
