@@ -21,10 +21,12 @@ KINDS = (
     ("pct status", "ct_read"),
     ("/cluster/nextid", "vmid_alloc"),
     ("skopeo copy", "image_pull"),
+    ("section:digest@@", "template_read"),    # OciTemplate read: stat + registry check in one exec
     ("skopeo inspect", "image_resolve"),
     ("stat -c", "template_read"),
     ("test -s", "template_read"),
     ("rm -f", "template_delete"),
+    ("python3", "ansible_module"),            # Ansible with pipelining: the module arrives on stdin
 )
 
 

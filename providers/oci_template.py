@@ -2,7 +2,7 @@
 
 Identity: host + storage + archive file name (registry, repository, tag, digest).
 create: resolve the tag to a digest, `skopeo copy` to a temp file, rename.
-read: the archive is still there, and what the tag points to now (`latest_digest`).
+read: the archive is still there, and what the tag points to now (`latest_digest`): one exec.
 delete: remove the archive unless a CT on the host still records it as its template.
 """
 
@@ -86,15 +86,22 @@ class OciTemplateProvider(HomefleetProvider):
 
     def read(self, id_: str, props: dict) -> ReadResult:
         target = target_of(props)
-        result = run(target, skopeo.stat_argv(props["path"]))
-        if not result.ok:
+        pinned = bool(parse_image_ref(props["image"]).digest)
+        ref = None if pinned else props["pull_ref"]
+        authfile = None if pinned else _auth_upload(props, parse_image_ref(props["pull_ref"]).normalized.registry)
+        result = run(target, skopeo.read_script(props["path"], ref, authfile), timeout=300)
+        sections = script.split_sections(result.stdout)
+        archive = sections.get("archive", "").strip()
+        if not archive:
             if "No such file" in result.stderr:
                 return ReadResult("", {})
             raise HostCommandError(target.name, f"checking {props['volid']}", result.stderr)
-        size, _ = skopeo.parse_archive(result.stdout)
+        if not result.ok:
+            raise HostCommandError(target.name, f"resolving {props['image']} (skopeo inspect)", result.stderr)
+        size, _ = skopeo.parse_archive(archive)
         latest = props.get("digest")
-        if not parse_image_ref(props["image"]).digest:
-            latest = resolve_digest(props)
+        if not pinned:
+            latest = skopeo.parse_digest(sections.get("digest", ""))
             if latest != props.get("digest"):
                 log.info(target.name, props["image"], f"the tag now points to {latest[:19]}; the next up pulls it")
         return ReadResult(id_, {**props, "size": size, "latest_digest": latest})

@@ -67,6 +67,18 @@ def stat_argv(path: str) -> list:
     return ["stat", "-c", "%s %n", path]
 
 
+def read_script(path: str, ref: Optional[str] = None, authfile: Optional[str] = None) -> list:
+    """The archive's size (section `archive`) and, given a tag's `ref`, the digest it points to
+    now (section `digest`), in one exec. No archive: stat's error, and the registry is not asked."""
+    lines = ["set -eu"]
+    if authfile:
+        lines.append(script.on_exit(["rm", "-f", authfile]))
+    lines += [script.section("archive"), script.q(stat_argv(path))]
+    if ref:
+        lines += [script.section("digest"), script.q(inspect_argv(ref, authfile))]
+    return script.sh(lines)
+
+
 def remove_script(path: str, volid: str) -> list:
     """Remove the archive unless a CT on this host still records it as its template."""
     return script.sh([

@@ -1,5 +1,6 @@
 """`python -m bench` at its smallest (1 host x 1 app, no injected latency): the JSON lines
-have their shape and homefleet's round-trip figures hold. ~25 s on 2 cores."""
+have their shape, homefleet's round-trip figures hold, and the Ansible playbook and the engine's
+floor still run (so they cannot rot). ~50 s on 2 cores."""
 
 import json
 import subprocess
@@ -32,10 +33,16 @@ def test_one_line_per_scenario_with_both_tools_and_their_ratios(lines):
     assert list(lines) == SCENARIOS
     for entry in lines.values():
         assert entry["hosts"] == 1 and entry["apps_per_host"] == 1 and entry["cts"] == 1
-        for tool in ("homefleet", "baseline"):
+        for tool in ("homefleet", "baseline", "ansible"):
             assert FIGURES <= set(entry[tool])
-            assert entry[tool]["wall_s"] > 0 and entry[tool]["peak_rss_mb"] > 0
-        assert set(entry["ratio"]) == {"wall_s", "cpu_s", "ssh_connections", "commands", "peak_rss_mb"}
+            assert entry[tool]["wall_s"] > 0
+        for tool in ("homefleet", "baseline", "floor"):
+            assert entry[tool]["peak_rss_mb"] > 0
+        for key in ("ratio", "ratio_ansible"):
+            assert set(entry[key]) == {"wall_s", "cpu_s", "ssh_connections", "commands", "peak_rss_mb"}
+        assert entry["floor"]["resources"] == 2, "one template and one CT, as homefleet declares"
+        assert entry["overhead"] == {
+            k: round(entry["homefleet"][k] - entry["floor"][k], 2) for k in ("wall_s", "cpu_s")}
 
 
 def test_a_no_change_up_sends_nothing(lines):
@@ -55,4 +62,15 @@ def test_one_connection_per_host_and_one_command_per_new_ct(lines):
 def test_a_refresh_reads_every_ct_of_a_host_in_one_command(lines):
     refresh = lines["refresh"]["homefleet"]
     assert refresh["by_kind"].get("host_read") == 1 and "ct_read" not in refresh["by_kind"]
+    assert refresh["by_kind"] == {"host_read": 1, "template_read": 1}, "a template: archive and registry in one exec"
     assert refresh["connections_per_host"] == 1
+
+
+def test_the_ansible_playbook_converges_and_is_idempotent(lines):
+    """One master connection per host (ControlPersist); the no-change run changes nothing;
+    the update changes one thing; destroy leaves nothing (the bench checks the hosts)."""
+    assert lines["up"]["ansible"]["connections_per_host"] == 1
+    assert lines["up"]["ansible"]["changed"] > 0
+    assert lines["noop"]["ansible"]["changed"] == 0
+    assert lines["update"]["ansible"]["changed"] == 1
+    assert lines["up"]["ansible"]["by_kind"] == {"ansible_module": lines["up"]["ansible"]["commands"]}
