@@ -540,11 +540,15 @@ def summarize(preview: dict, stack: Optional[str] = None) -> str:
         if not preview.get("steps"):
             return "\n".join(out)
     lines, images = plan_lines(preview)
-    if not lines and not images:
+    if errors and not lines and not images:
+        pass  # "No changes" would contradict the failure: the plan is incomplete
+    elif not lines and not images:
         out.append("No changes: the hosts already match the stack.")
     else:
         app_count = len(lines)
         verb = "app changes" if app_count == 1 else "apps change"
+        if errors:
+            out.append("Planned before the failure (incomplete; nothing of it is applied):")
         out.append(f"{app_count} {verb}" + (f": {_counts(lines)}." if lines else " (images only)."))
         shown = 0
         risky = [line for line in lines if line.danger >= RECREATED]
