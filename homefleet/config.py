@@ -1,12 +1,13 @@
 """Load and validate a stack's config and the catalog it uses; every error is located."""
 
+import json
 import os
 import re
 from typing import Optional
 
 from .catalog import CatalogError, load_catalog
 from .errors import ConfigError, located
-from .stack import Stack
+from .stack import Stack, registry_host
 from .validation import validate
 
 PROJECT = "homefleet"
@@ -74,19 +75,51 @@ def load(stack_name: str, raw: dict, project_dir: str = ".", catalog_dir: Option
     return stack, catalog
 
 
+def registry_fix(name: str) -> str:
+    """How to set one registry's credentials so that its dots stay in its name."""
+    return (f"pulumi config set --secret --path 'homefleet:registries[\"{name}\"].password' PASSWORD and "
+            f"pulumi config set --path 'homefleet:registries[\"{name}\"].username' USER (the brackets and quotes "
+            "keep the dots of the registry name; see docs/stacks.md)")
+
+
+def _split_registry(name: str, entry) -> Optional[str]:
+    """The dotted registry name a `--path 'registries.ghcr.io.password'` split into nested keys
+    ({ghcr: {io: {password}}} -> 'ghcr.io'), or None when `entry` is not that shape."""
+    parts = [name]
+    while isinstance(entry, dict) and len(entry) == 1 and not set(entry) & {"username", "password"}:
+        (key, entry), = entry.items()
+        parts.append(str(key))
+    if len(parts) > 1 and isinstance(entry, dict) and set(entry) & {"username", "password"}:
+        return ".".join(parts)
+    return None
+
+
 def check_registries(stack_name: str, value) -> None:
-    """`homefleet:registries`: {registry: {username, password}}. Errors name keys, never values."""
+    """`homefleet:registries`: {registry host: {username, password}}. Errors name keys, never values."""
     if value is None:
         return
     file, key = stack_file(stack_name), f"{PROJECT}:registries"
-    fix = f"Set it with: pulumi config set --secret --path '{key}.REGISTRY.password' PASSWORD (and .username)"
     if not isinstance(value, dict):
-        raise ConfigError([located(file, key, "must map registry names to {username, password}", fix)])
+        raise ConfigError([located(file, key, "must map registry names to {username, password}",
+                                   "Set it with: " + registry_fix("REGISTRY"))])
     problems = []
     for name, entry in value.items():
+        where = f"{key}[{json.dumps(str(name))}]"
+        split = _split_registry(str(name), entry)
+        if split:
+            problems.append(located(file, f"{key}.{name}", f"holds the registry {split!r} split at its dots "
+                                    f"({' -> '.join(split.split('.'))}): `--path` reads each dot as a level",
+                                    f"Remove it with pulumi config rm --path '{key}.{name}', then set it with: "
+                                    + registry_fix(split)))
+            continue
+        if not registry_host(str(name)) or "/" in str(name):
+            problems.append(located(file, where, "is not a registry host name such as ghcr.io, docker.io or "
+                                    "registry.example.net:5000", "Use the registry part of the image reference"))
+            continue
         if (not isinstance(entry, dict) or set(entry) != {"username", "password"}
                 or not all(isinstance(v, str) and v for v in entry.values())):
-            problems.append(located(file, f"{key}.{name}", "must be {username, password}, both non-empty text", fix))
+            problems.append(located(file, where, "must be {username, password}, both non-empty text",
+                                    "Set it with: " + registry_fix(name)))
     if problems:
         raise ConfigError(problems)
 

@@ -67,7 +67,7 @@ def _absolute(path: str, what: str) -> str:
     return path.rstrip("/") or "/"
 
 
-def _registry_host(text: str) -> bool:
+def registry_host(text: str) -> bool:
     """Whether `text` (host[:port][/path]) stands as the registry of an image reference."""
     if len(text) > 255 or not _REGISTRY_HOST.match(text):
         return False
@@ -187,7 +187,7 @@ class Host(Strict):
     def _mirrors(cls, value):
         for registry, mirror in value.items():
             for what, text in (("registry", registry), ("mirror", mirror)):
-                if not _registry_host(text):
+                if not registry_host(text):
                     raise ValueError(f"the {what} {text!r} is not a registry host[:port][/path] "
                                      "such as 'registry.example.net:5000/mirror'")
         return value
