@@ -683,3 +683,14 @@ def test_known_hosts_markers_are_read_not_a_traceback(pve1, sim_hosts, tmp_path)
         assert "@revoked" in str(err.value) and ssh_keygen_fingerprint(
             pve1.state / "ssh" / "ssh_host_ed25519_key.pub") in str(err.value)
     assert len(accepted_logins(pve1)) == logins  # refused before logging in
+
+
+def test_a_refused_login_counts_and_names_only_the_keys_it_tried(pve1, tmp_path):
+    """issue 19.10: the error said "1 tried" while naming three sources."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")],
+                   check=True, stdin=subprocess.DEVNULL)
+    with pytest.raises(TransportError) as err:
+        run(target_for(pve1, key_file=str(tmp_path / "other")), ["true"])
+    message = str(err.value)
+    assert f"1 key tried: keyFile {tmp_path / 'other'}; none from homefleet:sshKey, ssh-agent" in message
+    assert "authorized_keys" in message
