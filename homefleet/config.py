@@ -1,5 +1,6 @@
 """Load and validate a stack's config and the catalog it uses; every error is located."""
 
+import difflib
 import json
 import os
 import re
@@ -15,6 +16,14 @@ PROJECT = "homefleet"
 
 def stack_file(stack_name: str) -> str:
     return f"stacks/Pulumi.{stack_name}.yaml"
+
+
+def _machine(name: str, host) -> tuple:
+    """What a host name stands for on the network: (address, port); its name when unreadable."""
+    if isinstance(host, dict) and isinstance(host.get("address"), str):
+        port = host.get("port", 22)
+        return host["address"].strip().lower(), port if isinstance(port, int) else 22
+    return name, 0
 
 
 def cross_problems(raw: dict, file: str) -> list:
@@ -33,12 +42,16 @@ def cross_problems(raw: dict, file: str) -> list:
             continue
         vmid = app.get("vmid")
         if isinstance(vmid, int) and not isinstance(vmid, bool):
-            other = seen.get((host, vmid))
+            machine = _machine(host, hosts[host])  # two host names for one machine share its vmids
+            other = seen.get((machine, vmid))
             if other:
+                other_app, other_host = other
+                where = (f"host {host}" if other_host == host else
+                         f"host {other_host}, the same machine as {host} ({machine[0]}:{machine[1]})")
                 problems.append(located(file, f"{PROJECT}:apps.{name}.vmid",
-                                        f"{vmid} is also the vmid of app {other} on host {host}",
+                                        f"{vmid} is also the vmid of app {other_app} on {where}",
                                         "Give each app on a host its own vmid, or leave vmid out to allocate one"))
-            seen[(host, vmid)] = name
+            seen[(machine, vmid)] = (name, host)
     return problems
 
 
@@ -49,30 +62,38 @@ def load(stack_name: str, raw: dict, project_dir: str = ".", catalog_dir: Option
         raise ConfigError([located(file, f"{PROJECT}:hosts", "no hosts are declared",
                                    "Add at least one host under homefleet:hosts (see docs/stacks.md)")])
     cross = cross_problems(raw, file)
+    raw_apps = raw.get("apps") if isinstance(raw.get("apps"), dict) else {}
+    needed = sorted({app["package"] for app in raw_apps.values()
+                     if isinstance(app, dict) and isinstance(app.get("package"), str)})
+    catalog = {}
+    if needed:
+        try:
+            catalog = load_catalog(catalog_dir or os.path.join(project_dir, "packages"))
+        except CatalogError as exc:
+            raise ConfigError([str(exc)]) from None
+    # unknown packages in the same round as every other problem: a typo is not found only after the rest
+    cross += package_problems(raw_apps, catalog, file)
     try:
         stack = validate(Stack, {"hosts": raw.get("hosts"), "apps": raw.get("apps") or {}}, file, f"{PROJECT}:")
     except ConfigError as exc:
         raise ConfigError(exc.problems + cross) from None
     if cross:
         raise ConfigError(cross)
-    catalog_dir = catalog_dir or os.path.join(project_dir, "packages")
-    needed = sorted({app.package for app in stack.apps.values() if app.package})
-    catalog = {}
-    if needed:
-        try:
-            catalog = load_catalog(catalog_dir)
-        except CatalogError as exc:
-            raise ConfigError([str(exc)]) from None
-    problems = []
-    for name, app in stack.apps.items():
-        if app.package and app.package not in catalog:
-            problems.append(located(file, f"{PROJECT}:apps.{name}.package", f"no package named {app.package!r}",
-                                    f"Use one of packages/*.yml (e.g. {', '.join(sorted(catalog)[:5])}) or set `image:`"))
-        elif app.package and catalog[app.package].compose and stack.hosts[app.host].kind == "proxmox":
-            pass  # multi-service packages are planned by the compose planner
-    if problems:
-        raise ConfigError(problems)
     return stack, catalog
+
+
+def package_problems(apps: dict, catalog: dict, file: str) -> list:
+    """An unknown `package:` with the closest catalog names as the suggestion."""
+    problems = []
+    for name, app in apps.items():
+        package = app.get("package") if isinstance(app, dict) else None
+        if not isinstance(package, str) or package in catalog:
+            continue
+        close = difflib.get_close_matches(package, sorted(catalog), n=3, cutoff=0.6)
+        fix = (f"Did you mean {' or '.join(repr(c) for c in close)}? " if close else "") + \
+            f"Use one of packages/*.yml ({', '.join(sorted(catalog)[:8])}, ...) or set `image:`"
+        problems.append(located(file, f"{PROJECT}:apps.{name}.package", f"no package named {package!r}", fix))
+    return problems
 
 
 def registry_fix(name: str) -> str:

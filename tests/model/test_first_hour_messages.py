@@ -1,0 +1,50 @@
+"""Issue 19: what a new user reads in their first hour — every message in the stack file's terms."""
+
+import pytest
+
+from homefleet.config import check_registries, load
+from homefleet.errors import ConfigError
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILk+ktnobhr5ifv5vRx9wwuL6RuRiw73LFHeYGoOLq/J"
+HOSTS = {"pve1": {"kind": "proxmox", "address": "192.0.2.10", "hostKey": KEY},
+         "pve1-again": {"kind": "proxmox", "address": "192.0.2.10", "hostKey": KEY},
+         "pve2": {"kind": "proxmox", "address": "192.0.2.11", "hostKey": KEY}}
+
+
+def problems(apps: dict) -> list:
+    with pytest.raises(ConfigError) as err:
+        load("home", {"hosts": HOSTS, "apps": apps})
+    return err.value.problems
+
+
+def test_a_package_typo_comes_with_the_other_errors_and_a_close_match():
+    got = problems({"media": {"host": "pve1", "package": "jellyfn"},
+                    "web": {"host": "pve1", "image": "nginx:1.27", "memory": "lots"}})
+    assert len(got) == 2, got
+    assert any("homefleet:apps.web.memory" in p for p in got)
+    typo = next(p for p in got if "apps.media.package" in p)
+    assert "no package named 'jellyfn'" in typo and "Did you mean 'jellyfin'?" in typo
+
+
+def test_one_vmid_twice_on_one_machine_is_refused_at_preview_whatever_the_host_names():
+    got = problems({"a": {"host": "pve1", "image": "nginx:1.27", "vmid": 300},
+                    "b": {"host": "pve1-again", "image": "nginx:1.27", "vmid": 300}})
+    assert got == ["stacks/Pulumi.home.yaml: homefleet:apps.b.vmid: 300 is also the vmid of app a on host pve1, "
+                   "the same machine as pve1-again (192.0.2.10:22). Give each app on a host its own vmid, or "
+                   "leave vmid out to allocate one"]
+    load("home", {"hosts": HOSTS, "apps": {"a": {"host": "pve1", "image": "nginx:1.27", "vmid": 300},
+                                           "b": {"host": "pve2", "image": "nginx:1.27", "vmid": 300}}})
+
+
+def test_registries_split_at_their_dots_are_named_with_the_working_command():
+    with pytest.raises(ConfigError) as err:
+        check_registries("home", {"ghcr": {"io": {"password": "hunter2", "username": "me"}},
+                                  "registry": {"example": {"net:5000": {"password": "pw"}}}})
+    first, second = err.value.problems
+    assert "holds the registry 'ghcr.io' split at its dots (ghcr -> io)" in first
+    assert "pulumi config set --secret --path 'homefleet:registries[\"ghcr.io\"].password'" in first
+    assert "pulumi config rm --path 'homefleet:registries.ghcr'" in first
+    assert "'registry.example.net:5000'" in second
+    assert "hunter2" not in str(err.value)
+    check_registries("home", {"ghcr.io": {"username": "me", "password": "pw"},
+                              "registry.example.net:5000": {"username": "me", "password": "pw"}})
