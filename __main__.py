@@ -3,7 +3,7 @@
 
 import pulumi
 
-from homefleet.config import PROJECT, check_registries, check_secrets, load, stack_file
+from homefleet.config import PROJECT, check_registries, check_secrets, load, stack_file, unpinned_warnings
 from homefleet.errors import ConfigError, located
 from homefleet.plan import make_plan
 from homefleet.plan_truenas import plan_truenas, warnings_of
@@ -42,7 +42,7 @@ templates = {
     for name, tp in plan.templates.items()
 }
 
-for warning in plan.warnings:
+for warning in plan.warnings + unpinned_warnings(stack_name, stack):
     pulumi.log.warn(warning)
 
 apps = {}

@@ -8,6 +8,7 @@ from typing import Optional
 
 from .catalog import CatalogError, load_catalog
 from .errors import ConfigError, located
+from .imageref import parse_image_ref
 from .stack import Stack, registry_host
 from .validation import validate
 
@@ -166,3 +167,19 @@ def check_secrets(stack_name: str, value) -> None:
                 problems.append(located(file, f"{key}.{app}.{name}", "must be text", fix))
     if problems:
         raise ConfigError(problems)
+
+
+def unpinned_warnings(stack_name: str, stack: Stack) -> list:
+    """A preview warning for each app `image:` on a moving tag (`:latest`, none, `stable`, ...):
+    it changes under the app whenever upstream pushes, and only a refreshing preview shows it."""
+    out = []
+    for name, app in stack.apps.items():
+        if not app.image:
+            continue
+        ref = parse_image_ref(app.image)
+        if not ref.is_pinned:
+            tag = f"the moving tag {ref.tag!r}" if ref.tag else "no tag (so 'latest')"
+            out.append(located(stack_file(stack_name), f"{PROJECT}:apps.{name}.image",
+                               f"{app.image!r} has {tag}: each pull may bring another version",
+                               "Pin a release tag (e.g. traefik/whoami:v1.10.3) or a digest (image@sha256:...)"))
+    return out

@@ -48,3 +48,31 @@ def test_registries_split_at_their_dots_are_named_with_the_working_command():
     assert "hunter2" not in str(err.value)
     check_registries("home", {"ghcr.io": {"username": "me", "password": "pw"},
                               "registry.example.net:5000": {"username": "me", "password": "pw"}})
+
+
+def test_an_unpinned_image_gets_a_located_warning():
+    from homefleet.config import unpinned_warnings
+
+    stack, _ = load("home", {"hosts": HOSTS, "apps": {
+        "who": {"host": "pve1", "image": "traefik/whoami:latest"},
+        "bare": {"host": "pve1", "image": "nginx"},
+        "ok": {"host": "pve1", "image": "docker.io/traefik/whoami:v1.10.3"}}})
+    got = unpinned_warnings("home", stack)
+    assert len(got) == 2
+    assert got[0].startswith("stacks/Pulumi.home.yaml: homefleet:apps.who.image: 'traefik/whoami:latest' has the "
+                             "moving tag 'latest'")
+    assert "apps.bare.image" in got[1] and "no tag" in got[1]
+
+
+def test_the_simulated_registry_holds_every_image_the_repo_stacks_name():
+    """issue 19.8: a non-catalog image in the demo stack failed with `manifest unknown`."""
+    import yaml
+
+    from sim import registry
+    from sim.images import normalize_ref
+
+    seeded = {spec.ref for spec in registry.seed_specs()}
+    for path in registry.STACKS_DIR.glob("Pulumi.*.yaml"):
+        for app in (yaml.safe_load(path.read_text())["config"].get("homefleet:apps") or {}).values():
+            if app.get("image"):
+                assert normalize_ref(app["image"]) in seeded, (path.name, app["image"])
