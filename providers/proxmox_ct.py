@@ -153,6 +153,12 @@ def _host_path_mount(key: str, value: str) -> bool:
     return bool(re.fullmatch(r"mp\d+", key)) and value.split(",", 1)[0].startswith("/")
 
 
+def _paths_of(raw_mounts: dict) -> str:
+    """`{'mp0': 'local-zfs:subvol-1-disk-0,mp=/data'}` -> '/data', as the stack file names volumes."""
+    paths = [next((p[3:] for p in str(v).split(",") if p.startswith("mp=")), k) for k, v in sorted(raw_mounts.items())]
+    return ", ".join(paths) or "(none)"
+
+
 def _volume_keys(raw_mounts: dict) -> list:
     return sorted((k for k, v in raw_mounts.items() if not v.split(",", 1)[0].startswith("/")), key=lambda k: int(k[2:]))
 
@@ -304,7 +310,7 @@ class ProxmoxCTProvider(HomefleetProvider):
         if readback.get("holder") is not None and holder is None:
             found = readback["holder"]
             mounts = self._holder_mounts(props, found)
-            log.info(target.name, props["app"], f"taking the data volumes {sorted(mounts)} back from holder CT {found}")
+            log.info(target.name, props["app"], "taking the data volumes " + _paths_of(mounts) + f" back from holder CT {found}")
             return self._create_at(props, vmid, holder=found, holder_mounts=mounts)
         image_env = pct.env_dict(readback["image_env"]) if oci else {}
         return _outputs(props, vmid, readback, image_env)
