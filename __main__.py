@@ -5,6 +5,7 @@ import pulumi
 
 from homefleet.config import PROJECT, check_registries, check_secrets, load, stack_file, unpinned_warnings
 from homefleet.errors import ConfigError, located
+from homefleet.outputs import known_ct_outputs
 from homefleet.plan import make_plan
 from homefleet.plan_truenas import plan_truenas, warnings_of
 from providers.oci_template import OciTemplate
@@ -58,16 +59,17 @@ for ct in plan.cts:
         props["secret_env"] = pulumi.Output.secret(secrets).apply(lambda s, app=ct.app: (s or {}).get(app, {}))
     after = pulumi.ResourceOptions(depends_on=[cts[d] for d in ct.depends_on])  # compose depends_on
     resource = cts[ct.name] = ProxmoxCT(ct.name, props, after)
+    shown = {"vmid": resource.vmid, "ip": resource.ip, "urls": resource.urls}
+    if pulumi.runtime.is_dry_run():  # a preview cannot know them from the provider (homefleet/outputs.py)
+        shown.update(known_ct_outputs(ct.props))
     if ct.service:
         notes = {"notes": ct.notes.strip()} if ct.notes else {}
         entry = apps.setdefault(ct.app, {"host": ct.host, "services": {}, **notes})
-        entry["services"][ct.service] = {"vmid": resource.vmid, "ip": resource.ip, "urls": resource.urls}
+        entry["services"][ct.service] = shown
         continue
     apps[ct.app] = {
         "host": ct.host,
-        "vmid": resource.vmid,
-        "ip": resource.ip,
-        "urls": resource.urls,
+        **shown,
         **({"notes": ct.notes.strip()} if ct.notes else {}),
     }
 

@@ -76,3 +76,12 @@ def test_the_simulated_registry_holds_every_image_the_repo_stacks_name():
         for app in (yaml.safe_load(path.read_text())["config"].get("homefleet:apps") or {}).values():
             if app.get("image"):
                 assert normalize_ref(app["image"]) in seeded, (path.name, app["image"])
+
+
+def test_outputs_the_plan_fixes_are_known_before_the_provider_runs():
+    from homefleet.outputs import known_ct_outputs
+
+    static = {"vmid": 620, "nets": [{"ip": "192.0.2.62/24"}], "ports": [{"port": 80, "scheme": "http"},
+                                                                         {"port": 53, "scheme": None}]}
+    assert known_ct_outputs(static) == {"vmid": 620, "ip": "192.0.2.62", "urls": ["http://192.0.2.62:80"]}
+    assert known_ct_outputs({"vmid": None, "nets": [{"ip": "dhcp"}], "ports": []}) == {}
