@@ -410,7 +410,9 @@ def ct_line(res: Resource, index: dict) -> Optional[Line]:
         return Line(host, app, verb, text, RECREATED if volumes else ROOT_FRESH)
 
     # Fields the engine names (diffReasons) that the masked inputs cannot show: secrets.
-    hidden = [r for r in res.diff_reasons if r not in changed_keys and r not in IGNORED and r != "template"]
+    # A reason whose input is visible and unchanged is drift the provider marked (providers/diffdetail.py).
+    hidden = [r for r in res.diff_reasons if r not in changed_keys and r not in IGNORED and r != "template"
+              and (_secretish(r) or r not in new or r not in old or old[r] != new[r])]
     changed_keys |= set(hidden)
     named = [f"{_display_path(r)}: {SECRET} changed" if _secretish(r) else f"{_display_path(r)} changed"
              for r in hidden]

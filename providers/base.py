@@ -5,7 +5,7 @@ import threading
 
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 
-from . import credentials, workers
+from . import credentials, diffdetail, workers
 from .transport import SshTarget
 
 # How the stack file describes each host *now* (address, port, user, host key, key file), by host
@@ -42,6 +42,7 @@ class HomefleetProvider(ResourceProvider):
     def configure(self, req: ConfigureRequest) -> None:
         credentials.load_from_config(req.config)
         load_hosts(req.config.get("hosts"))
+        diffdetail.install()  # drift marked in `preview --diff`; see providers/diffdetail.py
         workers.widen()  # past pulumi.dynamic's 4 calls at once; see providers/workers.py
 
 

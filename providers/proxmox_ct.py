@@ -18,7 +18,7 @@ from typing import Optional
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
-from . import hostcache, log
+from . import diffdetail, hostcache, log
 from .base import HomefleetProvider, diff_changes, inputs_moved, ints, same_host, target_of
 from .errors import HostCommandError, OwnershipError
 from .hosts import ctenv, ctops, ctview, pct
@@ -148,6 +148,17 @@ def _hwaddr(net_value: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
+_DRIFT_INPUTS = {"status": ("running",), "rootfs": ("rootfs_storage",), "disk": ("rootfs_size",)}
+
+
+def _inputs_of(key: str) -> tuple:
+    """The inputs a drifted key of the CT (ctview's names) is put back from."""
+    for pattern, inputs in ((r"net\d+", ("nets",)), (r"dev\d+", ("devices",)), (r"mp\d+", ("mounts", "volumes"))):
+        if re.fullmatch(pattern, key):
+            return inputs
+    return _DRIFT_INPUTS.get(key, (key,))
+
+
 def _paths_of(raw_mounts: dict) -> str:
     """`{'mp0': 'local-zfs:subvol-1-disk-0,mp=/data'}` -> '/data', as the stack file names volumes."""
     paths = [next((p[3:] for p in str(v).split(",") if p.startswith("mp=")), k) for k, v in sorted(raw_mounts.items())]
@@ -211,8 +222,11 @@ class ProxmoxCTProvider(HomefleetProvider):
             return DiffResult(changes=None if not replaces else True, replaces=replaces,
                               delete_before_replace=bool(news.get("vmid")))
         changed = self.changed(olds, news)
+        moved = inputs_moved(olds, news, _NOT_INPUTS)
+        if changed and not moved and not replaces:  # drift: mark what the host has that differs
+            diffdetail.offer(sorted({i for key in changed for i in _inputs_of(key)} & set(news)))
         return DiffResult(
-            changes=diff_changes(changed, replaces, inputs_moved(olds, news, _NOT_INPUTS)),
+            changes=diff_changes(changed, replaces, moved),
             replaces=replaces,
             delete_before_replace=bool(news.get("vmid")),
         )

@@ -193,6 +193,10 @@ def test_drift_and_secret_only_updates():
         step("update", CT, "web", old=drifted, new={"inputs": ct_inputs("web")}),
         step("update", CT, "app", old=ct_old("app", 201), new={"inputs": ct_inputs("app")}, diffReasons=["secret_env"]),
     ))
+    # the provider now marks the input that puts drift back (diffReasons: memory, inputs unchanged)
+    marked = summarize(doc(step("update", CT, "web", old=drifted, new={"inputs": ct_inputs("web")},
+                                diffReasons=["memory"])))
+    assert bullets(marked) == bullets(summary)[1:]
     assert bullets(summary) == [
         "- **app** — **update**: secrets: [secret] changed (restarts the CT)",
         "- **web** — **update**: the host drifted from the stack; up puts it back (memory: 1024 on the host -> 512 MiB)",
