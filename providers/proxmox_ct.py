@@ -159,6 +159,20 @@ def _inputs_of(key: str) -> tuple:
     return _DRIFT_INPUTS.get(key, (key,))
 
 
+# Input names -> the names a user writes in the stack file (as homefleet/preview_summary.py FIELD_NAMES).
+_STACK_NAMES = {"rootfs_storage": "storage", "rootfs_size": "disk", "nets": "networks", "delete_data": "deleteData",
+                "secret_env": "secrets", "ssh_public_keys": "sshPublicKeys"}
+
+
+def _stack_names(changed: list, news: dict) -> str:
+    """'memory, mounts' for changed CT keys (`mp0`, `net0`, `rootfs`): the stack file's words, no reprs."""
+    names = set()
+    for key in changed:
+        inputs = [i for i in _inputs_of(key) if news.get(i)] or list(_inputs_of(key))[:1]
+        names.update(_STACK_NAMES.get(i, i) for i in inputs)
+    return ", ".join(sorted(names))
+
+
 def _paths_of(raw_mounts: dict) -> str:
     """`{'mp0': 'local-zfs:subvol-1-disk-0,mp=/data'}` -> '/data', as the stack file names volumes."""
     paths = [next((p[3:] for p in str(v).split(",") if p.startswith("mp=")), k) for k, v in sorted(raw_mounts.items())]
@@ -417,7 +431,7 @@ class ProxmoxCTProvider(HomefleetProvider):
         was_running = current["status"] == "running"
         want_running = news.get("running", True)
         argv = ctops.update_script(vmid, options, delete, env, was_running, want_running, resizes)
-        log.info(target.name, news["app"], f"updating CT {vmid}: {', '.join(sorted(set(changed))) or 'outputs only'}")
+        log.info(target.name, news["app"], f"updating CT {vmid}: {_stack_names(changed, news) or 'outputs only'}")
         result = _write(target, argv, stdin=ctenv.stdin_data(env or {}), timeout=CREATE_TIMEOUT)
         if not result.ok:
             raise HostCommandError(target.name, f"updating CT {vmid} ({news['app']})", result.stderr)

@@ -1,5 +1,7 @@
 """Issue 19: what a new user reads in their first hour — every message in the stack file's terms."""
 
+from pathlib import Path
+
 import pytest
 
 from homefleet.config import check_registries, load
@@ -85,3 +87,30 @@ def test_outputs_the_plan_fixes_are_known_before_the_provider_runs():
                                                                          {"port": 53, "scheme": None}]}
     assert known_ct_outputs(static) == {"vmid": 620, "ip": "192.0.2.62", "urls": ["http://192.0.2.62:80"]}
     assert known_ct_outputs({"vmid": None, "nets": [{"ip": "dhcp"}], "ports": []}) == {}
+
+
+def test_host_defaults_reach_compose_services_as_they_reach_image_apps():
+    """issue 19.15: `defaults: {timezone, onboot}` on the host were not applied to compose services."""
+    from homefleet.plan import make_plan
+
+    host = {**HOSTS["pve1"], "defaults": {"timezone": "Europe/Berlin", "onboot": True, "nameserver": "192.0.2.53"}}
+    stack, catalog = load("home", {"hosts": {"pve1": host}, "apps": {
+        "sync": {"host": "pve1", "compose": "stacks/compose/syncthing.yml"},
+        "web": {"host": "pve1", "image": "nginx:1.27"}}})
+    plan = make_plan("home", stack, catalog)
+    for ct in plan.cts:
+        assert ct.props.get("timezone") == "Europe/Berlin", (ct.name, ct.props)
+        assert ct.props.get("nameserver") == "192.0.2.53", (ct.name, ct.props)
+        assert ct.props.get("onboot") is True, (ct.name, ct.props)
+
+
+def test_ssh_public_keys_shape_is_checked_and_documented():
+    template = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
+    keys = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILk+ktnobhr5ifv5vRx9wwuL6RuRiw73LFHeYGoOLq/J me@laptop\n" \
+           "ecdsa-sha2-nistp256 AAAAE2VjZHNh other\n"
+    load("home", {"hosts": HOSTS, "apps": {"shell": {"host": "pve1", "template": template, "sshPublicKeys": keys}}})
+    got = problems({"a": {"host": "pve1", "template": template, "sshPublicKeys": "-----BEGIN OPENSSH PRIVATE KEY-----"},
+                    "b": {"host": "pve1", "image": "nginx:1.27", "sshPublicKeys": keys}})
+    assert any("apps.a.sshPublicKeys: line 1 is not a public key" in p and "never a private key" in p for p in got), got
+    assert any("apps.b" in p and "`sshPublicKeys` works only with a classic `template`" in p for p in got), got
+    assert "| `sshPublicKeys` |" in (Path(__file__).resolve().parents[2] / "docs" / "stacks.md").read_text()

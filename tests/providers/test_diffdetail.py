@@ -37,3 +37,4 @@ def test_the_wrapped_response_carries_the_offered_keys_once(monkeypatch):
 
 def test_outside_the_provider_server_nothing_is_wrapped():
     assert diffdetail.install() is False
+
