@@ -3,7 +3,7 @@
 
 import pulumi
 
-from homefleet.config import PROJECT, check_registries, check_secrets, load, stack_file, unpinned_warnings
+from homefleet.config import PROJECT, load_all, stack_file, unpinned_warnings
 from homefleet.errors import ConfigError, located
 from homefleet.outputs import known_ct_outputs
 from homefleet.plan import make_plan
@@ -26,9 +26,8 @@ def config_object(key: str):
 
 
 try:
-    stack, catalog = load(stack_name, {"hosts": config_object("hosts"), "apps": config_object("apps")})
-    check_registries(stack_name, config_object("registries"))
-    check_secrets(stack_name, config_object("secrets"))
+    stack, catalog = load_all(stack_name, {"hosts": config_object("hosts"), "apps": config_object("apps")},
+                              registries=config_object("registries"), secrets=config_object("secrets"))
     secret_names = {app: sorted(v) for app, v in (config_object("secrets") or {}).items() if isinstance(v, dict)}
     plan = make_plan(stack_name, stack, catalog, secret_names=secret_names)
     nas_apps = plan_truenas(stack_name, stack, plan.targets, secret_names=secret_names)

@@ -183,3 +183,20 @@ def unpinned_warnings(stack_name: str, stack: Stack) -> list:
                                f"{app.image!r} has {tag}: each pull may bring another version",
                                "Pin a release tag (e.g. traefik/whoami:v1.10.3) or a digest (image@sha256:...)"))
     return out
+
+
+def load_all(stack_name: str, raw: dict, registries=None, secrets=None, **kwargs):
+    """load() plus the secret-shaped keys' checks, every problem in one ConfigError (one round)."""
+    problems, loaded = [], None
+    try:
+        loaded = load(stack_name, raw, **kwargs)
+    except ConfigError as exc:
+        problems += exc.problems
+    for check, value in ((check_registries, registries), (check_secrets, secrets)):
+        try:
+            check(stack_name, value)
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
+    return loaded

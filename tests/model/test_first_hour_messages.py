@@ -114,3 +114,15 @@ def test_ssh_public_keys_shape_is_checked_and_documented():
     assert any("apps.a.sshPublicKeys: line 1 is not a public key" in p and "never a private key" in p for p in got), got
     assert any("apps.b" in p and "`sshPublicKeys` works only with a classic `template`" in p for p in got), got
     assert "| `sshPublicKeys` |" in (Path(__file__).resolve().parents[2] / "docs" / "stacks.md").read_text()
+
+
+def test_registry_and_secret_problems_come_in_the_same_round_as_the_rest():
+    from homefleet.config import load_all
+
+    with pytest.raises(ConfigError) as err:
+        load_all("home", {"hosts": HOSTS, "apps": {"web": {"host": "pve1", "image": "nginx:1.27", "memory": "lots"}}},
+                 registries={"ghcr": {"io": {"password": "pw"}}}, secrets={"web": {"1BAD": "x"}})
+    got = err.value.problems
+    assert len(got) == 3, got
+    assert [p.split(": ")[1].split(".")[0].split("[")[0] for p in got] == [
+        "homefleet:apps", "homefleet:registries", "homefleet:secrets"]
