@@ -3,8 +3,9 @@
 
 import pulumi
 
-from homefleet.config import PROJECT, check_registries, check_secrets, load, stack_file
+from homefleet.config import PROJECT, load_all, stack_file, unpinned_warnings
 from homefleet.errors import ConfigError, located
+from homefleet.outputs import known_ct_outputs
 from homefleet.plan import make_plan
 from homefleet.plan_truenas import plan_truenas, warnings_of
 from providers.oci_template import OciTemplate
@@ -25,9 +26,8 @@ def config_object(key: str):
 
 
 try:
-    stack, catalog = load(stack_name, {"hosts": config_object("hosts"), "apps": config_object("apps")})
-    check_registries(stack_name, config_object("registries"))
-    check_secrets(stack_name, config_object("secrets"))
+    stack, catalog = load_all(stack_name, {"hosts": config_object("hosts"), "apps": config_object("apps")},
+                              registries=config_object("registries"), secrets=config_object("secrets"))
     secret_names = {app: sorted(v) for app, v in (config_object("secrets") or {}).items() if isinstance(v, dict)}
     plan = make_plan(stack_name, stack, catalog, secret_names=secret_names)
     nas_apps = plan_truenas(stack_name, stack, plan.targets, secret_names=secret_names)
@@ -42,7 +42,7 @@ templates = {
     for name, tp in plan.templates.items()
 }
 
-for warning in plan.warnings:
+for warning in plan.warnings + unpinned_warnings(stack_name, stack):
     pulumi.log.warn(warning)
 
 apps = {}
@@ -58,16 +58,17 @@ for ct in plan.cts:
         props["secret_env"] = pulumi.Output.secret(secrets).apply(lambda s, app=ct.app: (s or {}).get(app, {}))
     after = pulumi.ResourceOptions(depends_on=[cts[d] for d in ct.depends_on])  # compose depends_on
     resource = cts[ct.name] = ProxmoxCT(ct.name, props, after)
+    shown = {"vmid": resource.vmid, "ip": resource.ip, "urls": resource.urls}
+    if pulumi.runtime.is_dry_run():  # a preview cannot know them from the provider (homefleet/outputs.py)
+        shown.update(known_ct_outputs(ct.props))
     if ct.service:
         notes = {"notes": ct.notes.strip()} if ct.notes else {}
         entry = apps.setdefault(ct.app, {"host": ct.host, "services": {}, **notes})
-        entry["services"][ct.service] = {"vmid": resource.vmid, "ip": resource.ip, "urls": resource.urls}
+        entry["services"][ct.service] = shown
         continue
     apps[ct.app] = {
         "host": ct.host,
-        "vmid": resource.vmid,
-        "ip": resource.ip,
-        "urls": resource.urls,
+        **shown,
         **({"notes": ct.notes.strip()} if ct.notes else {}),
     }
 

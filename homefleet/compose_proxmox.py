@@ -273,6 +273,8 @@ class _Converter:
             "devices": devices,
             "unprivileged": True,
             "onboot": onboot,
+            "timezone": self.host.defaults.timezone,  # the host's defaults, as for image apps (plan.ct_spec)
+            "nameserver": self.host.defaults.nameserver,
             "startup": f"order={self.levels[service.name] + 1}" if len(self.compose.services) > 1 else None,
             "tags": sorted(set((app.tags if app else []) + list(self.host.defaults.tags) + [self.app_name])),
             "description": f"compose app {self.app_name}: service {service.name}"

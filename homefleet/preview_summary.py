@@ -410,7 +410,9 @@ def ct_line(res: Resource, index: dict) -> Optional[Line]:
         return Line(host, app, verb, text, RECREATED if volumes else ROOT_FRESH)
 
     # Fields the engine names (diffReasons) that the masked inputs cannot show: secrets.
-    hidden = [r for r in res.diff_reasons if r not in changed_keys and r not in IGNORED and r != "template"]
+    # A reason whose input is visible and unchanged is drift the provider marked (providers/diffdetail.py).
+    hidden = [r for r in res.diff_reasons if r not in changed_keys and r not in IGNORED and r != "template"
+              and (_secretish(r) or r not in new or r not in old or old[r] != new[r])]
     changed_keys |= set(hidden)
     named = [f"{_display_path(r)}: {SECRET} changed" if _secretish(r) else f"{_display_path(r)} changed"
              for r in hidden]
@@ -540,11 +542,15 @@ def summarize(preview: dict, stack: Optional[str] = None) -> str:
         if not preview.get("steps"):
             return "\n".join(out)
     lines, images = plan_lines(preview)
-    if not lines and not images:
+    if errors and not lines and not images:
+        pass  # "No changes" would contradict the failure: the plan is incomplete
+    elif not lines and not images:
         out.append("No changes: the hosts already match the stack.")
     else:
         app_count = len(lines)
         verb = "app changes" if app_count == 1 else "apps change"
+        if errors:
+            out.append("Planned before the failure (incomplete; nothing of it is applied):")
         out.append(f"{app_count} {verb}" + (f": {_counts(lines)}." if lines else " (images only)."))
         shown = 0
         risky = [line for line in lines if line.danger >= RECREATED]

@@ -67,7 +67,7 @@ def _absolute(path: str, what: str) -> str:
     return path.rstrip("/") or "/"
 
 
-def _registry_host(text: str) -> bool:
+def registry_host(text: str) -> bool:
     """Whether `text` (host[:port][/path]) stands as the registry of an image reference."""
     if len(text) > 255 or not _REGISTRY_HOST.match(text):
         return False
@@ -187,7 +187,7 @@ class Host(Strict):
     def _mirrors(cls, value):
         for registry, mirror in value.items():
             for what, text in (("registry", registry), ("mirror", mirror)):
-                if not _registry_host(text):
+                if not registry_host(text):
                     raise ValueError(f"the {what} {text!r} is not a registry host[:port][/path] "
                                      "such as 'registry.example.net:5000/mirror'")
         return value
@@ -357,7 +357,25 @@ class App(Strict):
                              + (f"; got {', '.join(given)}" if given else ""))
         if self.adopt and self.vmid is None:
             raise ValueError("`adopt: true` needs the `vmid` of the existing CT")
+        if self.sshPublicKeys is not None and not self.template:
+            raise ValueError("`sshPublicKeys` works only with a classic `template` (PVE installs them into its "
+                             "root account); an OCI image has no SSH server or accounts set up for them: remove it")
         return self
+
+    @field_validator("sshPublicKeys")
+    @classmethod
+    def _ssh_keys(cls, value):
+        if value is None:
+            return value
+        lines = [line.strip() for line in value.splitlines() if line.strip() and not line.strip().startswith("#")]
+        if not lines:
+            raise ValueError("holds no key; write one public key per line, e.g. 'ssh-ed25519 AAAA... me@laptop'")
+        for number, line in enumerate(lines, 1):
+            parts = line.split()
+            if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-", "sk-")):
+                raise ValueError(f"line {number} is not a public key: write one per line as in "
+                                 "~/.ssh/id_ed25519.pub ('ssh-ed25519 AAAA... me@laptop'), never a private key")
+        return value
 
     @field_validator("image")
     @classmethod

@@ -301,9 +301,10 @@ def _check_mounts(checker: _Checker, service) -> None:
 def _check_environment(checker: _Checker, where: str, environment: dict) -> None:
     secretish = sorted(k for k, v in environment.items() if SECRETISH.search(k) and v not in (None, ""))
     if secretish:
-        checker.warn(f"{where}.environment", f"{', '.join(secretish)} look like secrets; the compose is stored "
+        looks = "looks like a secret" if len(secretish) == 1 else "look like secrets"
+        checker.warn(f"{where}.environment", f"{', '.join(secretish)} {looks}; the compose is stored "
                      "by TrueNAS and passed to midclt as a command-line argument (visible in the NAS process "
-                     "list while it runs)", "Put them in a file on the NAS (mode 0600) and name it in env_file:")
+                     "list while it runs)", ("Put it" if len(secretish) == 1 else "Put them") + " in a file on the NAS (mode 0600) and name it in env_file:")
 
 
 def _check_ports(checker: _Checker, compose) -> None:

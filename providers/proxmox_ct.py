@@ -18,7 +18,7 @@ from typing import Optional
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
-from . import hostcache, log
+from . import diffdetail, hostcache, log
 from .base import HomefleetProvider, diff_changes, inputs_moved, ints, same_host, target_of
 from .errors import HostCommandError, OwnershipError
 from .hosts import ctenv, ctops, ctview, pct
@@ -148,6 +148,37 @@ def _hwaddr(net_value: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
+_DRIFT_INPUTS = {"status": ("running",), "rootfs": ("rootfs_storage",), "disk": ("rootfs_size",)}
+
+
+def _inputs_of(key: str) -> tuple:
+    """The inputs a drifted key of the CT (ctview's names) is put back from."""
+    for pattern, inputs in ((r"net\d+", ("nets",)), (r"dev\d+", ("devices",)), (r"mp\d+", ("mounts", "volumes"))):
+        if re.fullmatch(pattern, key):
+            return inputs
+    return _DRIFT_INPUTS.get(key, (key,))
+
+
+# Input names -> the names a user writes in the stack file (as homefleet/preview_summary.py FIELD_NAMES).
+_STACK_NAMES = {"rootfs_storage": "storage", "rootfs_size": "disk", "nets": "networks", "delete_data": "deleteData",
+                "secret_env": "secrets", "ssh_public_keys": "sshPublicKeys"}
+
+
+def _stack_names(changed: list, news: dict) -> str:
+    """'memory, mounts' for changed CT keys (`mp0`, `net0`, `rootfs`): the stack file's words, no reprs."""
+    names = set()
+    for key in changed:
+        inputs = [i for i in _inputs_of(key) if news.get(i)] or list(_inputs_of(key))[:1]
+        names.update(_STACK_NAMES.get(i, i) for i in inputs)
+    return ", ".join(sorted(names))
+
+
+def _paths_of(raw_mounts: dict) -> str:
+    """`{'mp0': 'local-zfs:subvol-1-disk-0,mp=/data'}` -> '/data', as the stack file names volumes."""
+    paths = [next((p[3:] for p in str(v).split(",") if p.startswith("mp=")), k) for k, v in sorted(raw_mounts.items())]
+    return ", ".join(paths) or "(none)"
+
+
 def _volume_keys(raw_mounts: dict) -> list:
     return sorted((k for k, v in raw_mounts.items() if not v.split(",", 1)[0].startswith("/")), key=lambda k: int(k[2:]))
 
@@ -205,8 +236,11 @@ class ProxmoxCTProvider(HomefleetProvider):
             return DiffResult(changes=None if not replaces else True, replaces=replaces,
                               delete_before_replace=bool(news.get("vmid")))
         changed = self.changed(olds, news)
+        moved = inputs_moved(olds, news, _NOT_INPUTS)
+        if changed and not moved and not replaces:  # drift: mark what the host has that differs
+            diffdetail.offer(sorted({i for key in changed for i in _inputs_of(key)} & set(news)))
         return DiffResult(
-            changes=diff_changes(changed, replaces, inputs_moved(olds, news, _NOT_INPUTS)),
+            changes=diff_changes(changed, replaces, moved),
             replaces=replaces,
             delete_before_replace=bool(news.get("vmid")),
         )
@@ -295,7 +329,7 @@ class ProxmoxCTProvider(HomefleetProvider):
         if readback.get("holder") is not None and holder is None:
             found = readback["holder"]
             mounts = self._holder_mounts(props, found)
-            log.info(target.name, props["app"], f"taking the data volumes {sorted(mounts)} back from holder CT {found}")
+            log.info(target.name, props["app"], "taking the data volumes " + _paths_of(mounts) + f" back from holder CT {found}")
             return self._create_at(props, vmid, holder=found, holder_mounts=mounts)
         image_env = pct.env_dict(readback["image_env"]) if oci else {}
         return _outputs(props, vmid, readback, image_env)
@@ -399,7 +433,7 @@ class ProxmoxCTProvider(HomefleetProvider):
         want_running = news.get("running", True)
         keep = pct.with_keepattrs(options, news) if news.get("template_kind", "oci") == "oci" else None
         argv = ctops.update_script(vmid, options, delete, env, was_running, want_running, resizes, keep_options=keep)
-        log.info(target.name, news["app"], f"updating CT {vmid}: {', '.join(sorted(set(changed))) or 'outputs only'}")
+        log.info(target.name, news["app"], f"updating CT {vmid}: {_stack_names(changed, news) or 'outputs only'}")
         result = _write(target, argv, stdin=ctenv.stdin_data(env or {}), timeout=CREATE_TIMEOUT)
         if not result.ok:
             raise HostCommandError(target.name, f"updating CT {vmid} ({news['app']})", result.stderr)

@@ -38,9 +38,26 @@ export LS_OPTIONS='--color=auto'
 """
 
 
+# A TrueNAS install logs in as its admin user, `truenas_admin` (uid 950 on a real NAS, in
+# builtin_administrators), not root, as docs/truenas.md shows. The simulated NAS sees a passwd
+# with that user as an alias of root's uid: sshd finds the account, and the simulated tools
+# (which keep their state as root) run as they do for root. Only inside the NAS's mount namespace.
+ADMIN_USER = "truenas_admin"
+KIND_FILE_MOUNTS = {"truenas": [("files/passwd", "/etc/passwd")]}
+
+
 def mounts(kind: str) -> list[tuple[str, str]]:
     """(state sub-path, host path) pairs to bind-mount; file targets must exist."""
-    return MOUNTS[kind] + [(src, dst) for src, dst in FILE_MOUNTS if os.path.exists(dst)]
+    return MOUNTS[kind] + [(src, dst) for src, dst in FILE_MOUNTS + KIND_FILE_MOUNTS.get(kind, [])
+                           if os.path.exists(dst)]
+
+
+def passwd_with_admin(machine_passwd: str) -> str:
+    """The machine's passwd plus the NAS admin user as a root alias (replacing one already there)."""
+    root = pwd.getpwnam("root")
+    lines = [line for line in machine_passwd.splitlines() if not line.startswith(ADMIN_USER + ":")]
+    lines.append(f"{ADMIN_USER}:x:0:0:TrueNAS admin (simulated):{root.pw_dir}:{root.pw_shell}")
+    return "\n".join(lines) + "\n"
 
 # Registries every host rewrites to the local registry, besides those of seeded images.
 MIRRORED_REGISTRIES = ["docker.io", "ghcr.io", "lscr.io", "quay.io", "gcr.io",
@@ -109,6 +126,8 @@ def prepare(state: Path, name: str, kind: str, registry_address: str, proxy_addr
     (files / "hosts").write_text(hosts_file(name, proxy_address, domains))
     (files / "resolv.conf").write_text(resolv_conf(proxy_address))
     _write_if_absent(files / "root.bashrc", BASHRC)
+    if kind == "truenas":
+        (files / "passwd").write_text(passwd_with_admin(Path("/etc/passwd").read_text()))
     (state / "latency_ms").write_text(f"{latency_ms:g}\n")
     (state / "commands.log").touch()
     for sub, _ in MOUNTS[kind]:

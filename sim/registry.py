@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+import yaml
+
 from sim import images, procs, regproxy
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
@@ -28,6 +30,7 @@ PUSH_PARALLEL = 4
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES_DIR = REPO_ROOT / "packages"
+STACKS_DIR = REPO_ROOT / "stacks"
 
 
 @dataclass
@@ -161,8 +164,29 @@ def seed(address: str, specs: list[images.ImageSpec]) -> dict[str, str]:
     return {spec.ref: digest for spec, digest in zip(specs, digests)}
 
 
+def stack_images(stacks_dir: Path) -> list[images.ImageSpec]:
+    """An image for every `image:` the repo's stack files name (the demo, the examples), built
+    like the catalog's generic ones: so a non-catalog app in the demo stack pulls, as it would
+    from its real registry, instead of failing with `manifest unknown`."""
+    specs = []
+    for path in sorted(Path(stacks_dir).glob("Pulumi.*.yaml")):
+        try:
+            apps = (yaml.safe_load(path.read_text()) or {}).get("config", {}).get("homefleet:apps") or {}
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue
+        for app in apps.values() if isinstance(apps, dict) else []:
+            ref = app.get("image") if isinstance(app, dict) else None
+            if isinstance(ref, str) and "@" not in ref and images.VALID_REF.match(images.normalize_ref(ref)):
+                ports = [p["port"] for p in app.get("ports") or [] if isinstance(p, dict) and isinstance(p.get("port"), int)]
+                specs.append(images.generic_spec(ref, ports=[f"{p}/tcp" for p in ports]))
+    return specs
+
+
 def seed_specs() -> list[images.ImageSpec]:
-    return images.seed_images(PACKAGES_DIR)
+    specs = {spec.ref: spec for spec in images.seed_images(PACKAGES_DIR)}
+    for spec in stack_images(STACKS_DIR):
+        specs.setdefault(spec.ref, spec)
+    return list(specs.values())
 
 
 # ---------------------------------------------------------------- for tests

@@ -12,7 +12,8 @@ goes to stderr. A stack is touched when, between BASE and HEAD (default: the wor
 - the program itself changed (`__main__.py`, `Pulumi.yaml`, `requirements.txt`,
   `homefleet/`, `providers/`): then every stack, since any of them may plan differently.
 
-`--all` lists every stack. Needs git and PyYAML; reads YAML only, validates nothing.
+`--all` lists every stack. Example stacks (`stacks/Pulumi.<name>.example.yaml`, files to copy
+from, never deployed) are never listed. Needs git and PyYAML; reads YAML only, validates nothing.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ import yaml
 PROGRAM_FILES = ("__main__.py", "Pulumi.yaml", "requirements.txt")
 PROGRAM_DIRS = ("homefleet/", "providers/")
 STACK_PREFIX, STACK_SUFFIX = "stacks/Pulumi.", ".yaml"
+EXAMPLE_SUFFIX = ".example"  # stacks/Pulumi.fleet.example.yaml: a file to copy from, not a stack
 
 
 def stack_of(path: str):
+    """The stack a repo-relative path is the file of; None for other files and for examples."""
     if path.startswith(STACK_PREFIX) and path.endswith(STACK_SUFFIX) and "/" not in path[len("stacks/"):]:
-        return path[len(STACK_PREFIX):-len(STACK_SUFFIX)] or None
+        name = path[len(STACK_PREFIX):-len(STACK_SUFFIX)]
+        return name if name and not name.endswith(EXAMPLE_SUFFIX) else None
     return None
 
 
@@ -70,6 +74,8 @@ def affected(changed: list, stacks: dict, packages: dict) -> dict:
     program = [p for p in changed if p in PROGRAM_FILES or p.startswith(PROGRAM_DIRS)]
     picked: dict = {}
     for name, config in sorted(stacks.items()):
+        if name.endswith(EXAMPLE_SUFFIX):
+            continue
         reasons = []
         if STACK_PREFIX + name + STACK_SUFFIX in changed:
             reasons.append("its stack file changed")

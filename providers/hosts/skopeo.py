@@ -37,13 +37,11 @@ def pull_script(ref_with_digest: str, volid: str, authfile: Optional[str] = None
     if authfile:
         copy += ["--src-authfile", authfile]
     copy += [f"docker://{ref_with_digest}"]
-    lines = [
-        "set -eu",
-        f"path=$({script.q(['pvesm', 'path', volid])})",
-    ]
-    if authfile:
+    lines = ["set -eu"]
+    if authfile:  # before anything that can fail: a failed storage lookup must not leave the 0600 file
         lines.append(script.on_exit(["rm", "-f", authfile]))
     lines += [
+        f"path=$({script.q(['pvesm', 'path', volid])})",
         'if [ ! -s "$path" ]; then',
         '  tmp="$path.tmp.$$"',
         '  trap \'rm -f "$tmp"' + (f'; rm -f {script.q([authfile])}' if authfile else "") + '\' EXIT',

@@ -49,13 +49,13 @@ def _load_key_file(path: str) -> paramiko.PKey:
 
 
 def _own_keys(target: SshTarget) -> list:
-    """The secret key, then the host's key file."""
+    """[(where it came from, key)]: the secret key, then the host's key file."""
     with _lock:
         text = _secret_key_text
     try:
-        keys = [_load_key_text(text)] if text else []
+        keys = [("homefleet:sshKey", _load_key_text(text))] if text else []
         if target.key_file:
-            keys.append(_load_key_file(target.key_file))
+            keys.append((f"keyFile {target.key_file}", _load_key_file(target.key_file)))
     except ValueError as exc:
         raise TransportError(target.name, f"cannot load the SSH key: {exc}") from None
     return keys
@@ -69,18 +69,30 @@ def _open_agent() -> Optional[paramiko.Agent]:
         return None
 
 
+def tried(keys: list) -> str:
+    """'2 keys tried: keyFile /k, ssh-agent (1 key); homefleet:sshKey not set' from [(source, key)]."""
+    counts: dict = {}
+    for source, _key in keys:
+        counts[source] = counts.get(source, 0) + 1
+    named = [f"{source} ({n} keys)" if n > 1 else source for source, n in counts.items()]
+    unset = [name for name in ("homefleet:sshKey", "keyFile", "ssh-agent")
+             if not any(source.split()[0] == name for source in counts)]
+    text = f"{len(keys)} key{'s' if len(keys) != 1 else ''} tried: {', '.join(named)}"
+    return text + (f"; none from {', '.join(unset)}" if unset else "")
+
+
 def authenticate(transport: paramiko.Transport, target: SshTarget) -> None:
     """Log in with the secret key, the key file, then the agent's keys, in that order."""
     agent = _open_agent()
     try:
-        keys = _own_keys(target) + (list(agent.get_keys()) if agent else [])
+        keys = _own_keys(target) + [("ssh-agent", key) for key in (agent.get_keys() if agent else [])]
         if not keys:
             raise TransportError(
                 target.name,
                 "no SSH key to log in with: set homefleet:sshKey (pulumi config set --secret), "
                 "a keyFile for the host, or load a key into ssh-agent",
             )
-        for key in keys:
+        for _source, key in keys:
             try:
                 transport.auth_publickey(target.user, key)
             except paramiko.AuthenticationException:
@@ -92,7 +104,8 @@ def authenticate(transport: paramiko.Transport, target: SshTarget) -> None:
         raise TransportError(
             target.name,
             f"no offered key was accepted for {target.user}@{target.address}:{target.port} "
-            f"({len(keys)} tried: homefleet:sshKey, the host's keyFile, then ssh-agent's keys)",
+            f"({tried(keys)}). Add the public key to that user's ~/.ssh/authorized_keys on the host, "
+            f"or set the user the host expects (homefleet:hosts: {target.name}: user)",
         )
     finally:
         if agent:

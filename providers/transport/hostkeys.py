@@ -37,20 +37,75 @@ def _known_hosts_names(target: SshTarget) -> list[str]:
     return names + [f"[{target.address}]:{target.port}"]
 
 
-def _known_keys(target: SshTarget) -> dict:
-    """{key type: key} that known_hosts holds for this host; {} when it has none."""
+def _blob_fingerprint(blob: bytes) -> str:
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+class KnownHosts:
+    """A known_hosts file as OpenSSH reads it: plain entries, `@revoked` keys (refused for the
+    hosts they name) and whether `@cert-authority` lines exist (host certificates: not
+    supported). paramiko.HostKeys raises on a marker line, so the markers are split off here."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.plain, self.revoked = paramiko.HostKeys(), paramiko.HostKeys()
+        self.cert_authority = False
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for lineno, raw in enumerate(handle, 1):
+                line = raw.strip()
+                if not line or line.startswith("#"):
+                    continue
+                marker = ""
+                if line.startswith("@"):
+                    marker, _, line = line.partition(" ")
+                    line = line.strip()
+                if marker == "@cert-authority":
+                    self.cert_authority = True
+                    continue
+                try:
+                    entry = paramiko.hostkeys.HostKeyEntry.from_line(line, lineno)
+                except (paramiko.hostkeys.InvalidHostKey, paramiko.SSHException, ValueError):
+                    entry = None  # OpenSSH skips a line it cannot read; so do we (it trusts nothing)
+                if entry is None or marker not in ("", "@revoked"):
+                    continue
+                into = self.revoked if marker == "@revoked" else self.plain
+                for name in entry.hostnames:
+                    into.add(name, entry.key.get_name(), entry.key)
+
+    def lookup(self, target: SshTarget, which: paramiko.HostKeys) -> dict:
+        for name in _known_hosts_names(target):
+            entry = which.lookup(name)
+            if entry is not None:
+                return dict(entry)
+        return {}
+
+
+def _read_known_hosts(target: SshTarget) -> Optional[KnownHosts]:
     path = target.known_hosts or os.path.expanduser("~/.ssh/known_hosts")
     if not os.path.exists(path):
-        return {}
+        return None
     try:
-        keys = paramiko.HostKeys(path)
+        return KnownHosts(path)
     except OSError as exc:
         raise TransportError(target.name, f"cannot read {path}: {exc.strerror or exc}") from None
-    for name in _known_hosts_names(target):
-        entry = keys.lookup(name)
-        if entry is not None:
-            return dict(entry)
-    return {}
+
+
+def _known_keys(target: SshTarget) -> dict:
+    """{key type: key} that known_hosts holds for this host; {} when it has none."""
+    known = _read_known_hosts(target)
+    return known.lookup(target, known.plain) if known else {}
+
+
+def _check_revoked(target: SshTarget, offered: paramiko.PKey) -> None:
+    """OpenSSH refuses a key that known_hosts marks `@revoked` for this host, pinned or not."""
+    known = _read_known_hosts(target)
+    revoked = known.lookup(target, known.revoked) if known else {}
+    if any(key.asbytes() == offered.asbytes() for key in revoked.values()):
+        raise TransportError(
+            target.name,
+            f"the host key offered at {target.address}:{target.port} ({offered.get_name()} {fingerprint(offered)}) "
+            f"is marked @revoked in {known.path}. Refusing to connect; if the host has a new key, check it on the "
+            f"host and pin it (hostKey)")
 
 
 def _known_hosts_entry(target: SshTarget, key_type: str) -> Optional[paramiko.PKey]:
@@ -95,6 +150,7 @@ def _host_key_file(key: paramiko.PKey) -> str:
 
 def verify(target: SshTarget, offered: paramiko.PKey) -> None:
     """Raise TransportError unless `offered` is the key we expect for this host."""
+    _check_revoked(target, offered)
     offered_line = f"{offered.get_name()} {offered.get_base64()}"
     how_to_pin = (
         f"if this is the right host, pin its key in the stack config: "
@@ -110,16 +166,20 @@ def verify(target: SshTarget, offered: paramiko.PKey) -> None:
         raise TransportError(
             target.name,
             f"host key mismatch at {target.address}:{target.port}: the server offered "
-            f"{offered.get_name()} {fingerprint(offered)}, which is not the pinned hostKey. "
+            f"{offered.get_name()} {fingerprint(offered)}, the pinned hostKey is {key_type} "
+            f"{_blob_fingerprint(blob)}. "
             f"Someone may be intercepting the connection, or the host was reinstalled; "
             f"check the fingerprint on the host (ssh-keygen -lf {_host_key_file(offered)}), then {how_to_pin}",
         )
     known = _known_hosts_entry(target, offered.get_name())
     if known is None:
+        file = _read_known_hosts(target)
+        certs = (f" ({file.path} has @cert-authority lines: homefleet does not check host certificates, "
+                 "only plain host keys)") if file and file.cert_authority else ""
         raise TransportError(
             target.name,
             f"unknown host key for {target.address}:{target.port}: {offered.get_name()} "
-            f"{fingerprint(offered)}. Nothing is trusted on first use; {how_to_pin}, "
+            f"{fingerprint(offered)}{certs}. Nothing is trusted on first use; {how_to_pin}, "
             f"or add it to ~/.ssh/known_hosts",
         )
     if known.get_name() != offered.get_name() or known.asbytes() != offered.asbytes():

@@ -76,3 +76,17 @@ def test_the_command_line_against_a_real_git_history(tmp_path):
     bad = run("no-such-commit", "HEAD")
     assert bad.returncode != 0 and "git diff --name-only" in bad.stderr
     assert run().returncode == 2
+
+
+def test_example_stacks_are_never_selected(tmp_path):
+    """stacks/Pulumi.fleet.example.yaml is a file to copy from: previewing it fails (no such stack)."""
+    stacks = dict(STACKS, **{"fleet.example": {"config": {}}, "pve1.example": {"config": {}}})
+    got = changed_stacks.affected(["providers/proxmox_ct.py", "stacks/Pulumi.fleet.example.yaml"], stacks, PACKAGES)
+    assert sorted(got) == ["empty", "nas", "pve1"]
+    assert changed_stacks.stack_of("stacks/Pulumi.pve1.example.yaml") is None
+    assert changed_stacks.stack_of("stacks/Pulumi.pve1.yaml") == "pve1"
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, str(TOOL), "--all", "--repo", str(repo)], capture_output=True, text=True,
+                         timeout=60)
+    listed = json.loads(out.stdout)
+    assert "demo" in listed and not [s for s in listed if s.endswith(".example")]

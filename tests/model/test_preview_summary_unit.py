@@ -193,6 +193,10 @@ def test_drift_and_secret_only_updates():
         step("update", CT, "web", old=drifted, new={"inputs": ct_inputs("web")}),
         step("update", CT, "app", old=ct_old("app", 201), new={"inputs": ct_inputs("app")}, diffReasons=["secret_env"]),
     ))
+    # the provider now marks the input that puts drift back (diffReasons: memory, inputs unchanged)
+    marked = summarize(doc(step("update", CT, "web", old=drifted, new={"inputs": ct_inputs("web")},
+                                diffReasons=["memory"])))
+    assert bullets(marked) == bullets(summary)[1:]
     assert bullets(summary) == [
         "- **app** — **update**: secrets: [secret] changed (restarts the CT)",
         "- **web** — **update**: the host drifted from the stack; up puts it back (memory: 1024 on the host -> 512 MiB)",
@@ -288,3 +292,15 @@ def test_cli_reads_stdin_and_rejects_what_is_not_a_preview():
     assert garbage.returncode == 2 and "stdin is not JSON from `pulumi preview --json`" in garbage.stderr
     other = run_cli("[1, 2]")
     assert other.returncode == 2 and "not the output of `pulumi preview --json`" in other.stderr
+
+
+def test_a_failed_preview_never_also_says_no_changes():
+    """The engine emits `same` steps for what it read before the program failed: that is no plan."""
+    failed = {"message": "error: host pve1: cannot connect to 192.0.2.1:22\n", "severity": "error"}
+    summary = summarize(doc(step("same", CT, "web", old={"inputs": ct_inputs("web")},
+                                 new={"inputs": ct_inputs("web")}), diagnostics=[failed]))
+    assert "**❌ The preview failed.**" in summary and "cannot connect" in summary
+    assert "No changes" not in summary
+    partial = summarize(doc(step("create", CT, "new", new={"inputs": ct_inputs("new")}), diagnostics=[failed]))
+    assert "No changes" not in partial
+    assert "Planned before the failure (incomplete; nothing of it is applied):" in partial

@@ -150,3 +150,22 @@ def test_a_volume_added_later_also_gets_keepattrs_where_the_host_has_it():
     assert "else\n  pct set 200 --mp1 local-zfs:2,mp=/data </dev/null\nfi" in body
     plain = ctops.update_script(200, {"memory": "512"}, [], None, True, True, keep_options={"memory": "512"})[2]
     assert "hf_keepattrs" not in plain
+
+
+def test_the_registry_auth_file_is_removed_when_the_storage_lookup_fails(tmp_path):
+    """issue 18.7: the cleanup trap was set after `pvesm path`, so a failing lookup (an unknown
+    storage, a PVE cluster filesystem hiccup) left the 0600 credentials file behind."""
+    import subprocess
+
+    from providers.hosts import skopeo
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pvesm").write_text("#!/bin/sh\necho \"storage 'nope' does not exist\" >&2\nexit 255\n")
+    (bin_dir / "pvesm").chmod(0o755)
+    authfile = tmp_path / ".homefleet-auth-0123456789abcdef.json"
+    authfile.write_text('{"auths": {}}')
+    argv = skopeo.pull_script("docker.io/library/nginx@sha256:" + "0" * 64, "nope:vztmpl/x.tar", str(authfile))
+    done = subprocess.run(argv, env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0 and "does not exist" in done.stderr
+    assert not authfile.exists()

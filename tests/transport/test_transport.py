@@ -647,3 +647,50 @@ def test_nul_in_an_argument_is_refused_before_anything_is_sent(pve1):
         run(target_for(pve1), ["echo", "a\0b"])
     assert len(commands(pve1)) == sent
     assert host_stats("pve1") == before
+
+
+def test_a_pinned_key_mismatch_shows_both_fingerprints(pve1, sim_hosts):
+    """docs/security.md: a changed key is an error showing both fingerprints."""
+    with pytest.raises(TransportError) as err:
+        run(target_for(pve1, host_key=sim_hosts["pve2"].host_key), ["true"])
+    message = str(err.value)
+    assert ssh_keygen_fingerprint(pve1.state / "ssh" / "ssh_host_ed25519_key.pub") in message
+    assert ssh_keygen_fingerprint(sim_hosts["pve2"].state / "ssh" / "ssh_host_ed25519_key.pub") in message
+
+
+def test_known_hosts_markers_are_read_not_a_traceback(pve1, sim_hosts, tmp_path):
+    """issue 18.11: paramiko.HostKeys raises on `@revoked`/`@cert-authority` lines."""
+    known_hosts = tmp_path / "known_hosts"
+    plain = f"[{pve1.address}]:{pve1.port} {pve1.host_key}\n"
+    cert = f"@cert-authority *.example.net {sim_hosts['pve2'].host_key}\n"
+    known_hosts.write_text(cert + plain)
+    target = target_for(pve1, host_key=None, known_hosts=str(known_hosts))
+    assert run(target, ["hostname"]).stdout == "pve1\n"  # a CA line beside a plain entry changes nothing
+
+    transport.close_all()
+    known_hosts.write_text(cert)
+    with pytest.raises(TransportError) as err:
+        run(target, ["true"])
+    assert "unknown host key" in str(err.value) and "@cert-authority" in str(err.value)
+    assert "does not check host certificates" in str(err.value)
+
+    logins = len(accepted_logins(pve1))
+    for pinned in (None, pve1.host_key):  # @revoked wins over known_hosts and over a pinned key
+        transport.close_all()
+        known_hosts.write_text(f"@revoked [{pve1.address}]:{pve1.port} {pve1.host_key}\n" + plain)
+        with pytest.raises(TransportError) as err:
+            run(target_for(pve1, host_key=pinned, known_hosts=str(known_hosts)), ["true"])
+        assert "@revoked" in str(err.value) and ssh_keygen_fingerprint(
+            pve1.state / "ssh" / "ssh_host_ed25519_key.pub") in str(err.value)
+    assert len(accepted_logins(pve1)) == logins  # refused before logging in
+
+
+def test_a_refused_login_counts_and_names_only_the_keys_it_tried(pve1, tmp_path):
+    """issue 19.10: the error said "1 tried" while naming three sources."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")],
+                   check=True, stdin=subprocess.DEVNULL)
+    with pytest.raises(TransportError) as err:
+        run(target_for(pve1, key_file=str(tmp_path / "other")), ["true"])
+    message = str(err.value)
+    assert f"1 key tried: keyFile {tmp_path / 'other'}; none from homefleet:sshKey, ssh-agent" in message
+    assert "authorized_keys" in message

@@ -132,7 +132,7 @@ def test_secrets_and_configs_must_be_files_on_the_nas(tmp_path):
 def test_secret_looking_values_are_warned_about(tmp_path):
     text = f"services:\n  db:\n    image: {IMAGE}\n    environment: {{POSTGRES_PASSWORD: hunter2, TZ: UTC}}\n"
     out = run(write(tmp_path, text))
-    assert any("services.db.environment: POSTGRES_PASSWORD look like secrets" in w for w in out.warnings)
+    assert any("services.db.environment: POSTGRES_PASSWORD looks like a secret" in w for w in out.warnings)
     assert not any("hunter2" in w for w in out.warnings)
 
 
