@@ -4,9 +4,9 @@ Test hooks, per service (labels as a mapping or a `key=value` list):
 * `homefleet.test/crash: "true"`, or an image whose name contains `crash`: the container
   exits non-zero once deployed. Without a restart policy it stays exited, so the app is
   CRASHED; under `restart: always|unless-stopped|on-failure` Docker restarts it again and
-  again (a crash loop): it is `running` for the first half of every `loop_seconds` and
-  `restarting` for the second, which TrueNAS shows as `exited` (and the app as STOPPED
-  when no container runs), never as CRASHED;
+  again (a crash loop): it runs for `loop_seconds`/4, then is `restarting` for a delay that
+  doubles each time (from `loop_seconds`/4), which TrueNAS shows as `exited` (and the app as
+  STOPPED when no container runs), never as CRASHED;
 * `homefleet.test/unhealthy: "true"` on a service with a `healthcheck:`: the check never
   passes, so the container stays running but not healthy, which TrueNAS shows as
   `starting` (the app stays DEPLOYING); a service with a passing healthcheck is `starting`
@@ -73,11 +73,26 @@ def _seconds(value, default: float) -> float:
     return total
 
 
+def _loop_running(since: float, loop: float) -> bool:
+    """Whether a crash-looping container runs `since` seconds after `up`: it runs for loop/4,
+    then Docker waits before restarting it, the wait doubling each time (Docker's restart
+    policies: "an ever increasing delay (double the previous delay, starting at 100
+    milliseconds)"), here from loop/4 up to 8 x loop."""
+    t, delay = 0.0, loop / 4
+    while True:
+        if since < t + loop / 4:
+            return True
+        t += loop / 4 + delay
+        if since < t:
+            return False
+        delay = min(delay * 2, 8 * loop)
+
+
 def _container_state(name: str, service: dict, since: float, loop: float) -> str:
     """The state TrueNAS reports for a service's container `since` seconds after `up`."""
     if crashes(name, service):
         if restart_policy(service) in LOOPING:
-            return "running" if (since % loop) < loop / 2 else "exited"     # restarting -> exited
+            return "running" if _loop_running(since, loop) else "exited"     # restarting -> exited
         return "crashed"
     check = service.get("healthcheck")
     if isinstance(check, dict) and not check.get("disable"):

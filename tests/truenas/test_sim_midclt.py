@@ -244,12 +244,16 @@ def test_a_crash_loop_under_restart_always_is_never_crashed(nas25):
     (nas25.state / "truenas_timing.json").write_text(
         '{"job_seconds": 0.05, "deploy_seconds": 0.05, "loop_seconds": 0.4}')
     nas25.job(nas25.create(compose="services:\n  web:\n    image: crash:1\n    restart: always\n"))
+    from sim.truenas.workloads import _loop_running
+    # runs 0.1 s, then waits 0.1, 0.2, 0.4, 0.8 s ... before the next restart
+    assert [t / 10 for t in range(16) if _loop_running(t / 10 + 0.05, 0.4)] == [0.0, 0.2, 0.5, 1.0]
     seen = set()
     for _ in range(12):
         entry = nas25.call("app.query", [["name", "=", "web"]])[0]
         seen.add((entry["state"], tuple(c["state"] for c in entry["active_workloads"]["container_details"])))
         time.sleep(0.07)
-    assert seen == {("RUNNING", ("running",)), ("STOPPED", ())}          # STOPPED shows no workloads
+    assert ("STOPPED", ()) in seen                                       # STOPPED shows no workloads
+    assert seen <= {("RUNNING", ("running",)), ("STOPPED", ())} and not any(s == "CRASHED" for s, _ in seen)
 
 
 def test_a_failing_healthcheck_stays_deploying_and_a_dependency_on_it_fails_up(nas25):
