@@ -75,7 +75,7 @@ for ct in plan.cts:
 for warning in warnings_of(nas_apps):
     pulumi.log.warn(warning)
 for na in nas_apps:
-    resource = TrueNASApp(na.name, na.props)
+    resource = TrueNASApp(na.name, na.props, pulumi.ResourceOptions(protect=na.protect))
     apps[na.app] = {"host": na.host, "app": na.app, "state": resource.state, "urls": resource.urls}
 
 pulumi.export("apps", apps)

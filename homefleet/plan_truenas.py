@@ -28,6 +28,10 @@ class TrueNASAppPlan:
     app: str
     props: dict
     warnings: list = field(default_factory=list)
+    # Named volumes die with the app (TrueNAS runs `compose down -v`): unless deleteData is
+    # set, the resource is protected, so removing the app (or moving it to another host)
+    # fails in the preview, before anything changes (docs/truenas.md, Removing an app).
+    protect: bool = False
 
 
 def _app_problems(file: str, name: str, app: App, host_name: str) -> list:
@@ -70,7 +74,7 @@ def plan_truenas(stack_name: str, stack: Stack, targets: dict, project_dir: str 
             converted = convert(Path(project_dir) / app.compose, app.compose, app=name,
                                 app_key=f"{PROJECT}:apps.{name}", variables=app.env, pool=host.pool,
                                 allow_system_paths=app.allowSystemPaths,
-                                secrets=(secret_names or {}).get(name, ()))
+                                secrets=(secret_names or {}).get(name, ()), generation=host.midcltGeneration)
         except ConfigError as exc:
             problems += exc.problems
             continue
@@ -83,10 +87,12 @@ def plan_truenas(stack_name: str, stack: Stack, targets: dict, project_dir: str 
             "delete_data": app.deleteData,
             "sudo": host.sudo,
             "generation": host.midcltGeneration,
+            "pool": host.pool,
             "ports": [{"port": p.port, "scheme": p.scheme} for p in app.ports] if app.ports else None,
         }
+        protect = bool(converted.named_volumes) and not app.deleteData
         plans.append(TrueNASAppPlan(name, app.host, name, {k: v for k, v in props.items() if v is not None},
-                                    converted.warnings))
+                                    converted.warnings, protect))
     if problems:
         raise ConfigError(problems)
     return plans

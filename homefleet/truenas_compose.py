@@ -20,10 +20,19 @@ Everything else is checked and either kept, warned about, or refused:
 * published ports: duplicates are refused, 80/443 (the TrueNAS web UI) warned about;
 * top-level `secrets:`/`configs:` must be files on the NAS (absolute paths) or `content:`.
 
-Secrets: before TrueNAS 26, midclt takes the compose as a command-line argument, visible in
-the NAS's process list while the call runs, and TrueNAS stores it (`app.config`). Values
-that look like secrets in `environment:` are warned about; keep them in a file on the NAS
-(mode 0600) and name it in `env_file:`.
+Strings that stay strings: TrueNAS re-writes the compose with PyYAML before compose reads
+it (middleware ix_apps/lifecycle.py `update_app_config`); 24.10/25.04 use `yaml.safe_dump`,
+which leaves strings such as `1e3` or `0o17` unquoted, and compose (YAML 1.2) then reads
+numbers. `environment:` and `labels:` mappings holding such a value are sent as
+`KEY=VALUE` lists (a list item is one string in every YAML version); any other such string
+is warned about, naming the key.
+
+Restart: TrueNAS starts Docker after a reboot, not the apps; a service without `restart:`
+stays down, so it is warned about.
+
+Secrets: TrueNAS stores the compose (`app.config`), so values that look like secrets in
+`environment:` are warned about; keep them in a file on the NAS (mode 0600) and name it in
+`env_file:`. The compose itself never travels in a command line (providers/hosts/midclt.py).
 """
 
 from __future__ import annotations
@@ -54,6 +63,56 @@ class Converted:
     config: dict                      # the compose mapping to send (without homefleet's marker)
     warnings: list = field(default_factory=list)
     ports: list = field(default_factory=list)    # [{"port", "protocol", "host_ip"}] published on the NAS
+    named_volumes: list = field(default_factory=list)   # deleted with the app by TrueNAS (`down -v`)
+
+
+# YAML 1.2 core schema numbers (what compose, through go-yaml v3, reads a plain scalar as).
+_YAML12_NUMBER = re.compile(r"^([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)"
+                            r"|0o[0-7]+|0x[0-9a-fA-F]+)$")
+
+
+def misread_after_redump(value: str) -> bool:
+    """Whether TrueNAS 24.10/25.04 turn this string into a number on its way to compose:
+    PyYAML (YAML 1.1) writes it unquoted, and YAML 1.2 reads that as a number."""
+    if not _YAML12_NUMBER.match(value):
+        return False
+    return yaml.safe_dump(value).lstrip()[:1] not in ("'", '"')
+
+
+def _pair_value(value) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _as_pairs(mapping: dict) -> list:
+    """A compose mapping as its list form (`KEY` alone passes the variable through)."""
+    return [str(k) if v is None else f"{k}={_pair_value(v)}" for k, v in mapping.items()]
+
+
+def keep_strings(config: dict) -> dict:
+    """`environment:`/`labels:` mappings with a value PyYAML would let become a number -> lists."""
+    services = {}
+    for name, body in (config.get("services") or {}).items():
+        if isinstance(body, dict):
+            body = dict(body)
+            for key in ("environment", "labels"):
+                value = body.get(key)
+                if isinstance(value, dict) and any(isinstance(v, str) and misread_after_redump(v)
+                                                   for v in value.values()):
+                    body[key] = _as_pairs(value)
+        services[name] = body
+    return {**config, "services": services}
+
+
+def _number_like(node, where: str) -> list:
+    """[(where, value)] of strings left that 24.10/25.04 would turn into numbers."""
+    if isinstance(node, dict):
+        return [hit for k, v in node.items() if not (not where and str(k).startswith("x-"))
+                for hit in _number_like(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(node, list):
+        return [hit for i, v in enumerate(node) for hit in _number_like(v, f"{where}[{i}]")]
+    if isinstance(node, str) and misread_after_redump(node):
+        return [(where, node)]
+    return []
 
 
 class _Checker(Findings):
@@ -172,8 +231,12 @@ def _as_list(value) -> list:
 
 
 def convert(path: Path, display: str, *, app: str, app_key: str, variables: Optional[dict] = None,
-            pool: Optional[str] = None, allow_system_paths: bool = False, secrets=()) -> Converted:
+            pool: Optional[str] = None, allow_system_paths: bool = False, secrets=(),
+            generation: Optional[str] = None) -> Converted:
     """Read `path` and make it a TrueNAS custom app's compose; ConfigError lists every problem.
+
+    `generation`: the host's TrueNAS version when the stack names it (`24.10`, `25.04`);
+    None means any, so the 24.10/25.04 re-write is warned about.
 
     `secrets`: the app's secret names (homefleet:secrets); a compose that uses one is refused,
     because its value would have to travel in the compose (see the module docstring).
@@ -222,10 +285,16 @@ def convert(path: Path, display: str, *, app: str, app_key: str, variables: Opti
         from_file.update({k: str(v) for k, v in parse_dotenv(dotenv_text, lookup, str(dotenv_path)).items()})
     data = _walk(raw, "", Interpolator(lookup), checker)
 
-    out = _convert(data, compose, checker, app)
+    out = keep_strings(_convert(data, compose, checker, app))
+    if generation is None or generation < "25.10":
+        for where, value in _number_like(out, ""):
+            checker.warn(where, f"{value!r} reaches the container as a number on TrueNAS 24.10 and 25.04 (TrueNAS "
+                         "re-writes the compose with PyYAML, which leaves it unquoted, and compose reads YAML 1.2)",
+                         "Write it so it is not a number, e.g. with a unit or a prefix, or use TrueNAS 25.10+")
     if checker.problems:
         raise ConfigError(checker.problems)
-    return Converted(_escape(out), compose.warnings + checker.warnings, _published(compose, checker))
+    volumes = sorted(name for name, spec in compose.volumes.items() if not (spec or {}).get("external"))
+    return Converted(_escape(out), compose.warnings + checker.warnings, _published(compose, checker), volumes)
 
 
 def _convert(data: dict, compose, checker: _Checker, app: str) -> dict:
@@ -246,6 +315,10 @@ def _convert(data: dict, compose, checker: _Checker, app: str) -> dict:
         if body.get("network_mode") == "host":
             checker.warn(f"{where}.network_mode", "host: the app shares the NAS's network stack; its ports are "
                          "not mapped and it can bind any port, including the TrueNAS web UI's")
+        if body.get("restart") is None and not ((body.get("deploy") or {}).get("restart_policy")):
+            checker.warn(f"{where}.restart", "is not set: TrueNAS starts Docker after a reboot but not the apps, "
+                         "so this service stays down until someone starts the app",
+                         "Add restart: unless-stopped")
         if body.get("privileged") is True:
             checker.warn(f"{where}.privileged", "true gives the container full access to the NAS")
         if "env_file" in body:
@@ -290,8 +363,8 @@ def _check_mounts(checker: _Checker, service) -> None:
             checker.host_path(mount.where, mount.source or "", "the bind mount source")
         elif mount.type == "volume" and mount.source:
             checker.warn(mount.where, f"the named volume {mount.source!r} lives in TrueNAS's apps dataset and is "
-                         "deleted with the app (app.delete runs `docker compose down -v`), so homefleet only "
-                         "deletes this app with deleteData: true",
+                         "deleted with the app (app.delete runs `docker compose down -v`), so the app is protected: "
+                         "removing it fails in the preview unless it sets deleteData: true (docs/truenas.md)",
                          f"Keep data you care about on a host path under {checker.pool_hint()}")
         elif mount.type == "volume":
             checker.warn(mount.where, f"an anonymous volume at {mount.target} is recreated empty on every "

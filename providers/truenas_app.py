@@ -5,10 +5,12 @@ Identity: host + app name (the TrueNAS app name). Inputs: `host`, `stack`, `app`
 `delete_data`, `sudo` (every command runs as `sudo -n ...`), `generation` (skips version
 detection), `ports` (URL schemes per published port).
 
-create: `app.create` with `custom_app: true` and the compose, stamped with the ownership
-marker `x-homefleet: {stack, app}`; wait for the job (`core.get_jobs`), then for the app to
-settle (`app.query`). A CRASHED app is removed again and the error carries the tail of
-/var/log/app_lifecycle.log and the container states.
+create: one read first (app.query, docker.status, pool.query: the preflight, see
+`_preflight`), then `app.create` with `custom_app: true` and the compose, stamped with the
+ownership marker `x-homefleet: {stack, app}`; wait for the job (`core.get_jobs`), then for the
+app to settle (providers/truenas_settle.py: from the container states, within a deadline). An
+app that crashed, keeps restarting or never gets healthy is removed again and the error
+carries the container states and the app's lines of /var/log/app_lifecycle.log.
 update: `app.update` (the whole compose) in place; `app.stop`/`app.start` for `running`.
 read: `app.query` + `app.config` (one exec): state and the stored compose, so edits in the
 TrueNAS UI, a stop or a delete show on `pulumi refresh`. An empty query is only "deleted"
@@ -18,12 +20,13 @@ volumes cannot be kept (TrueNAS runs `compose down -v`), so an app declaring the
 deleted with `delete_data`.
 Apps without our marker are never updated or deleted.
 
-Residual exposure: before TrueNAS 26, midclt takes the compose only as a command-line
-argument, so any value in it is visible in the NAS's process list while the call runs
-(the middleware itself redacts it in job listings). Secrets belong in files on the NAS,
-referenced with `env_file:` (see docs/truenas.md).
+The compose never travels in a command line (providers/hosts/midclt.py `payload_call`):
+the NAS's process list, sudo's log and the TrueNAS audit database see a fixed command.
+TrueNAS itself stores the compose (`app.config`), so secrets still belong in files on the
+NAS, referenced with `env_file:` (see docs/truenas.md).
 """
 
+import os
 import threading
 import time
 from typing import Optional
@@ -37,12 +40,22 @@ from .base import HomefleetProvider, diff_changes, inputs_moved, same_host, targ
 from .errors import HostCommandError, OwnershipError
 from .hosts import midclt
 from .transport import SshTarget, run
+from .truenas_settle import Settling
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 CALL_TIMEOUT = 120
 JOB_TIMEOUT = 1800          # compose up alone may take 1200 s on the NAS
-SETTLE_TIMEOUT = 600
+SETTLE_TIMEOUT = 600        # waiting for STOPPED after app.stop
 POLL_FIRST, POLL_MAX = 0.1, 2.0
+STABLE_ENV = "HOMEFLEET_TRUENAS_STABLE_SECONDS"
+STABLE_DEFAULT = 5.0        # how long an app must look healthy in a row to count as settled
+
+
+def stable_seconds() -> float:
+    try:
+        return max(0.2, float(os.environ.get(STABLE_ENV, STABLE_DEFAULT)))
+    except ValueError:
+        return STABLE_DEFAULT
 
 _versions: dict = {}        # pool key -> version tuple, once per host per process
 _versions_lock = threading.Lock()
@@ -105,7 +118,7 @@ def _urls(props: dict, published: list) -> list:
     return urls
 
 
-_NOT_INPUTS = {"state", "compose_digest", "truenas_version", "published", "urls"}
+_NOT_INPUTS = {"state", "compose_digest", "truenas_version", "published", "urls", "drift"}
 
 
 def _outputs(props: dict, entry: dict, config, version: tuple) -> dict:
@@ -151,9 +164,10 @@ class _Host:
         return HostCommandError(self.target.name, f"{step} (app {self.app})", message)
 
     def call(self, method: str, *args, step: Optional[str] = None, payload: bool = False):
-        stdin_mode = payload and self.version() >= midclt.STDIN_SINCE
-        argv = midclt.call_argv(method, *args, sudo=self.sudo, stdin=stdin_mode)
-        stdin = midclt.stdin_payload(*args) if stdin_mode else None
+        if payload:      # never in a command line: ps, sudo's log and the audit DB see fixed text
+            argv, stdin = midclt.payload_call(method, *args, sudo=self.sudo, version=self.version())
+        else:
+            argv, stdin = midclt.call_argv(method, *args, sudo=self.sudo), None
         result = run(self.target, argv, stdin=stdin, timeout=CALL_TIMEOUT)
         try:
             return midclt.parse_output(result.stdout, result.stderr, result.exit_code)
@@ -182,8 +196,9 @@ class _Host:
             _versions[key] = version
         return version
 
-    def job(self, method: str, *args, step: str, payload: bool = False):
-        """Start a job method (no `-j`), poll `core.get_jobs` until it ends; its result."""
+    def job(self, method: str, *args, step: str, payload: bool = False, missing_ok: bool = False):
+        """Start a job method (no `-j`), poll `core.get_jobs` until it ends; its result.
+        `missing_ok`: an `[ENOENT] ... App X does not exist` failure returns None."""
         job_id = midclt.parse_job_id(self.call(method, *args, step=step, payload=payload))
         deadline = time.monotonic() + JOB_TIMEOUT
         delay = POLL_FIRST
@@ -194,21 +209,36 @@ class _Host:
             if job.get("state") in midclt.JOB_DONE:
                 if job["state"] == "SUCCESS":
                     return job.get("result")
-                raise self.fail(step, midclt.job_failure(job).message)
+                failure = midclt.job_failure(job)
+                if missing_ok and failure.errno_name == "ENOENT":
+                    return None
+                message = failure.message
+                if midclt.LIFECYCLE_LOG in message:
+                    message = "\n".join([message, *self.lifecycle_lines()])
+                raise self.fail(step, message)
             if time.monotonic() > deadline:
                 raise self.fail(step, f"job {job_id} still {job.get('state')} after {JOB_TIMEOUT}s; "
                                       "it keeps running on the NAS")
             time.sleep(delay)
             delay = min(delay * 1.5, POLL_MAX)
 
-    def read(self) -> Optional[dict]:
-        """{"entry", "config"} of the app, or None when it does not exist (Docker running)."""
-        result = run(self.target, midclt.read_script(self.app, self.sudo), timeout=CALL_TIMEOUT)
+    def read(self, preflight: bool = False) -> Optional[dict]:
+        """{"entry", "config", ...} of the app, or None when it does not exist (Docker running).
+        With `preflight`, the same exec also checks what a change needs (see `_preflight`)."""
+        pool = self.props.get("pool") if preflight else None
+        argv = midclt.read_script(self.app, self.sudo, preflight=preflight, pool=pool)
+        result = run(self.target, argv, timeout=CALL_TIMEOUT)
         try:
             found = midclt.parse_read(result.stdout, result.stderr)
         except midclt.MidcltError as exc:
-            raise self.fail("reading the app (app.query, app.config)", exc.message) from None
+            raise self.fail("reading the app (app.query, app.config)", self.role_hint(exc.message)) from None
+        if preflight:
+            _preflight(self, found, pool)
         if found["entry"] is None:
+            if found["docker_error"]:
+                raise self.fail("reading the app", "app.query found no app and docker.status, which tells an "
+                                "absent app from a stopped Docker, was refused: "
+                                + self.role_hint(found["docker_error"]))
             docker = found["docker"] or {}
             if docker.get("status") != "RUNNING":
                 raise self.fail("reading the app", f"Docker is not running on the NAS (docker.status: "
@@ -218,36 +248,87 @@ class _Host:
             return None
         return found
 
-    def settle(self, want_running: bool) -> dict:
-        """Poll app.query until the app is RUNNING/CRASHED (or STOPPED); its entry."""
-        deadline = time.monotonic() + SETTLE_TIMEOUT
+    def role_hint(self, message: str) -> str:
+        """A middleware `Not authorized` with the role the account lacks and the fix."""
+        if "Not authorized" not in message:
+            return message
+        return (f"{message.strip()} — the account {self.target.user!r} lacks a middleware role homefleet needs "
+                "(APPS_WRITE for apps, DOCKER_READ for docker.status, POOL_READ for pool.query); add it to the "
+                "builtin_administrators group (Credentials > Groups), or set sudo: true on the host")
+
+    def settle(self, want_running: bool, config: dict) -> tuple:
+        """Poll app.query until the app has settled (truenas_settle.py); (verdict, entry)."""
+        if not want_running:
+            return "settled", self.wait_stopped()
+        tracker = Settling(config, stable_seconds(), time.monotonic())
         delay = POLL_FIRST
         while True:
             entry = midclt.app_from(self.call("app.query", midclt.name_filter(self.app), step="waiting for the app"))
             if entry is None:
                 raise self.fail("waiting for the app", "the app disappeared while it was deploying")
-            state = entry.get("state")
-            if state == "CRASHED" or state == ("RUNNING" if want_running else "STOPPED"):
+            verdict = tracker.observe(entry, time.monotonic())
+            if verdict == "settled":
+                return verdict, entry
+            if verdict is not None:
+                return verdict, {"__report": tracker.explain(verdict), **entry}
+            time.sleep(delay)
+            delay = min(delay * 1.5, POLL_MAX, tracker.stable / 3)
+
+    def wait_stopped(self) -> dict:
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        delay = POLL_FIRST
+        while True:
+            entry = midclt.app_from(self.call("app.query", midclt.name_filter(self.app), step="waiting for the app"))
+            if entry is None:
+                raise self.fail("waiting for the app", "the app disappeared while it was stopping")
+            if entry.get("state") == "STOPPED":
                 return entry
             if time.monotonic() > deadline:
-                raise self.fail("waiting for the app", f"still {state} after {SETTLE_TIMEOUT}s")
+                raise self.fail("waiting for the app", f"still {entry.get('state')} after {SETTLE_TIMEOUT}s")
             time.sleep(delay)
             delay = min(delay * 1.5, POLL_MAX)
 
-    def crash_report(self, entry: dict) -> str:
-        lines = ["the app is CRASHED: a container exited with an error"]
-        states = midclt.container_states(entry)
-        if states:
-            lines.append("containers: " + "; ".join(states))
+    def lifecycle_lines(self) -> list:
         result = run(self.target, midclt.lifecycle_argv(self.sudo), timeout=CALL_TIMEOUT)
-        tail = midclt.lifecycle_tail(result.stdout, self.app) if result.ok else []
-        if tail:
-            lines.append(f"{midclt.LIFECYCLE_LOG} (last lines about {self.app}):")
-            lines.extend("  " + line for line in tail)
-        elif not result.ok:
-            lines.append(f"({midclt.LIFECYCLE_LOG} is not readable: {result.stderr.strip()[-200:]})")
+        if not result.ok and "No such file" not in result.stderr:     # absent until the first failure
+            return [f"({midclt.LIFECYCLE_LOG} is not readable: {result.stderr.strip()[-200:]})"]
+        tail = midclt.lifecycle_tail(result.stdout, self.app, lines=2)
+        if not tail:
+            return [f"{midclt.LIFECYCLE_LOG} has no line about {self.app} (compose `up` itself succeeded)"]
+        return [f"{midclt.LIFECYCLE_LOG}:"] + ["  " + line for line in tail]
+
+    def failure_report(self, entry: dict) -> str:
+        lines = [entry.get("__report") or "the app did not settle"]
+        lines.extend(self.lifecycle_lines())
         lines.append(f"see the container logs in the TrueNAS UI (Apps > {self.app} > Logs)")
         return "\n".join(lines)
+
+
+def _preflight(host: _Host, found: dict, pool: Optional[str]) -> None:
+    """What a create or an update needs on the NAS, from the read that precedes it; a located
+    message with the fix, before anything changes."""
+    where = f"host {host.target.name}"
+    if found["docker_error"]:
+        raise host.fail("checking Docker (docker.status)", host.role_hint(found["docker_error"]))
+    docker = found["docker"] or {}
+    status = docker.get("status")
+    if status == "UNCONFIGURED":
+        raise host.fail("checking Docker (docker.status)",
+                        f"{where}: Apps are not configured (no pool is chosen for Docker) — in the TrueNAS UI, "
+                        "Apps > Configuration > Choose Pool, then run `pulumi up` again")
+    if status != "RUNNING":
+        raise host.fail("checking Docker (docker.status)",
+                        f"{where}: Docker is {status} ({docker.get('description') or 'no description'}) — start "
+                        "it in the TrueNAS UI (Apps > Configuration), then run `pulumi up` again")
+    if pool:
+        if found["pool_error"]:
+            raise host.fail(f"checking the pool {pool} (pool.query)", host.role_hint(found["pool_error"]))
+        if pool not in (found["pools"] or []):
+            names = ", ".join(found["pools"] or []) or "none"
+            raise host.fail(f"checking the pool {pool} (pool.query)",
+                            f"{where}: there is no pool {pool!r} (pools: {names}); host paths under /mnt/{pool}/ "
+                            f"would land on the boot device — set homefleet:hosts.{host.target.name}.pool to an "
+                            "existing pool")
 
 
 def _lock_for(props: dict) -> threading.Lock:
@@ -300,7 +381,13 @@ class TrueNASAppProvider(HomefleetProvider):
         if news.get("compose") == UNKNOWN:
             return DiffResult(changes=None if not replaces else True, replaces=replaces, delete_before_replace=True)
         changed = self.changed(olds, news)
-        return DiffResult(changes=diff_changes(changed, replaces, inputs_moved(olds, news, _NOT_INPUTS)),
+        moved = inputs_moved(olds, news, _NOT_INPUTS)
+        if changed and not moved and olds.get("drift"):
+            # Drift alone: the engine cannot name it (this SDK's DiffResult has no detailed
+            # diff), so name it here, in the user's words, as the refresh did.
+            log.info(news.get("host", {}).get("name", "?"), str(news.get("app")),
+                     "update to undo drift: " + "; ".join(olds["drift"]))
+        return DiffResult(changes=diff_changes(changed, replaces, moved),
                           replaces=replaces, delete_before_replace=True)
 
     @staticmethod
@@ -323,29 +410,32 @@ class TrueNASAppProvider(HomefleetProvider):
         host = _Host(props)
         with _lock_for(props):
             version = host.version()
+            current = host.read(preflight=True)
+            if current is not None:
+                return CreateResult(f"{host.target.name}/{host.app}", self._adopt(host, props, version, current))
             config = desired_config(props)
             payload = midclt.create_payload(host.app, config)
-            _check_size(host, version, payload)
             log.info(host.target.name, host.app, f"creating app (TrueNAS {midclt.version_text(version)})")
             try:
                 host.job("app.create", payload, step="app.create", payload=True)
             except HostCommandError as exc:
                 if "[EEXIST]" not in str(exc):
                     raise
-                return CreateResult(f"{host.target.name}/{host.app}", self._adopt(host, props, version))
-            if not _bool(props.get("running"), True):
+                return CreateResult(f"{host.target.name}/{host.app}", self._adopt(host, props, version, host.read()))
+            want_running = _bool(props.get("running"), True)
+            if not want_running:
                 host.job("app.stop", host.app, step="app.stop")
-            entry = host.settle(_bool(props.get("running"), True))
-            if entry.get("state") == "CRASHED":
-                report = host.crash_report(entry)
-                host.job("app.delete", host.app, midclt.delete_options(False), step="removing the crashed app")
+            verdict, entry = host.settle(want_running, config)
+            if verdict != "settled":
+                report = host.failure_report(entry)
+                host.job("app.delete", host.app, midclt.delete_options(False), step="removing the failed app",
+                         missing_ok=True)
                 raise host.fail("app.create", report + "\nthe app was removed again (a failed create leaves "
                                 "nothing behind); fix the compose and run `pulumi up` again")
             return CreateResult(f"{host.target.name}/{host.app}", _outputs(props, entry, config, version))
 
-    def _adopt(self, host: _Host, props: dict, version: tuple) -> dict:
+    def _adopt(self, host: _Host, props: dict, version: tuple, current: Optional[dict]) -> dict:
         """The name is taken: continue only if it is our app from an interrupted run."""
-        current = host.read()
         if current is None:
             raise host.fail("app.create", "the app exists and vanished again; run `pulumi up` again")
         _ownership(host, current["config"], "take over")
@@ -360,9 +450,10 @@ class TrueNASAppProvider(HomefleetProvider):
             return ReadResult("", {})
         version = midclt.parse_version(props.get("truenas_version") or "24.10")
         outs = _outputs(props, current["entry"], current["config"], version)
-        if outs["compose_digest"] != props.get("compose_digest"):
-            log.info(host.target.name, host.app, "the compose on the NAS differs from the one homefleet "
-                     "applied (edited in the TrueNAS UI?); the next `pulumi up` puts it back")
+        outs["drift"] = drift_of(props, current["config"], outs["state"])
+        if outs["drift"]:
+            log.info(host.target.name, host.app, "drift on the NAS (edited in the TrueNAS UI?): "
+                     + "; ".join(outs["drift"]) + "; the next `pulumi up` puts it back")
         return ReadResult(id_, outs)
 
     # ---------- update ----------
@@ -370,7 +461,7 @@ class TrueNASAppProvider(HomefleetProvider):
         host = _Host(news)
         with _lock_for(news):
             version = host.version()
-            current = host.read()
+            current = host.read(preflight=True)
             if current is None:
                 raise host.fail("updating", "the app no longer exists on the NAS; run `pulumi refresh`")
             _ownership(host, current["config"], "update")
@@ -390,17 +481,26 @@ class TrueNASAppProvider(HomefleetProvider):
                 raise host.fail("app.delete", f"the app declares named volumes ({', '.join(volumes)}), which "
                                 "TrueNAS deletes with the app (`docker compose down -v`); set `deleteData: true` "
                                 "on the app to delete it with its data, or move the data to host paths under "
-                                "/mnt/<pool>/ first")
+                                "/mnt/<pool>/ first (docs/truenas.md, Removing an app)")
             log.info(host.target.name, host.app, "deleting app" + (" and its ix-volumes" if delete_data else
                                                                    " (ix-volumes are kept)"))
-            host.job("app.delete", host.app, midclt.delete_options(delete_data), step="app.delete")
+            # Gone meanwhile (deleted in the UI): the job fails `[ENOENT] None: App X does not exist`.
+            host.job("app.delete", host.app, midclt.delete_options(delete_data), step="app.delete", missing_ok=True)
 
 
-def _check_size(host: _Host, version: tuple, payload: dict) -> None:
-    size = midclt.arg_too_large(payload)
-    if size and version < midclt.STDIN_SINCE:
-        raise host.fail("app.create", f"the compose is {size} bytes as JSON quoted for the shell; midclt before TrueNAS 26 "
-                        f"takes it as one command-line argument, which Linux limits to {midclt.MAX_ARG_BYTES} bytes")
+def drift_of(props: dict, config, state: Optional[str]) -> list:
+    """What differs on the NAS from what homefleet applied, by compose key, as the user wrote it."""
+    out = []
+    if isinstance(config, dict) and isinstance(props.get("compose"), str):
+        if midclt.digest(config) != props.get("compose_digest"):
+            keys = midclt.changed_paths(desired_config(props), config)
+            out.append("compose changed: " + (", ".join(keys[:8]) + (" ..." if len(keys) > 8 else "")
+                                              if keys else "(formatting)"))
+    want = _bool(props.get("running"), True)
+    if state and running_change({"state": state}, {"running": want}):
+        out.append(f"running: the app is {state} on the NAS, the stack wants it "
+                   + ("running" if want else "stopped"))
+    return out
 
 
 def _apply(host: _Host, props: dict, current: dict, version: tuple) -> dict:
@@ -416,17 +516,16 @@ def _apply(host: _Host, props: dict, current: dict, version: tuple) -> dict:
     updated = midclt.digest(current["config"]) != midclt.digest(config)
     if updated:      # app.update runs `up` itself unless the app is STOPPED
         payload = midclt.update_payload(config)
-        _check_size(host, version, payload)
         host.job("app.update", host.app, payload, step="app.update", payload=True)
         steps.append("compose updated")
     if want_running and (state == "STOPPED" or (state == "CRASHED" and not updated)):
         host.job("app.start", host.app, step="app.start")
         steps.append("started")
     log.info(host.target.name, host.app, ", ".join(steps) or "outputs only")
-    entry = host.settle(want_running)
-    if entry.get("state") == "CRASHED":
+    verdict, entry = host.settle(want_running, config)
+    if verdict != "settled":
         raise host.fail("app.update" if updated else "app.start",
-                        host.crash_report(entry) + "\nthe new compose is stored on the NAS (TrueNAS does not "
+                        host.failure_report(entry) + "\nthe new compose is stored on the NAS (TrueNAS does not "
                         "roll back an update); fix it and run `pulumi up` again")
     return _outputs(props, entry, config, version)
 

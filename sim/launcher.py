@@ -53,6 +53,7 @@ def write_shims(bin_dir: Path, with_truenas: bool) -> None:
     if with_truenas:
         shims["midclt"] = ("sim.truenas", "midclt")
         shims["sudo"] = ("sim.truenas", "sudo")
+        shims["python3"] = ("sim.truenas", "python3")
     for tool, (module, name) in shims.items():
         path = bin_dir / tool
         path.write_text("#!/bin/sh\n"

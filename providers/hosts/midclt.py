@@ -11,9 +11,13 @@ Facts this module relies on (../shared/reference/truenas-apps.md):
 * A result that is an int or a str is printed raw, anything else as one line of JSON on
   stdout; errors go to stderr with exit 1, as `[EINVAL] attribute: message` lines for
   validation errors. A login failure prints `Failed to login:` on *stdout* and exits 0.
-* midclt 24.10–25.10 takes the compose only as an argument, which every local user can see
-  in the process list while the call runs; from 26.0 a final `-` reads it from stdin
-  (truenas/api_client PR #56), which `call_argv(..., stdin=True)` uses.
+* midclt 24.10–25.10 takes a payload only as an argument, which every local user can see
+  in the process list and which sudo logs (TrueNAS's sudoers: `log_format=json`,
+  `log_subcmds`; its audit database keeps those events). So a payload (the compose) never
+  travels in an argv: from 26.0 a final `-` makes midclt read it from stdin (truenas/api_client
+  `main`, `from_json`), before that `python3 -c HELPER METHOD` runs midclt's own `main()`
+  (`/usr/bin/midclt` is truenas_api_client's console script) in-process with the arguments
+  read from stdin. Either way the logged command line is fixed text; sudo does not log stdin.
 """
 
 import hashlib
@@ -28,8 +32,6 @@ from . import script
 APP_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 APP_NAME_MAX = 40
 MARKER_KEY = "x-homefleet"
-# Linux MAX_ARG_STRLEN: one argument may hold at most 32 pages, including its NUL.
-MAX_ARG_BYTES = 32 * 4096 - 1
 STDIN_SINCE = (26, 0)
 OLDEST = (24, 10)
 LIFECYCLE_LOG = "/var/log/app_lifecycle.log"
@@ -77,21 +79,19 @@ def stdin_payload(*args) -> bytes:
     return encode(args[-1]).encode()
 
 
-# Room for the words around the argument (`sudo -n midclt call app.create ...`).
-_COMMAND_WORDS = 256
+# Runs midclt's own entry point with the arguments from stdin (a JSON list of the words that
+# would follow `midclt call`), so no payload is ever part of a command line.
+HELPER = ("import json,sys;a=json.load(sys.stdin);sys.argv=['midclt','call',*a];"
+          "from truenas_api_client import main;sys.exit(main())")
 
 
-def arg_too_large(*args) -> Optional[int]:
-    """The size of the first argument Linux would refuse, or None.
-
-    What counts is the argument quoted for the remote shell: sshd hands the whole command
-    line to the shell as one exec argument, and quoting a `'` takes five bytes.
-    """
-    for arg in args:
-        size = len(script.q([encode(arg)]).encode())
-        if size > MAX_ARG_BYTES - _COMMAND_WORDS:
-            return size
-    return None
+def payload_call(method: str, *args, sudo: bool, version: tuple) -> tuple:
+    """(argv, stdin bytes) of a call whose last argument carries a payload: the argv is the
+    same fixed text whatever the payload (the method name is its only variable word)."""
+    prefix = ["sudo", "-n"] if sudo else []
+    if version >= STDIN_SINCE:
+        return call_argv(method, *args, sudo=sudo, stdin=True), stdin_payload(*args)
+    return prefix + ["python3", "-c", HELPER, method], encode([method, *[encode(a) for a in args]]).encode()
 
 
 def with_marker(config: dict, stack: str, app: str) -> dict:
@@ -106,8 +106,22 @@ def owner_of(config) -> Optional[tuple]:
     return None
 
 
+class _QuotedDumper(yaml.SafeDumper):
+    """Every string double-quoted (a `|` block when it holds a newline), so no reader can
+    take a string for a number or a boolean, whatever YAML version it speaks."""
+
+
+def _quoted(dumper, data: str):
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data,
+                                   style="|" if "\n" in data and data == data.rstrip(" ") else '"')
+
+
+_QuotedDumper.add_representer(str, _quoted)
+
+
 def compose_text(config: dict) -> str:
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096)
+    return yaml.dump(config, Dumper=_QuotedDumper, sort_keys=False, default_flow_style=False,
+                     allow_unicode=True, width=4096)
 
 
 def canonical(config) -> str:
@@ -117,6 +131,16 @@ def canonical(config) -> str:
 
 def digest(config) -> str:
     return "sha256:" + hashlib.sha256(canonical(config).encode()).hexdigest()
+
+
+def changed_paths(want, have, where: str = "") -> list:
+    """Dotted keys (`services.web.environment.GREETING`) where two compose mappings differ."""
+    if isinstance(want, dict) and isinstance(have, dict):
+        out = []
+        for key in list(want) + [k for k in have if k not in want]:
+            out += changed_paths(want.get(key), have.get(key), f"{where}.{key}" if where else str(key))
+        return out
+    return [] if want == have else [where or "(the whole file)"]
 
 
 def create_payload(name: str, config: dict) -> dict:
@@ -151,7 +175,8 @@ def parse_errors(text: str) -> list:
     for line in text.splitlines():
         match = _ERROR_LINE.match(line.strip())
         if match:
-            attr = None if match.group(2) == "ALL" else match.group(2)
+            # `ALL` when midclt formats it; a job's `error` is the middleware's own text, `None`.
+            attr = None if match.group(2) in ("ALL", "None") else match.group(2)
             found.append((match.group(1), attr, match.group(3)))
         else:
             match = _CALL_ERROR.match(line.strip())
@@ -259,6 +284,9 @@ def published_ports(entry: dict) -> list:
                     "host_ip": host.get("host_ip") or "0.0.0.0"}
             if item not in out:
                 out.append(item)
+    # Docker lists a port published on every address twice, for 0.0.0.0 and for ::.
+    everywhere = {(p["port"], p["protocol"]) for p in out if p["host_ip"] == "0.0.0.0"}
+    out = [p for p in out if not (p["host_ip"] == "::" and (p["port"], p["protocol"]) in everywhere)]
     return sorted(out, key=lambda p: (p["port"], p["protocol"]))
 
 
@@ -280,46 +308,70 @@ def lifecycle_argv(sudo: bool, lines: int = 400) -> list:
 
 # ---------------------------------------------------------------- read in one exec
 
-def read_script(name: str, sudo: bool) -> list:
-    """app.query, then app.config (or docker.status when the query is empty), in one exec.
+def read_script(name: str, sudo: bool, preflight: bool = False, pool: Optional[str] = None) -> list:
+    """app.query, then app.config (when the app exists) and docker.status (when it does not,
+    or always with `preflight`), and with `preflight` and a `pool` also pool.query: one exec.
 
-    Sections: `query` and `query-rc`, then `config`/`config-rc` or `docker`/`docker-rc`.
-    A failing step ends the script; its stderr is the exec's stderr.
+    Sections: `query`/`query-rc`, then `config`/`config-rc`, `docker`/`docker-rc`,
+    `pool`/`pool-rc`. A failing app.query ends the script (its stderr is the exec's stderr);
+    docker.status and pool.query keep their error text in their own section.
     """
     query = script.q(call_argv("app.query", name_filter(name), sudo=sudo))
     config = script.q(call_argv("app.config", name, sudo=sudo))
     docker = script.q(call_argv("docker.status", sudo=sudo))
-    return script.sh([
+    lines = [
         f"q=$({query}); rc=$?",
         script.section("query"), 'printf "%s\\n" "$q"',
         script.section("query-rc"), 'echo "$rc"',
         '[ "$rc" -eq 0 ] || exit 0',
         'case "$q" in "Failed to login:"*) exit 0;; esac',
-        'if [ "$q" = "[]" ]; then',
-        "  " + script.section("docker"), f"  {docker}; rc=$?", "  " + script.section("docker-rc"), '  echo "$rc"',
-        "else",
+        'if [ "$q" != "[]" ]; then',
         "  " + script.section("config"), f"  {config}; rc=$?", "  " + script.section("config-rc"), '  echo "$rc"',
         "fi",
-    ])
+        ('if true; then' if preflight else 'if [ "$q" = "[]" ]; then'),
+        "  " + script.section("docker"), f"  {docker} 2>&1; rc=$?", "  " + script.section("docker-rc"), '  echo "$rc"',
+        "fi",
+    ]
+    if preflight and pool:
+        pools = script.q(call_argv("pool.query", [], {"select": ["name"]}, sudo=sudo))
+        lines += [script.section("pool"), f"{pools} 2>&1; rc=$?", script.section("pool-rc"), 'echo "$rc"']
+    return script.sh(lines)
+
+
+def _step(sections: dict, step: str):
+    """(ok, parsed output or error text) of a step whose stderr went to its own section."""
+    rc = int(sections[f"{step}-rc"].strip() or 1)
+    text = sections.get(step, "")
+    if rc != 0:
+        return False, _error_summary(text)
+    try:
+        return True, json.loads(text.strip())
+    except ValueError:
+        return True, text.strip()
 
 
 def parse_read(stdout: str, stderr: str) -> dict:
-    """-> {"entry": app entry or None, "config": compose mapping or None, "docker": status or None}."""
+    """-> {"entry": app entry or None, "config": compose mapping or None,
+    "docker": docker.status or None, "docker_error": its error text, "pools": pool names or None,
+    "pool_error": its error text}."""
     sections = script.split_sections(stdout)
-    out = {"entry": None, "config": None, "docker": None}
-    step_output = {}
-    for step in ("query", "config", "docker"):
-        if f"{step}-rc" not in sections:
-            continue
-        rc = int(sections[f"{step}-rc"].strip() or 1)
-        step_output[step] = parse_output(sections.get(step, ""), stderr, rc)
-    if "query" not in step_output:
+    out = {"entry": None, "config": None, "docker": None, "docker_error": None, "pools": None, "pool_error": None}
+    if "query-rc" not in sections:
         if sections.get("query", "").startswith(LOGIN_FAILED):
             parse_output(sections["query"], stderr, 0)
         raise MidcltError(_error_summary(stderr) if stderr.strip() else "app.query printed nothing")
-    out["entry"] = app_from(step_output["query"])
-    if "config" in step_output:
-        out["config"] = step_output["config"]
-    if "docker" in step_output:
-        out["docker"] = step_output["docker"]
+    rc = int(sections["query-rc"].strip() or 1)
+    out["entry"] = app_from(parse_output(sections.get("query", ""), stderr, rc))
+    if "config-rc" in sections:
+        rc = int(sections["config-rc"].strip() or 1)
+        out["config"] = parse_output(sections.get("config", ""), stderr, rc)
+    if "docker-rc" in sections:
+        ok, value = _step(sections, "docker")
+        out["docker" if ok else "docker_error"] = value
+    if "pool-rc" in sections:
+        ok, value = _step(sections, "pool")
+        if ok:
+            out["pools"] = sorted(p.get("name") for p in value if isinstance(p, dict)) if isinstance(value, list) else []
+        else:
+            out["pool_error"] = value
     return out

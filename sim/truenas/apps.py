@@ -17,10 +17,10 @@ import errno
 import shutil
 import time
 
-from . import jobs, paths, workloads
+from . import jobs, paths, render, workloads
 from .errors import CallError, ValidationErrors
 from .schema import Schema, matches
-from .timing import deploy_seconds, job_seconds
+from .timing import deploy_seconds, job_seconds, loop_seconds
 
 APP_VERSION = "1.0.0"
 JOB_METHODS = ("app.create", "app.update", "app.delete", "app.start", "app.stop", "app.redeploy")
@@ -31,6 +31,15 @@ class Context:
         self.state = state
         self.version = version
         self.schema = Schema(version)
+
+    def authorize(self, role: str) -> None:
+        """`$SIM_STATE/truenas_roles` (one role a line) limits the caller's roles, as a
+        non-root account's are (middlewared/main.py `check_permission`: `Not authorized`).
+        Without the file, or under sudo, the caller is root with every role."""
+        roles = paths.caller_roles()
+        if roles is not None and role not in roles and not (role.endswith("_READ")
+                                                             and role.replace("_READ", "_WRITE") in roles):
+            raise CallError("Not authorized", errno.EACCES)
 
 
 # ---------------------------------------------------------------- lifecycle log
@@ -58,20 +67,45 @@ def _phase_state(app: dict, now: float) -> str:
     return "deploying" if now < app["phase_at"] + deploy_seconds() else "settled"
 
 
+def _running_config(app: dict):
+    """What compose runs: the rendered file read as YAML 1.2 (see render.py)."""
+    text = app.get("rendered")
+    if text is None:
+        return app["config"]
+    import yaml
+    return yaml.load(text, Loader=render._Yaml12Loader)
+
+
 def entry(app: dict, ctx: Context, now: float, retrieve_config: bool = False) -> dict:
-    details = workloads.containers(app["name"], app["config"], _phase_state(app, now))
+    since = max(0.0, now - app["phase_at"] - deploy_seconds())
+    details = workloads.containers(app["name"], _running_config(app), _phase_state(app, now), since,
+                                   loop_seconds())
+    state = workloads.app_state(details)
     config = app["config"] if isinstance(app["config"], dict) else {}
     out = {
-        "name": app["name"], "id": app["name"], "state": workloads.app_state(details),
+        "name": app["name"], "id": app["name"], "state": state,
         "upgrade_available": False, "latest_version": APP_VERSION, "image_updates_available": False,
         "custom_app": True, "migrated": False, "human_version": APP_VERSION, "version": APP_VERSION,
         "metadata": {"name": app["name"], "title": app["name"], "train": "stable", "app_version": "custom"},
         "notes": config.get("x-notes"), "portals": config.get("x-portals") or {},
-        "active_workloads": workloads.workloads(details, ctx.version >= (25, 4), app["name"]),
+        # A STOPPED app reports the default (empty) workloads (ix_apps/query.py `list_apps`).
+        "active_workloads": workloads.workloads([] if state == "STOPPED" else details,
+                                                ctx.version >= (25, 4), app["name"]),
     }
     if retrieve_config:
         out["config"] = app["config"]
     return out
+
+
+def _render(ctx: Context, app: dict) -> None:
+    """Write the compose file as TrueNAS does (`update_app_config`) and what containers see."""
+    app["rendered"] = render.rendered(app["config"], ctx.version)
+    folder = ctx.state.root / "rendered"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{app['name']}.yaml").write_text(app["rendered"])
+    import json
+    (folder / f"{app['name']}.containers.json").write_text(
+        json.dumps(render.container_view(app["rendered"]), indent=1, sort_keys=True))
 
 
 def _get(ctx: Context, name: str) -> dict:
@@ -84,17 +118,12 @@ def _get(ctx: Context, name: str) -> dict:
 
 def _up(ctx: Context, app: dict, action: str = "up") -> None:
     """compose up (preceded by a down); raises the middleware's EFAULT when it fails."""
-    why = workloads.up_failure(app["config"])
+    why = workloads.up_failure(app["config"], app["name"])
     if why:
         lifecycle("ERROR", "compose_action", 56, f"Failed {action!r} action for {app['name']!r} app: {why}")
         raise CallError(f"Failed {action!r} action for {app['name']!r} app. "
                         "Please check /var/log/app_lifecycle.log for more details")
     app["phase"], app["phase_at"] = "up", time.time() + job_seconds()
-    for name, service in workloads.services(app["config"]).items():
-        if workloads.crashes(name, service):
-            lifecycle("ERROR", "compose_action", 60,
-                      f"Container ix-{app['name']}-{name}-1 of {app['name']!r} app exited with code 1 "
-                      f"(service {name!r}, image {service.get('image')!r})")
 
 
 def _compose_from(ctx: Context, data: dict, prefix: str):
@@ -112,7 +141,10 @@ def _compose_from(ctx: Context, data: dict, prefix: str):
     try:
         config = yaml.safe_load(data["custom_compose_config_string"])
     except yaml.YAMLError:
-        raise ValidationErrors.one(attr, "Invalid YAML provided") from None
+        # 24.10/25.04 report it under the create schema's name even for an update
+        # (custom_app_utils.py `validate_payload`); the other errors use `prefix`.
+        where = attr if ctx.version >= (25, 10) else "app_create.custom_compose_config_string"
+        raise ValidationErrors.one(where, "Invalid YAML provided") from None
     if ctx.version >= (25, 10):
         if not isinstance(config, dict):
             raise ValidationErrors.one(attr, "YAML must represent a dictionary/object")
@@ -128,6 +160,9 @@ def create(ctx: Context, args: list):
     name = data["app_name"]
 
     def run():
+        # docker.state.validate (plugins/docker/state_management.py)
+        if ctx.state.docker.get("status") == "UNCONFIGURED":
+            raise CallError("No pool configured for Docker")
         if not docker_running(ctx):
             raise CallError("Docker service is not running")
         if name in ctx.state.apps:
@@ -137,6 +172,7 @@ def create(ctx: Context, args: list):
         config = _compose_from(ctx, data, "app_create")
         app = {"name": name, "version": APP_VERSION, "config": config, "phase": "down",
                "phase_at": time.time(), "created": time.time()}
+        _render(ctx, app)
         _up(ctx, app)                   # raises before the app is stored: nothing is left behind
         ctx.state.apps[name] = app
         ctx.state.app_mounts(name).mkdir(parents=True, exist_ok=True)
@@ -150,10 +186,9 @@ def update(ctx: Context, args: list):
 
     def run():
         app = _get(ctx, name)
-        # 24.10 and 25.04 validate an update's compose under the create schema's name.
-        prefix = "app_update" if ctx.version >= (25, 10) else "app_create"
-        config = _compose_from(ctx, data, prefix)
+        config = _compose_from(ctx, data, "app_update")
         app["config"] = config            # stored before `up`, never rolled back
+        _render(ctx, app)
         if app["phase"] != "down":
             _up(ctx, app)
         return entry(app, ctx, app["phase_at"])
@@ -240,6 +275,15 @@ def docker_status(ctx: Context, args: list):
             "description": ctx.state.docker.get("description", "")}
 
 
+def pool_query(ctx: Context, args: list):
+    filters, options = ctx.schema.filters("pool.query", args)
+    found = [{"id": i + 1, "name": name, "status": "ONLINE", "healthy": True, "path": f"/mnt/{name}"}
+             for i, name in enumerate(ctx.state.pools)]
+    found = [e for e in found if matches(e, filters)]
+    select = options.get("select")
+    return [{k: e[k] for k in select if k in e} for e in found] if select else found
+
+
 def get_jobs(ctx: Context, args: list):
     filters, _ = ctx.schema.filters("core.get_jobs", args)
     now = time.time()
@@ -261,9 +305,17 @@ def ping(ctx: Context, args: list):
     return "pong"
 
 
+# Roles each method needs (the `roles=` of its `@api_method`; APPS_WRITE includes APPS_READ).
+ROLES = {
+    "app.create": "APPS_WRITE", "app.update": "APPS_WRITE", "app.delete": "APPS_WRITE",
+    "app.start": "APPS_WRITE", "app.stop": "APPS_WRITE", "app.redeploy": "APPS_WRITE",
+    "app.query": "APPS_READ", "app.config": "APPS_READ", "docker.status": "DOCKER_READ",
+    "pool.query": "POOL_READ",
+}
+
 METHODS = {
     "app.create": create, "app.update": update, "app.delete": delete, "app.start": start,
     "app.stop": stop, "app.redeploy": redeploy, "app.query": query, "app.config": config,
-    "docker.status": docker_status, "core.get_jobs": get_jobs, "system.version": version,
+    "docker.status": docker_status, "pool.query": pool_query, "core.get_jobs": get_jobs, "system.version": version,
     "system.version_short": version_short, "core.ping": ping,
 }

@@ -1,7 +1,10 @@
 """Middleware errors as `midclt` prints them and as jobs record them.
 
-* `ValidationErrors`: one `[EINVAL] attribute: message` line per error (`ALL` when the
-  error has no attribute), as truenas_api_client's `ValidationErrors.__str__` writes them.
+* `ValidationErrors`: one `[EINVAL] attribute: message` line per error. midclt prints
+  them as truenas_api_client's `ValidationErrors.__str__` (exc.py) does, `ALL` when the
+  error has no attribute; a failed job's `error` is the middleware's own `str(exc)`
+  (service_exception.py `ValidationError.__str__`), which writes `None` there and ends
+  every line with a newline: `[ENOENT] None: App web does not exist\n`.
 * `CallError`: `[ERRNAME] message`; the default errno is EFAULT, as in the middleware.
 * `ClientError`: a plain ClientException text such as `Method does not exist`.
 
@@ -20,6 +23,10 @@ class MiddlewareError(Exception):
 
     def text(self) -> str:
         raise NotImplementedError
+
+    def job_text(self) -> str:
+        """The text a failed job records as `error` (the server's str(exc))."""
+        return self.text()
 
     def extra(self):
         return None
@@ -61,6 +68,10 @@ class ValidationErrors(MiddlewareError):
     def text(self) -> str:
         return "\n".join(f"[{errno_mod.errorcode.get(code, 'EUNKNOWN')}] {attr or 'ALL'}: {msg}"
                          for attr, msg, code in self.errors)
+
+    def job_text(self) -> str:
+        return "".join(f"[{errno_mod.errorcode.get(code, 'EUNKNOWN')}] {attr}: {msg}\n"
+                       for attr, msg, code in self.errors)
 
     def extra(self):
         return [[attr, msg, code] for attr, msg, code in self.errors]

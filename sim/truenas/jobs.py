@@ -45,7 +45,7 @@ def submit(state, method: str, arguments: list, outcome, description: str) -> in
         "state": "SUCCESS", "time_started": _date(now), "finish_at": now + job_seconds(),
     }
     if isinstance(outcome, MiddlewareError):
-        job.update(state="FAILED", error=outcome.text(), exception=outcome.traceback(),
+        job.update(state="FAILED", error=outcome.job_text(), exception=outcome.traceback(),
                    exc_info=outcome.exc_info())
         job["progress"]["description"] = f"{description} failed"
     else:

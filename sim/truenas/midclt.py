@@ -79,7 +79,10 @@ def _call(method: str, params: list, version: tuple, job: bool):
     if func is None:
         raise ClientError("Method does not exist")
     with store.locked() as state:
-        result = func(apps.Context(state, version), params)
+        ctx = apps.Context(state, version)
+        if method in apps.ROLES:
+            ctx.authorize(apps.ROLES[method])
+        result = func(ctx, params)
     if not (job and method in apps.JOB_METHODS):
         return result
     with store.locked() as state:

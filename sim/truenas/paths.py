@@ -68,3 +68,25 @@ def version_tuple(text: str | None = None) -> tuple[int, ...]:
             break
         parts.append(int(part))
     return tuple(parts)
+
+
+SUDO_ENV = "SIM_SUDO"          # set by the fake sudo for the command it runs (and its children)
+SUDO_DIRECT_ENV = "SIM_SUDO_DIRECT"    # ... and for that command only (its children's are sub-commands)
+
+
+def caller_roles() -> set | None:
+    """The caller's middleware roles: None (root, every role) unless `$SIM_STATE/truenas_roles`
+    lists them and the call does not run under sudo."""
+    if os.environ.get(SUDO_ENV):
+        return None
+    try:
+        text = (state_dir() / "truenas_roles").read_text()
+    except OSError:
+        return None
+    roles = {line.strip() for line in text.splitlines() if line.strip()}
+    return None if "FULL_ADMIN" in roles else roles
+
+
+def sudo_log() -> Path:
+    """sudo's JSON event log (TrueNAS: `log_format=json` to syslog, kept by the audit DB)."""
+    return state_dir() / "sudo.log"

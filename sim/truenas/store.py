@@ -3,6 +3,7 @@
     apps.json     {name: app record}          (see apps.py)
     jobs.json     [job record, ...]           (see jobs.py)
     docker.json   {"status": "RUNNING", "description": ""}
+    pools.json    ["tank"]                    (the pools `pool.query` lists)
     app_mounts/<app>/   stands for the app's ix-volumes dataset
 
 Every midclt invocation that reads or writes takes the lock for its whole duration, so
@@ -20,7 +21,8 @@ from typing import Iterator
 
 from . import paths
 
-DOCKER_DEFAULT = {"status": "RUNNING", "description": ""}
+DOCKER_DEFAULT = {"status": "RUNNING", "description": "Application(s) are currently running"}
+POOLS_DEFAULT = ["tank"]
 
 
 class State:
@@ -29,11 +31,13 @@ class State:
         self.apps: dict = _read(root / "apps.json", {})
         self.jobs: list = _read(root / "jobs.json", [])
         self.docker: dict = _read(root / "docker.json", dict(DOCKER_DEFAULT))
+        self.pools: list = _read(root / "pools.json", list(POOLS_DEFAULT))
 
     def save(self) -> None:
         _write(self.root / "apps.json", self.apps)
         _write(self.root / "jobs.json", self.jobs)
         _write(self.root / "docker.json", self.docker)
+        _write(self.root / "pools.json", self.pools)
 
     def app_mounts(self, name: str) -> Path:
         return self.root / "app_mounts" / name
@@ -71,3 +75,9 @@ def set_docker_status(state_dir: Path, status: str, description: str = "") -> No
     """Test helper: what `docker.status` reports (RUNNING, STOPPED, UNCONFIGURED, ...)."""
     with locked(Path(state_dir) / "sim" / "truenas") as state:
         state.docker = {"status": status, "description": description}
+
+
+def set_pools(state_dir: Path, names: list) -> None:
+    """Test helper: the pools `pool.query` lists."""
+    with locked(Path(state_dir) / "sim" / "truenas") as state:
+        state.pools = list(names)

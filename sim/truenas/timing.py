@@ -10,7 +10,7 @@ import json
 
 from . import paths
 
-DEFAULTS = {"job_seconds": 0.25, "deploy_seconds": 0.35}
+DEFAULTS = {"job_seconds": 0.25, "deploy_seconds": 0.35, "loop_seconds": 0.4}
 
 
 def _load() -> dict:
@@ -27,3 +27,8 @@ def job_seconds() -> float:
 
 def deploy_seconds() -> float:
     return _load()["deploy_seconds"]
+
+
+def loop_seconds() -> float:
+    """One run-and-restart cycle of a crash-looping container (running, then restarting)."""
+    return _load()["loop_seconds"]

@@ -49,6 +49,7 @@ class Sent:
 class FakeHost:
     props: dict = field(default_factory=dict)   # the CT the host "has" (for reads)
     app_compose: dict = field(default_factory=dict)  # TrueNAS: the app's stored compose
+    app_exists: bool = False                          # TrueNAS: between app.create and app.delete
     sent: list = field(default_factory=list)
     uploads: list = field(default_factory=list)
 
@@ -76,12 +77,18 @@ class FakeHost:
             return config_text(self.props)
         if "midclt" in argv[:3]:
             return self._midclt(argv[argv.index("midclt") + 2:])
+        if "python3" in argv[:3]:          # midclt's main() in-process, the payload on stdin
+            return self._midclt(argv[-1:])
         if argv[:2] != ["sh", "-c"]:
             return ""
         text = argv[2]
         if "app.query" in text:
-            return (SECTION("query") + "\n" + json.dumps([self._app_entry()]) + "\n" + SECTION("query-rc") + "\n0\n"
-                    + SECTION("config") + "\n" + json.dumps(self.app_compose) + "\n" + SECTION("config-rc") + "\n0\n")
+            found = (SECTION("query") + "\n" + json.dumps([self._app_entry()]) + "\n" + SECTION("query-rc") + "\n0\n"
+                     + SECTION("config") + "\n" + json.dumps(self.app_compose) + "\n" + SECTION("config-rc") + "\n0\n"
+                     if self.app_exists else SECTION("query") + "\n[]\n" + SECTION("query-rc") + "\n0\n")
+            return (found + SECTION("docker") + '\n{"status": "RUNNING", "description": ""}\n'
+                    + SECTION("docker-rc") + "\n0\n" + SECTION("pool") + '\n[{"name": "tank"}]\n'
+                    + SECTION("pool-rc") + "\n0\n")
         if "skopeo copy" in text:
             return SECTION("archive") + "\n1234 /var/lib/vz/template/cache/x.tar\n"
         if "skopeo inspect" in text:
@@ -95,13 +102,15 @@ class FakeHost:
         return ""
 
     def _app_entry(self) -> dict:
-        return {"name": "app", "state": "RUNNING", "active_workloads": {"used_ports": [], "container_details": []}}
+        return {"name": "app", "state": "RUNNING", "active_workloads": {
+            "used_ports": [], "container_details": [{"service_name": "web", "state": "running"}]}}
 
     def _midclt(self, call: list) -> str:
         method = call[0] if call else ""
         if method == "system.version_short":
             return "24.10.2.4\n"
         if method in ("app.create", "app.update", "app.delete", "app.start", "app.stop"):
+            self.app_exists = method != "app.delete"
             return "7\n"
         if method == "core.get_jobs":
             return json.dumps([{"id": 7, "state": "SUCCESS", "result": None}]) + "\n"
@@ -119,4 +128,5 @@ def installed(host: FakeHost, monkeypatch):
             if hasattr(module, "put"):
                 patch.setattr(module, "put", host.put)
         patch.setattr(proxmox_ct.log, "info", lambda *a, **k: None)
+        patch.setattr(truenas_app, "stable_seconds", lambda: 0.0)    # one healthy look settles
         yield host

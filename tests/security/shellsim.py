@@ -21,7 +21,7 @@ from pathlib import Path
 MAX_ARG_BYTES = 32 * 4096 - 1
 _BATCH_BYTES = 1_200_000
 
-STUBBED = ("pct", "pvesm", "pvesh", "pveam", "perl", "skopeo", "midclt", "sudo", "grep", "head",
+STUBBED = ("pct", "pvesm", "pvesh", "pveam", "perl", "skopeo", "midclt", "python3", "sudo", "grep", "head",
            "basename", "mv", "stat", "rm", "tail", "cat", "sh")
 
 PRELUDE = r"""
@@ -33,6 +33,7 @@ pveam() { _log pveam "$@"; }
 perl() { _log perl "$@"; }
 skopeo() { _log skopeo "$@"; }
 midclt() { _log midclt "$@"; echo '[]'; }
+python3() { _log python3 "$@"; echo 7; }
 sudo() { _log sudo "$@"; }
 grep() { _log grep "$@"; case " $* " in *" -l"*) return 1;; esac; return 0; }
 head() { _log head "$@"; }

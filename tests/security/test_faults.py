@@ -349,14 +349,14 @@ def _nas_apps(nas) -> dict:
 
 
 NAS_POINTS = {
-    "create: connection dropped at app.create": ("create", Fault("ssh", r"midclt call app\.create", action="drop"),
+    "create: connection dropped at app.create": ("create", Fault("ssh", r"python3 -c .* app\.create$", action="drop"),
                                                  ("connection was lost",)),
     "create: connection dropped while the job runs": ("create", Fault("ssh", r"midclt call core\.get_jobs",
                                                                       action="drop"), ("connection was lost",)),
-    "create: the middleware refuses": ("create", Fault("ssh", r"midclt call app\.create",
+    "create: the middleware refuses": ("create", Fault("ssh", r"python3 -c .* app\.create$",
                                                       message="[EINVAL] app_create.values: injected"), ("app.create",)),
     "create: host unreachable": ("create", Fault("unreachable"), ("cannot connect",)),
-    "update: connection dropped at app.update": ("update", Fault("ssh", r"midclt call app\.update", action="drop"),
+    "update: connection dropped at app.update": ("update", Fault("ssh", r"python3 -c .* app\.update$", action="drop"),
                                                  ("connection was lost",)),
     "delete: connection dropped at app.delete": ("delete", Fault("ssh", r"midclt call app\.delete", action="drop"),
                                                  ("connection was lost",)),

@@ -155,13 +155,18 @@ def _compose_build(host: str, where: str):
 
 
 def _truenas_payload(value, case, calls):
-    """The app.create argument decodes to exactly the compose the plan made."""
-    created = calls_of(calls, "midclt", "call", "app.create")
-    assert created, "app.create was not called"
-    payload = json.loads(created[0][3])
+    """The app.create payload decodes to exactly the compose the plan made, and it travels on
+    stdin: the command line the shell ran is the fixed helper, with no part of the value."""
+    helper = ["python3", "-c", midclt.HELPER]
+    assert calls_of(calls, *helper, "app.create"), "app.create was not called"
+    assert calls_of(calls, *helper, "app.update"), "app.update was not called"
+    sent = [s for s in case.sent if s.argv[-4:] == [*helper, "app.create"]]
+    words = json.loads(sent[0].stdin)
     props = next(o for o in case.outputs if "compose" in o)
-    assert payload == midclt.create_payload("app", desired_config(props)), "the payload changed on its way"
-    assert calls_of(calls, "midclt", "call", "app.update"), "app.update was not called"
+    assert words[0] == "app.create"
+    assert json.loads(words[1]) == midclt.create_payload("app", desired_config(props)), "the payload changed on its way"
+    for call in calls:
+        assert call[:3] != helper or call == [*helper, call[3]], "the helper's command line carries more than the method"
 
 
 def _registry(value, project):

@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from sim.testing import running_fleet
 
 TIMING = '{"job_seconds": 0.15, "deploy_seconds": 0.3}'
+# How long an app must look healthy in a row (providers/truenas_app.py; 5 s by default);
+# also reaches the engine tests' `pulumi` runs through their copied environment.
+os.environ.setdefault("HOMEFLEET_TRUENAS_STABLE_SECONDS", "0.5")
 
 
 @pytest.fixture(scope="package")

@@ -104,8 +104,8 @@ class Env:
         out = []
         for call in tool_calls(host)[since:]:
             argv = call["argv"]
-            if call["tool"] == "sudo":
-                continue
+            if call["tool"] in ("sudo", "python3"):    # python3 runs midclt's main in-process: logged as
+                continue                                # truenas_api_client with midclt's argv
             out.append(argv)
         return out
 
@@ -162,7 +162,7 @@ def test_create_on_both_generations(env):
         assert config["services"]["web"]["environment"] == {"FROM_ENV_FILE": "yes", "GREETING": greeting}
         assert "core.get_jobs" in env.methods(host)
     assert [c["tool"] for c in tool_calls(env.nas2)][:1] == ["sudo"]
-    assert all(c["tool"] == "midclt" for c in tool_calls(env.nas1))
+    assert {c["tool"] for c in tool_calls(env.nas1)} == {"midclt", "python3", "truenas_api_client"}
 
 
 def test_no_change_preview_makes_no_host_call(env):
@@ -206,7 +206,8 @@ def test_drift_shows_on_refresh_and_up_puts_it_back(env):
     edited["services"]["web"]["environment"]["GREETING"] = "edited in the UI"
     env.wait_job(env.nas1, env.midclt(env.nas1, "app.update", "web24", {"custom_compose_config": edited}))
     run = env.pulumi("refresh", "--yes")
-    assert "differs from the one homefleet applied" in run.stdout
+    assert "drift on the NAS (edited in the TrueNAS UI?): compose changed: services.web.environment.GREETING" \
+        in run.stdout
     assert env.recorded("web25")["state"] == "STOPPED"
     preview = env.pulumi("preview", "--expect-no-changes", ok=False)
     assert not preview.ok and "2 to update" in preview.stdout
@@ -247,8 +248,8 @@ def test_a_crashed_app_gives_a_readable_error_and_is_removed(env):
     text = run.stdout + run.stderr
     assert not run.ok
     assert "host nas1: app.create (app crashy) failed" in text
-    assert "the app is CRASHED" in text and "job: crashed (docker.io/library/crash-test:1.0)" in text
-    assert "Container ix-crashy-job-1 of 'crashy' app exited with code 1" in text
+    assert "the app is CRASHED: a container exited with an error (job: crashed)" in text
+    assert "/var/log/app_lifecycle.log has no line about crashy" in text
     assert env.app(env.nas1, "crashy") is None
     env.stack({k: v for k, v in env.apps.items() if k != "crashy"})
 

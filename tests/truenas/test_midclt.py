@@ -169,9 +169,50 @@ def test_lifecycle_tail_keeps_only_lines_about_the_app():
     assert len(tail) == 2 and "boom" in tail[0] and "ix-web-web-1" in tail[1]
 
 
-def test_arg_too_large_is_the_linux_single_argument_limit():
-    assert midclt.arg_too_large({"x": "a" * 1000}) is None
-    assert midclt.arg_too_large({"x": "a" * midclt.MAX_ARG_BYTES}) > midclt.MAX_ARG_BYTES
+@pytest.mark.parametrize("sudo", [False, True])
+def test_a_payload_never_reaches_the_command_line(sudo):
+    small = midclt.create_payload("web", COMPOSE)
+    big = midclt.create_payload("web", {"services": {"web": {"image": "a:1", "environment": {"S": "x" * 300000}}}})
+    for version in ((24, 10, 2, 4), (25, 4, 2), (25, 10, 0)):
+        argv, stdin = midclt.payload_call("app.create", small, sudo=sudo, version=version)
+        assert argv == midclt.payload_call("app.create", big, sudo=sudo, version=version)[0]
+        assert argv == (["sudo", "-n"] if sudo else []) + ["python3", "-c", midclt.HELPER, "app.create"]
+        words = json.loads(stdin)
+        assert words[0] == "app.create" and json.loads(words[1]) == small
+    argv, stdin = midclt.payload_call("app.update", "web", small, sudo=sudo, version=(26, 0))
+    assert argv[-4:] == ["call", "app.update", '"web"', "-"] and json.loads(stdin) == small
+
+
+def test_the_compose_text_quotes_every_string():
+    text = midclt.compose_text({"services": {"w": {"image": "a:1", "environment": {"A": "1e3", "B": "0o17"},
+                                                   "command": ["x", "8E1"], "init": True, "stop_grace_period": 3}}})
+    assert '"A": "1e3"' in text and '- "8E1"' in text and '"init": true' in text and '"stop_grace_period": 3' in text
+    assert yaml.safe_load(text)["services"]["w"]["environment"] == {"A": "1e3", "B": "0o17"}
+
+
+def test_a_job_error_names_no_attribute_as_none():
+    # the middleware's own str(ValidationErrors) (service_exception.py) writes `None`
+    assert midclt.parse_errors("[ENOENT] None: App web does not exist\n") == [
+        ("ENOENT", None, "App web does not exist")]
+    failure = midclt.job_failure({"id": 3, "state": "FAILED", "error": "[ENOENT] None: App web does not exist\n",
+                                  "exc_info": {"type": "VALIDATION", "extra": [[None, "App web does not exist", 2]]}})
+    assert failure.errno_name == "ENOENT" and failure.errors[0][1] is None
+
+
+def test_a_port_docker_lists_for_both_families_is_published_once():
+    entry = {"active_workloads": {"used_ports": [
+        {"container_port": 80, "protocol": "tcp", "host_ports": [{"host_port": 8080, "host_ip": "0.0.0.0"},
+                                                                 {"host_port": 8080, "host_ip": "::"}]},
+        {"container_port": 53, "protocol": "udp", "host_ports": [{"host_port": 5353, "host_ip": "::"}]}]}}
+    assert midclt.published_ports(entry) == [{"port": 5353, "protocol": "udp", "host_ip": "::"},
+                                             {"port": 8080, "protocol": "tcp", "host_ip": "0.0.0.0"}]
+
+
+def test_changed_paths_name_compose_keys():
+    want = {"services": {"web": {"image": "a:1", "environment": {"A": "1", "B": "2"}}}}
+    have = {"services": {"web": {"image": "a:2", "environment": {"A": "1", "C": "3"}}}}
+    assert midclt.changed_paths(want, have) == ["services.web.image", "services.web.environment.B",
+                                                "services.web.environment.C"]
 
 
 def _sections(**parts):
@@ -185,7 +226,15 @@ def test_parse_read_app_present():
     entry = {"name": "web", "state": "RUNNING"}
     out = midclt.parse_read(_sections(query=json.dumps([entry]), query_rc="0",
                                       config=json.dumps(COMPOSE), config_rc="0"), "")
-    assert out == {"entry": entry, "config": COMPOSE, "docker": None}
+    assert out["entry"] == entry and out["config"] == COMPOSE and out["docker"] is None
+
+
+def test_parse_read_preflight_sections_keep_their_own_errors():
+    out = midclt.parse_read(_sections(query="[]", query_rc="0",
+                                      docker="[EACCES] Not authorized\nTraceback (most recent call last):\n x",
+                                      docker_rc="1", pool='[{"name": "tank"}, {"name": "b"}]', pool_rc="0"), "")
+    assert out["docker"] is None and out["docker_error"] == "[EACCES] Not authorized"
+    assert out["pools"] == ["b", "tank"] and out["pool_error"] is None
 
 
 def test_parse_read_app_absent_carries_the_docker_status():
@@ -207,4 +256,6 @@ def test_read_script_quotes_through_the_one_quoting_place():
     argv = midclt.read_script("web", sudo=True)
     assert argv[:2] == ["sh", "-c"]
     assert "sudo -n midclt call app.query '[[\"name\",\"=\",\"web\"]]'" in argv[2]
-    assert "app.config" in argv[2] and "docker.status" in argv[2]
+    assert "app.config" in argv[2] and "docker.status" in argv[2] and "pool.query" not in argv[2]
+    argv = midclt.read_script("web", sudo=False, preflight=True, pool="tank")
+    assert "midclt call pool.query '[]' '{\"select\":[\"name\"]}'" in argv[2]

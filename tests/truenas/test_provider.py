@@ -9,7 +9,8 @@ import json
 import pytest
 
 from providers.errors import HostCommandError
-from providers.truenas_app import TrueNASAppProvider
+from providers.hosts import midclt as builders
+from providers.truenas_app import TrueNASAppProvider, _Host
 from sim.testing import ssh_run, tool_calls
 from sim.truenas import paths, store
 
@@ -89,14 +90,26 @@ def test_truenas_26_gets_the_compose_on_stdin_not_on_the_command_line(nas_fleet,
     assert not any(secret in arg for argv in calls for arg in argv)
 
 
-def test_before_26_the_compose_is_an_argument_which_is_the_documented_residual_risk(nas_fleet, provider):
-    nas = nas_fleet["nas2"]
-    compose = f"services:\n  web:\n    image: {IMAGE}\n    environment: {{TOKEN: visible}}\n"
+@pytest.mark.parametrize("host", ["nas1", "nas2"])
+def test_before_26_the_compose_is_never_in_a_command_line(nas_fleet, provider, host):
+    nas = nas_fleet[host]
+    compose = f"services:\n  web:\n    image: {IMAGE}\n    environment: {{TOKEN: not-in-argv}}\n"
     before = len(tool_calls(nas))
     created = provider.create(props(nas, "argv", compose))
     provider.delete(created.id, created.outs)
-    creates = [c["argv"] for c in tool_calls(nas)[before:] if c["argv"][:2] == ["call", "app.create"]]
-    assert len(creates) == 1 and "visible" in creates[0][2]
+    calls = tool_calls(nas)[before:]
+    helper = [c["argv"] for c in calls if c["tool"] == "python3"]
+    assert helper == [["-c", builders.HELPER, "app.create"]]
+    execs = [c for c in calls if c["tool"] != "truenas_api_client"]       # the in-process midclt is no exec
+    assert not any("not-in-argv" in json.dumps(c["argv"]) for c in execs)
+
+
+def test_a_job_on_an_app_that_vanished_is_enoent_and_delete_copes(nas_fleet):
+    nas = nas_fleet["nas1"]
+    host = _Host(props(nas, "ghost", f"services:\n  web:\n    image: {IMAGE}\n"))
+    with pytest.raises(HostCommandError, match=r"\[ENOENT\] None: App ghost does not exist"):
+        host.job("app.stop", "ghost", step="app.stop")
+    assert host.job("app.delete", "ghost", builders.delete_options(False), step="app.delete", missing_ok=True) is None
 
 
 def test_delete_while_docker_is_stopped_fails_instead_of_pretending(nas_fleet, provider):

@@ -186,7 +186,7 @@ def test_invalid_yaml_is_a_validation_failure_of_the_job(nas25):
 def test_missing_services_fails_validation_in_2510_and_compose_up_before(tmp_path, nas25):
     nas2510 = Nas(tmp_path / "2510", "25.10")
     job = nas2510.job(nas2510.create(compose="volumes: {}\n"))
-    assert job["error"] == '[EINVAL] app_create.custom_compose_config_string: YAML is missing required "services" key'
+    assert job["error"] == '[EINVAL] app_create.custom_compose_config_string: YAML is missing required "services" key\n'
     job = nas25.job(nas25.create(compose="volumes: {}\n"))
     assert job["error"] == ("[EFAULT] Failed 'up' action for 'web' app. Please check "
                             "/var/log/app_lifecycle.log for more details")
@@ -195,10 +195,12 @@ def test_missing_services_fails_validation_in_2510_and_compose_up_before(tmp_pat
 
 
 def test_missing_app_is_enoent(nas25):
+    # midclt formats a call's error with the client's ValidationErrors (`ALL`); a job records
+    # the middleware's own str(exc) (`None`, a newline per error)
     rc, out, err = nas25.run("call", "app.config", "ghost")
     assert (rc, out) == (1, "") and err.splitlines()[0] == "[ENOENT] ALL: App ghost does not exist"
     job = nas25.job(int(nas25.call("app.stop", "ghost")))
-    assert job["state"] == "FAILED" and job["error"] == "[ENOENT] ALL: App ghost does not exist"
+    assert job["state"] == "FAILED" and job["error"] == "[ENOENT] None: App ghost does not exist\n"
 
 
 def test_j_waits_and_fails_with_the_job_error(nas25):
@@ -221,11 +223,12 @@ def test_deploying_then_running_with_published_ports(nas25):
     entry = nas25.call("app.query", [["name", "=", "web"]])[0]
     assert entry["state"] == "RUNNING" and entry["custom_app"] is True
     assert entry["active_workloads"]["used_ports"] == [
-        {"container_port": 80, "protocol": "tcp", "host_ports": [{"host_port": 8080, "host_ip": "0.0.0.0"}]}]
+        {"container_port": 80, "protocol": "tcp", "host_ports": [{"host_port": 8080, "host_ip": "0.0.0.0"},
+                                                                 {"host_port": 8080, "host_ip": "::"}]}]
     assert "networks" in entry["active_workloads"]
 
 
-def test_a_crashing_service_makes_the_app_crashed_and_logs_it(nas25):
+def test_a_crashing_service_without_restart_makes_the_app_crashed(nas25):
     compose = ("services:\n  web:\n    image: nginx:1.27.3\n  worker:\n    image: busybox:1.36\n"
                "    labels:\n      homefleet.test/crash: 'true'\n")
     nas25.create(compose=compose)
@@ -234,7 +237,61 @@ def test_a_crashing_service_makes_the_app_crashed_and_logs_it(nas25):
     assert entry["state"] == "CRASHED"
     states = {c["service_name"]: c["state"] for c in entry["active_workloads"]["container_details"]}
     assert states == {"web": "running", "worker": "crashed"}
-    assert "ix-web-worker-1" in nas25.lifecycle_log
+    assert nas25.lifecycle_log == ""          # `up -d` succeeded: app_lifecycle.log only gets failures
+
+
+def test_a_crash_loop_under_restart_always_is_never_crashed(nas25):
+    (nas25.state / "truenas_timing.json").write_text(
+        '{"job_seconds": 0.05, "deploy_seconds": 0.05, "loop_seconds": 0.4}')
+    nas25.job(nas25.create(compose="services:\n  web:\n    image: crash:1\n    restart: always\n"))
+    from sim.truenas.workloads import _loop_running
+    # runs 0.1 s, then waits 0.1, 0.2, 0.4, 0.8 s ... before the next restart
+    assert [t / 10 for t in range(16) if _loop_running(t / 10 + 0.05, 0.4)] == [0.0, 0.2, 0.5, 1.0]
+    seen = set()
+    for _ in range(12):
+        entry = nas25.call("app.query", [["name", "=", "web"]])[0]
+        seen.add((entry["state"], tuple(c["state"] for c in entry["active_workloads"]["container_details"])))
+        time.sleep(0.07)
+    assert ("STOPPED", ()) in seen                                       # STOPPED shows no workloads
+    assert seen <= {("RUNNING", ("running",)), ("STOPPED", ())} and not any(s == "CRASHED" for s, _ in seen)
+
+
+def test_a_failing_healthcheck_stays_deploying_and_a_dependency_on_it_fails_up(nas25):
+    sick = ("services:\n  db:\n    image: pg:1\n    healthcheck: {test: [CMD, 'true'], interval: 1s}\n"
+            "    labels: {homefleet.test/unhealthy: 'true'}\n")
+    nas25.job(nas25.create(compose=sick))
+    time.sleep(0.7)
+    assert nas25.state_of() == "DEPLOYING"
+    job = nas25.job(nas25.create("app2", sick + "  web:\n    image: nginx:1\n"
+                                 "    depends_on: {db: {condition: service_healthy}}\n"))
+    assert job["state"] == "FAILED" and "Failed 'up' action for 'app2' app" in job["error"]
+    assert "dependency failed to start: container ix-app2-db-1 is unhealthy" in nas25.lifecycle_log
+
+
+@pytest.mark.parametrize("version, line", [("24.10", "    - 1e3\n"), ("25.04", "    - 1e3\n"),
+                                           ("25.10", '    - "1e3"\n')])
+def test_the_compose_is_rewritten_per_version_and_containers_see_what_compose_reads(tmp_path, version, line):
+    nas = Nas(tmp_path / version, version)
+    nas.job(nas.create(compose="services:\n  web:\n    image: nginx:1\n    command: ['1e3']\n"
+                                "    environment: {A: '0o17', B: '8E1', C: 'x'}\n"))
+    rendered = (nas.state / "sim/truenas/rendered/web.yaml").read_text()
+    assert line in rendered
+    seen = json.loads((nas.state / "sim/truenas/rendered/web.containers.json").read_text())["web"]
+    if version == "25.10":
+        assert seen["environment"] == {"A": "0o17", "B": "8E1", "C": "x"} and seen["command"] == ["1e3"]
+    else:
+        assert seen["environment"] == {"A": "15", "B": "80", "C": "x"} and seen["command"] == ["1000"]
+    assert nas.call("app.config", "web")["services"]["web"]["environment"]["A"] == "0o17"
+
+
+def test_docker_status_needs_docker_read(nas25):
+    (nas25.state / "truenas_roles").write_text("APPS_WRITE\n")
+    assert nas25.call("app.query") == []
+    rc, _, err = nas25.run("call", "docker.status")
+    assert rc == 1 and err.startswith("[EACCES] Not authorized\n")
+    (nas25.state / "truenas_roles").write_text("DOCKER_WRITE\n")
+    assert nas25.call("docker.status")["status"] == "RUNNING"
+    assert nas25.run("call", "app.query")[2].startswith("[EACCES] Not authorized")
 
 
 def test_stop_start_and_an_update_keeps_a_stopped_app_stopped(nas25):
@@ -261,7 +318,9 @@ def test_a_failed_update_is_not_rolled_back(nas25):
 def test_update_yaml_errors_use_the_create_attribute_before_2510(nas25):
     nas25.job(nas25.create())
     job = nas25.job(int(nas25.call("app.update", "web", {"custom_compose_config_string": "a: [b"})))
-    assert job["error"] == "[EINVAL] app_create.custom_compose_config_string: Invalid YAML provided"
+    assert job["error"] == "[EINVAL] app_create.custom_compose_config_string: Invalid YAML provided\n"
+    job = nas25.job(int(nas25.call("app.update", "web", {"values": {}})))
+    assert job["error"] == "[EINVAL] app_update.custom_compose_config: This field is required\n"
 
 
 def test_delete_keeps_ix_volumes_unless_asked(nas25):
@@ -279,6 +338,9 @@ def test_query_is_empty_while_docker_is_stopped(nas25):
     store.set_docker_status(nas25.state, "STOPPED")
     assert nas25.call("app.query") == []
     assert nas25.call("docker.status") == {"status": "STOPPED", "description": ""}
+    store.set_docker_status(nas25.state, "UNCONFIGURED", "Application(s) are not configured")
+    assert nas25.job(nas25.create("other"))["error"] == "[EFAULT] No pool configured for Docker"
+    store.set_docker_status(nas25.state, "STOPPED")
     job = nas25.job(nas25.create("other"))
     assert job["error"] == "[EFAULT] Docker service is not running"
     store.set_docker_status(nas25.state, "RUNNING")

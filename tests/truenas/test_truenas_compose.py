@@ -196,3 +196,31 @@ def test_plan_refuses_proxmox_keys_and_non_compose_apps_on_truenas(tmp_path):
         "stacks/Pulumi.fleet.yaml: homefleet:apps.c.compose: file 'missing.yml' not found. "
         "Write the path relative to the project folder (where Pulumi.yaml is)",
     ]
+
+
+@pytest.mark.parametrize("value, misread", [("1e3", True), ("8E1", True), ("0o17", True), ("1.5e3", True),
+                                            ("0x1F", False), (".inf", False), ("1.0", False), ("8080", False),
+                                            ("yes", False), ("v1e3", False), ("1e", False), ("", False)])
+def test_strings_truenas_2410_turns_into_numbers(value, misread):
+    from homefleet.truenas_compose import misread_after_redump
+    assert misread_after_redump(value) is misread
+
+
+def test_number_like_env_and_labels_become_lists_and_the_rest_is_warned(tmp_path):
+    text = (f"services:\n  web:\n    image: {IMAGE}\n    restart: always\n"
+            "    environment: {A: '1e3', B: plain, C: 8080, D: true}\n    labels: {l: '0o17'}\n"
+            "    command: ['x', '8E1']\n")
+    out = run(write(tmp_path, text))
+    web = out.config["services"]["web"]
+    assert web["environment"] == ["A=1e3", "B=plain", "C=8080", "D=true"] and web["labels"] == ["l=0o17"]
+    assert [w for w in out.warnings if "reaches the container as a number" in w] == [
+        "compose/app.yml: services.web.command[1]: '8E1' reaches the container as a number on TrueNAS 24.10 "
+        "and 25.04 (TrueNAS re-writes the compose with PyYAML, which leaves it unquoted, and compose reads "
+        "YAML 1.2). Write it so it is not a number, e.g. with a unit or a prefix, or use TrueNAS 25.10+"]
+    plain = run(write(tmp_path, text.replace("'1e3'", "x").replace("'0o17'", "y"), "b.yml"))
+    assert plain.config["services"]["web"]["environment"] == {"A": "x", "B": "plain", "C": 8080, "D": True}
+
+
+def test_a_service_without_restart_is_warned(tmp_path):
+    out = run(write(tmp_path, f"services:\n  web:\n    image: {IMAGE}\n"))
+    assert any("services.web.restart: is not set" in w and "restart: unless-stopped" in w for w in out.warnings)
