@@ -13,7 +13,7 @@ from typing import Optional
 from .config import PROJECT, stack_file
 from .errors import ConfigError, located
 from .stack import App, Stack
-from .truenas_compose import convert, dump
+from .compose.truenas import convert, dump
 
 # Keys of an app that mean something on a TrueNAS host; every other key set is an error.
 TRUENAS_KEYS = {"host", "compose", "env", "running", "deleteData", "ports", "allowSystemPaths"}

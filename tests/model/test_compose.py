@@ -5,11 +5,11 @@ import textwrap
 
 import pytest
 
-from homefleet import compose_proxmox as cp
+from homefleet.compose import proxmox as cp
 from homefleet.compose import SERVICE_KEYS, SecretText, load_compose, load_compose_text, start_order
-from homefleet.compose_addresses import allocate, pool
-from homefleet.compose_names import rewrite_value
-from homefleet.compose_vars import InterpolationError, Interpolator, SecretRef, parse_dotenv
+from homefleet.compose.addresses import allocate, pool
+from homefleet.compose.names import rewrite_value
+from homefleet.compose.variables import InterpolationError, Interpolator, SecretRef, parse_dotenv
 from homefleet.config import load
 from homefleet.errors import ConfigError
 from homefleet.plan import make_plan

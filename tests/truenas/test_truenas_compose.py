@@ -9,7 +9,7 @@ from homefleet.config import load
 from homefleet.errors import ConfigError
 from homefleet.plan import make_plan
 from homefleet.plan_truenas import plan_truenas
-from homefleet.truenas_compose import convert, dump
+from homefleet.compose.truenas import convert, dump
 
 
 def write(tmp_path, text: str, name: str = "app.yml", **files) -> object:

@@ -36,11 +36,11 @@ from typing import Optional
 
 import yaml
 
-from .compose import read_compose_yaml
-from .compose import load_compose_text
-from .compose_vars import InterpolationError, Interpolator, parse_dotenv, secret_names
-from .errors import ConfigError, Findings, located
-from .imageref import ImageRefError, parse_image_ref
+from .read import read_compose_yaml
+from .read import load_compose_text
+from .variables import InterpolationError, Interpolator, parse_dotenv, secret_names
+from ..errors import ConfigError, Findings, located
+from ..imageref import ImageRefError, parse_image_ref
 
 MARKER_KEY = "x-homefleet"
 SECRETISH = re.compile(r"(PASS(WORD)?|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?|AUTH)", re.I)

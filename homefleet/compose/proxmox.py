@@ -13,114 +13,29 @@ warning shown in the preview (`WARN`, and approximations such as health checks).
 
 from __future__ import annotations
 
-import math
 import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .compose import ComposeFile, Service, start_order
-from .compose_names import rewrite_argv, rewrite_value
-from .compose_vars import SecretText
-from .errors import located
-from .sizes import to_gib, to_mib
+from .model import ComposeFile, Service, start_order
+from .names import rewrite_argv, rewrite_value
+from ..errors import located
+from .proxmox_keys import BY_VALUE, HARD, NO_EFFECT, SOFT, WARN, KeyRules
+from .proxmox_sizes import limits_of, size_of
+from .proxmox_storage import StorageRules, driver_bind, safe_path
+from .variables import SecretText
+
+__all__ = ["BY_VALUE", "HARD", "NO_EFFECT", "SOFT", "WARN", "ComposeAppPlan", "ComposeCt", "app_problems", "convert",
+           "ct_name", "hostname_of", "pinned_address"]
 
 FALLBACK = {"cores": 1, "memory": 512, "swap": 512, "disk": 4}
-DEFAULT_VOLUME_GIB = 8
 DRI_DEVICES = ("/dev/dri/card0", "/dev/dri/renderD128")
 NON_HTTP_PORTS = {21, 22, 25, 53, 110, 143, 389, 465, 587, 636, 993, 995, 1883, 3306, 5432, 5672,
                   6379, 8883, 9092, 11211, 27017}
 _ENV_KEY = re.compile(r"^\w+$")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_IGNORE_FIX = "Remove it, or add `x-homefleet: {{ignore: [{key}]}}` to the service to deploy the service without it"
-_GENERIC = "is not supported on Proxmox: an LXC container has no equivalent"
-
-# key -> (message, fix): refused outright.
-HARD = {
-    "privileged": ("privileged containers cannot run OCI images on Proxmox (PVE refuses to create them: "
-                   "`unable to create CT - Invalid argument`)",
-                   "Remove privileged:; list the devices the app needs under devices:"),
-    "volumes_from": ("mounts another container's volumes, which a Proxmox CT cannot do",
-                     "Bind-mount the same absolute host path in both services"),
-    "links": ("links are a legacy Docker feature a Proxmox CT cannot use",
-              "Remove links:; services reach each other by name, and depends_on: orders them"),
-    "external_links": ("links to containers outside the file cannot be made on Proxmox",
-                       "Remove external_links: and use the other app's address"),
-    "secrets": ("file-based secrets are not supported on Proxmox",
-                "Pass the value through environment: as ${VAR} and set VAR as a secret: "
-                "pulumi config set --secret --path 'homefleet:secrets.{app}.VAR' <value>"),
-    "configs": ("config files are not supported on Proxmox",
-                "Bind-mount the folder holding the file from an absolute host path"),
-    "gpus": ("GPU reservations are Docker-specific",
-             "List the GPU device nodes under devices: (e.g. /dev/dri/renderD128 or /dev/nvidia0)"),
-    "device_cgroup_rules": ("device cgroup rules are Docker-specific", "List the devices under devices:"),
-    "userns_mode": (_GENERIC, "Remove it"),
-    "uts": (_GENERIC, "Remove it"),
-    "cgroup": (_GENERIC, "Remove it"),
-    "cgroup_parent": (_GENERIC, "Remove it"),
-    "isolation": (_GENERIC, "Remove it"),
-    "runtime": (_GENERIC, "Remove it"),
-    "storage_opt": (_GENERIC, "Remove it; size the CT's disk with x-homefleet: {disk: GiB}"),
-    "credential_spec": (_GENERIC, "Remove it"),
-    "models": (_GENERIC, "Remove it"),
-    "provider": (_GENERIC, "Remove it"),
-    "use_api_socket": ("gives the container Docker's API socket; there is no Docker on a Proxmox host", "Remove it"),
-}
-
-# key -> message: an error unless the service lists the key under x-homefleet.ignore.
-SOFT = {
-    "user": "runs the service as {value}, which homefleet cannot set on a Proxmox CT (it runs as the image's USER)",
-    "working_dir": "sets the working directory to {value}, which homefleet cannot set on a Proxmox CT "
-                   "(it starts in the image's WORKDIR)",
-    "cap_add": "adds the capabilities {value}, which homefleet cannot grant to a Proxmox CT",
-    "cap_drop": "drops the capabilities {value}, which homefleet cannot do on a Proxmox CT (the app would keep them)",
-    "security_opt": "sets security options ({value}), which homefleet cannot set on a Proxmox CT",
-    "sysctls": "sets kernel parameters ({value}), which homefleet cannot set on a Proxmox CT",
-    "ulimits": "sets resource limits ({value}), which homefleet cannot set on a Proxmox CT",
-    "group_add": "adds supplementary groups ({value}), which homefleet cannot set on a Proxmox CT",
-    "read_only": "makes the root filesystem read-only, which homefleet cannot do on a Proxmox CT",
-    "mac_address": "sets a MAC address, which homefleet does not set per service",
-    "dns": "sets DNS servers ({value}); PVE does not configure DNS inside an app container",
-    "dns_search": "sets DNS search domains ({value}); PVE does not configure DNS inside an app container",
-    "dns_opt": "sets resolver options ({value}); PVE does not configure DNS inside an app container",
-    "extra_hosts": "adds /etc/hosts entries ({value}); PVE does not manage /etc/hosts of an app container",
-    "domainname": "sets a domain name; PVE does not set it inside an app container",
-    "tmpfs": "mounts a tmpfs at {value}; a Proxmox CT has no tmpfs mount points",
-    "oom_kill_disable": "disables the OOM killer, which homefleet cannot do on a Proxmox CT",
-    "oom_score_adj": "adjusts the OOM score, which homefleet cannot do on a Proxmox CT",
-    "pids_limit": "limits the number of processes, which homefleet cannot set on a Proxmox CT",
-    "cpuset": "pins CPUs ({value}), which homefleet cannot set on a Proxmox CT",
-    "init": "runs an init process (tini) as PID 1; a Proxmox app container runs the entrypoint as PID 1",
-    "post_start": "runs lifecycle hooks, which a Proxmox CT does not have",
-    "pre_stop": "runs lifecycle hooks, which a Proxmox CT does not have",
-    "stop_signal": "stops the service with {value}; PVE stops an app container with the image's STOPSIGNAL",
-    "platform": "asks for the platform {value}; PVE takes the image for the host's own platform",
-}
-
-# key -> message: no effect on Proxmox, shown as a warning.
-WARN = {
-    "shm_size": "is ignored: PVE gives an app container a /dev/shm of its default size",
-    "stop_grace_period": "is ignored: PVE waits up to 60 s when homefleet shuts a CT down",
-    "logging": "is ignored: an app container's output goes to PVE's console log",
-    "tty": "is ignored: PVE runs an app container's entrypoint on its console",
-    "stdin_open": "is ignored: PVE runs an app container's entrypoint on its console",
-    "mem_reservation": "is ignored: a Proxmox CT has one memory limit (x-homefleet: {memory: MiB})",
-    "mem_swappiness": "is ignored on Proxmox",
-    "cpu_count": "is ignored: set the CT's cores with cpus: or x-homefleet: {cores: N}",
-    "cpu_percent": "is ignored: set the CT's cores with cpus: or x-homefleet: {cores: N}",
-    "cpu_shares": "is ignored: set the CT's cores with cpus: or x-homefleet: {cores: N}",
-    "cpu_period": "is ignored: set the CT's cores with cpus: or x-homefleet: {cores: N}",
-    "cpu_quota": "is ignored: set the CT's cores with cpus: or x-homefleet: {cores: N}",
-    "cpu_rt_period": "is ignored on Proxmox",
-    "cpu_rt_runtime": "is ignored on Proxmox",
-    "blkio_config": "is ignored on Proxmox",
-}
-# No effect on a Proxmox CT, and none needed: the CT has its own address (expose), labels are metadata.
-NO_EFFECT = {"labels", "label_file", "annotations", "expose", "attach", "develop", "pull_policy", "pull_refresh_after"}
-# Mapped, or refused depending on the value (see _features, _deploy and _limits).
-BY_VALUE = {"cpus", "mem_limit", "memswap_limit", "deploy", "network_mode", "ipc", "pid", "scale"}
 SERVICE_X = {"cores", "memory", "swap", "disk", "vmid", "ip", "ignore"}
-VOLUME_X = {"size", "storage", "backup"}
 APP_KEYS_FOR_COMPOSE = {"host", "compose", "package", "env", "cores", "memory", "swap", "disk", "storage", "tags",
                         "onboot", "running", "deleteData", "description"}
 
@@ -168,7 +83,7 @@ def app_problems(app, file: str, where: str) -> list:
     return problems
 
 
-class _Converter:
+class _Converter(KeyRules, StorageRules):
     def __init__(self, stack: str, app_name: str, compose: ComposeFile, host_name: str, host, app=None,
                  package=None, addresses: Optional[dict] = None):
         self.stack, self.app_name, self.compose = stack, app_name, compose
@@ -313,83 +228,6 @@ class _Converter:
             x = {**x, "vmid": None}
         return x
 
-    def _features(self, service: Service, ignore: set) -> None:
-        options = service.options
-        for key, value in options.items():
-            at = f"{service.where}.{key}"
-            if key in HARD:
-                if key == "privileged" and value is not True:
-                    continue
-                message, fix = HARD[key]
-                self.fail(at, message, fix.replace("{app}", self.app_name))
-            elif key in SOFT:
-                if value in (False, None, [], {}) and key in ("read_only", "init", "oom_kill_disable"):
-                    continue
-                if key == "platform" and str(value) in ("linux/amd64", "amd64"):
-                    continue
-                if key not in ignore:
-                    self.fail(at, SOFT[key].format(value=_show(value)), _IGNORE_FIX.format(key=key))
-                else:
-                    self.warn(at, "is ignored (x-homefleet.ignore)")
-            elif key in WARN:
-                self.warn(at, WARN[key])
-        for key in ("user", "working_dir"):
-            value = getattr(service, key)
-            if value is not None:
-                if key not in ignore:
-                    self.fail(f"{service.where}.{key}", SOFT[key].format(value=_show(value)),
-                              _IGNORE_FIX.format(key=key))
-                else:
-                    self.warn(f"{service.where}.{key}", "is ignored (x-homefleet.ignore)")
-        mode = options.get("network_mode")
-        if mode is not None and mode not in ("bridge", "default"):
-            what = ("shares the network of another container" if str(mode).startswith(("service:", "container:"))
-                    else "uses the host's network" if mode == "host" else f"uses the network mode {mode!r}")
-            self.fail(f"{service.where}.network_mode", f"{what}, which a Proxmox CT cannot do",
-                      "Remove network_mode:; every service gets its own address and reaches the others by name")
-        for key in ("ipc", "pid"):
-            value = options.get(key)
-            if value is not None and not (key == "ipc" and value in ("private", "shareable", "none")):
-                space = "an IPC" if key == "ipc" else "a PID"
-                self.fail(f"{service.where}.{key}", f"shares {space} namespace ({key}: {value}), which separate "
-                          "Proxmox CTs cannot do", f"Remove {key}:, or run these processes in one service")
-        scale = options.get("scale")
-        if scale not in (None, 1):
-            self.fail(f"{service.where}.scale", f"runs {scale} copies; a Proxmox CT is one copy",
-                      "Remove scale: or set it to 1")
-        self._deploy(service)
-        if service.healthcheck and not _healthcheck_disabled(service.healthcheck):
-            self.warn(f"{service.where}.healthcheck", "is not run: Proxmox has no health checks",
-                      "Watch the app yourself (e.g. Uptime Kuma)")
-        if service.restart in ("always", "unless-stopped") or (service.restart or "").startswith("on-failure"):
-            self.warn(f"{service.where}.restart", "Proxmox starts the CT when the host boots (onboot) but does not "
-                      "restart the app if it exits")
-
-    def _deploy(self, service: Service) -> None:
-        deploy = service.options.get("deploy")
-        if not isinstance(deploy, dict):
-            return
-        at = f"{service.where}.deploy"
-        for key, value in deploy.items():
-            if key == "resources" and isinstance(value, dict):
-                for part, body in value.items():
-                    if part == "limits" and isinstance(body, dict):
-                        for limit in body:
-                            if limit not in ("cpus", "memory"):
-                                self.warn(f"{at}.resources.limits.{limit}", "is ignored on Proxmox")
-                    elif part == "reservations" and isinstance(body, dict) and body.get("devices"):
-                        self.fail(f"{at}.resources.reservations.devices", HARD["gpus"][0], HARD["gpus"][1])
-                    else:
-                        self.warn(f"{at}.resources.{part}", "is ignored: a Proxmox CT has one limit per resource")
-            elif key == "replicas" and value not in (None, 1):
-                self.fail(f"{at}.replicas", f"runs {value} copies; a Proxmox CT is one copy",
-                          "Remove replicas: or set it to 1")
-            elif key == "restart_policy":
-                self.warn(f"{at}.restart_policy", "Proxmox starts the CT when the host boots (onboot) but does not "
-                          "restart the app if it exits")
-            elif key != "replicas":
-                self.warn(f"{at}.{key}", "is ignored on Proxmox")
-
     # ---- environment and command line
 
     def _environment(self, service: Service) -> tuple:
@@ -441,99 +279,6 @@ class _Converter:
             return None
         return shlex.join(argv)
 
-    # ---- storage
-
-    def _volumes(self, service: Service, ignore: set) -> tuple:
-        volumes, mounts = [], []
-        for mount in service.volumes:
-            at = mount.where
-            target = mount.target.rstrip("/") or "/"
-            if not _safe_path(target):
-                self.fail(at, f"the container path {mount.target!r} cannot hold ',', '=', '..' or spaces on Proxmox",
-                          "Choose a plain absolute path")
-                continue
-            if mount.type == "tmpfs":
-                if "tmpfs" in ignore:
-                    self.warn(at, "is ignored (x-homefleet.ignore)")
-                else:
-                    self.fail(at, SOFT["tmpfs"].format(value=target), _IGNORE_FIX.format(key="tmpfs"))
-                continue
-            source = mount.source
-            if mount.type == "volume" and source is not None:
-                declared = self.compose.volumes.get(source) or {}
-                bind = _driver_bind(declared)
-                if bind is None and not self._volume_ok(source, declared):
-                    continue
-                if bind is not None:
-                    mount_type, source = "bind", bind
-                else:
-                    x = declared.get("x-homefleet") or {}
-                    volumes.append(self._storage_volume(f"volumes.{source}", target, x, mount))
-                    continue
-            elif mount.type == "volume":  # anonymous
-                volumes.append(self._storage_volume(at, target, {}, mount))
-                continue
-            else:
-                mount_type = "bind"
-            if mount_type == "bind":
-                if not source or not source.startswith("/"):
-                    self.fail(at, f"the relative host path {source!r} has no meaning on Proxmox: there is no project "
-                              "folder on the host", f"Write an absolute host path (e.g. /srv/{self.app_name}/"
-                              f"{(source or '').lstrip('./~') or 'data'}, created on the host beforehand), or use a "
-                              "named volume")
-                    continue
-                clean = source.rstrip("/") or "/"
-                if not _safe_path(clean):
-                    self.fail(at, f"the host path {source!r} cannot hold ',', '=', '..' or spaces on Proxmox",
-                              "Choose a plain absolute path")
-                    continue
-                if isinstance(mount.options.get("bind"), dict) and mount.options["bind"].get("propagation"):
-                    self.warn(at, "bind propagation is ignored on Proxmox")
-                mounts.append({"source": clean, "path": target, "read_only": bool(mount.read_only)})
-        return volumes, mounts
-
-    def _volume_ok(self, name: str, declared: dict) -> bool:
-        where = f"volumes.{name}"
-        if declared.get("external"):
-            self.fail(where, "is an external volume (created outside this file); Proxmox has no Docker volumes",
-                      "Remove external: so homefleet creates the volume, or bind-mount an absolute host path")
-            return False
-        if declared.get("driver") not in (None, "local"):
-            self.fail(f"{where}.driver", f"the volume driver {declared['driver']!r} is not available on Proxmox",
-                      "Remove driver:, or bind-mount a host path where the host mounts that storage")
-            return False
-        if declared.get("driver_opts"):
-            self.fail(f"{where}.driver_opts",
-                      "only {type: none, o: bind, device: /absolute/path} is supported on Proxmox",
-                      "Use that form for a host folder, or remove driver_opts:")
-            return False
-        return True
-
-    def _storage_volume(self, where: str, target: str, x, mount) -> dict:
-        size = DEFAULT_VOLUME_GIB
-        if not isinstance(x, dict):
-            self.fail(f"{where}.x-homefleet", "must be a mapping", "Write e.g. x-homefleet: {size: 20}")
-            x = {}
-        for key in x:
-            if key not in VOLUME_X:
-                self.fail(f"{where}.x-homefleet.{key}", "unknown key", "allowed: " + ", ".join(sorted(VOLUME_X)))
-        if x.get("size") is not None:
-            try:
-                size = to_gib(x["size"])
-                if size < 1:
-                    raise ValueError
-            except ValueError:
-                self.fail(f"{where}.x-homefleet.size", f"must be a whole number of GiB ≥ 1 (got {x['size']!r})",
-                          "Write e.g. size: 20")
-        if mount.read_only:
-            self.warn(mount.where, "is mounted read-write: homefleet mounts storage volumes read-write on Proxmox")
-        volume = {"path": target, "size": size}
-        if x.get("storage"):
-            volume["storage"] = str(x["storage"])
-        if x.get("backup") is not None:
-            volume["backup"] = bool(x["backup"])
-        return volume
-
     # ---- devices, ports, relations, sizes
 
     def _devices(self, service: Service, ignore: set) -> list:
@@ -554,7 +299,7 @@ class _Converter:
             if device.source.rstrip("/") == "/dev/dri":
                 gids = self.host.gpuGids
                 out += [{"path": DRI_DEVICES[0], "gid": gids.video}, {"path": DRI_DEVICES[1], "gid": gids.render}]
-            elif not _safe_path(device.source):
+            elif not safe_path(device.source):
                 self.fail(device.where, f"the device path {device.source!r} cannot hold ',', '=' or spaces")
             else:
                 out.append({"path": device.source})
@@ -620,13 +365,13 @@ class _Converter:
         sizes = {}
         app = self.app
         defaults = self.host.defaults
-        limits = _limits(service)
+        limits = limits_of(service)
         for key in ("cores", "memory", "swap", "disk"):
             value = x.get(key)
             where = f"{service.where}.x-homefleet.{key}"
             if value is not None:
                 try:
-                    value = _size(key, value)
+                    value = size_of(key, value)
                 except ValueError as exc:
                     self.fail(where, str(exc), "Write e.g. " + {"cores": "cores: 2", "memory": "memory: 2048",
                                                                  "swap": "swap: 512", "disk": "disk: 8"}[key])
@@ -682,99 +427,8 @@ def _shared_volumes(services: dict, declared: dict) -> dict:
     users: dict = {}
     for service in services.values():
         for mount in service.volumes:
-            if mount.type == "volume" and mount.source and _driver_bind(declared.get(mount.source) or {}) is None:
+            if mount.type == "volume" and mount.source and driver_bind(declared.get(mount.source) or {}) is None:
                 users.setdefault(mount.source, [])
                 if service.name not in users[mount.source]:
                     users[mount.source].append(service.name)
     return {name: names for name, names in users.items() if len(names) > 1}
-
-
-def _driver_bind(declared: dict) -> Optional[str]:
-    """The host path of a `driver_opts: {type: none, o: bind, device: /path}` volume."""
-    opts = declared.get("driver_opts") or {}
-    bind = opts.get("type") == "none" and "bind" in str(opts.get("o", "")).split(",")
-    if declared.get("driver") in (None, "local") and bind:
-        device = opts.get("device")
-        return str(device) if device else None
-    return None
-
-
-def _safe_path(path: str) -> bool:
-    return path.startswith("/") and not re.search(r"[,=\s\x00-\x1f]", path) and ".." not in path.split("/")
-
-
-def _healthcheck_disabled(check: dict) -> bool:
-    test = check.get("test")
-    return check.get("disable") is True or test == ["NONE"] or test == "NONE"
-
-
-def _show(value) -> str:
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items())
-    return str(value)
-
-
-_MEM = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?\s*$", re.I)
-_MEM_FACTOR = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
-def _bytes_mib(value) -> int:
-    """Compose memory (bytes as a number, or '512m', '1.5g') -> MiB, rounded up."""
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, (int, float)):
-        number = float(value)
-    else:
-        match = _MEM.match(str(value))
-        if not match:
-            raise ValueError(value)
-        number = float(match.group(1)) * _MEM_FACTOR[match.group(2).lower()]
-    return max(16, math.ceil(number / 1024**2))
-
-
-def _limits(service: Service) -> dict:
-    """cores / memory / swap from cpus, mem_limit, memswap_limit and deploy.resources.limits."""
-    options = service.options
-    limits = ((options.get("deploy") or {}).get("resources") or {}).get("limits") or {} \
-        if isinstance(options.get("deploy"), dict) else {}
-    out: dict = {}
-    cpus = options.get("cpus", limits.get("cpus") if isinstance(limits, dict) else None)
-    if cpus is not None:
-        try:
-            out["cores"] = max(1, math.ceil(float(cpus)))
-        except (TypeError, ValueError):
-            out["problem"] = ("cpus", f"must be a number of CPUs (got {cpus!r})")
-    memory = options.get("mem_limit", limits.get("memory") if isinstance(limits, dict) else None)
-    if memory is not None:
-        try:
-            out["memory"] = _bytes_mib(memory)
-        except ValueError:
-            out["problem"] = ("mem_limit", f"is not a memory size (got {memory!r})")
-    swap_total = options.get("memswap_limit")
-    if swap_total is not None and "memory" in out:
-        try:
-            total = -1 if str(swap_total) == "-1" else _bytes_mib(swap_total)
-            out["swap"] = 0 if total == -1 else max(0, total - out["memory"])
-        except ValueError:
-            out["problem"] = ("memswap_limit", f"is not a memory size (got {swap_total!r})")
-    return out
-
-
-def _size(key: str, value) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"must be a number (got {value!r})")
-    if key == "cores":
-        if not isinstance(value, int) or not 1 <= value <= 8192:
-            raise ValueError(f"must be a whole number of cores from 1 to 8192 (got {value!r})")
-        return value
-    if key == "disk":
-        gib = to_gib(value)
-        if gib < 1:
-            raise ValueError(f"must be at least 1 GiB (got {value!r})")
-        return gib
-    mib = to_mib(value, "M")
-    if key == "memory" and mib < 16:
-        raise ValueError(f"must be at least 16 MiB (got {value!r})")
-    return mib

@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from .catalog import DEFAULT_PACKAGES_DIR
-from .compose import load_compose
-from .compose_addresses import allocate, pool
-from .compose_proxmox import app_problems, convert, pinned_address
-from .config import PROJECT, stack_file
-from .errors import ConfigError, located
-from .imageref import parse_image_ref
-from .plan import CtPlan, TemplatePlan, pull_ref, template_name
+from ..catalog import DEFAULT_PACKAGES_DIR
+from .read import load_compose
+from .addresses import allocate, pool
+from .proxmox import app_problems, convert, pinned_address
+from ..config import PROJECT, stack_file
+from ..errors import ConfigError, located
+from ..imageref import parse_image_ref
+from ..plan_types import CtPlan, TemplatePlan, pull_ref, template_name
 
 
 def compose_source(name: str, app, catalog: dict, project_dir: Path, packages_dir: Path) -> Optional[tuple]:

@@ -1,0 +1,192 @@
+"""What each compose service key means on a Proxmox CT: one entry (or one small rule) per key.
+
+`HARD`: refused with a reason and a fix. `SOFT`: refused unless the service waives it with
+`x-homefleet: {ignore: [key]}`. `WARN`: no effect on Proxmox, said in the preview. `NO_EFFECT`:
+nothing to do. `BY_VALUE`: decided by the value (`KeyRules` below, and proxmox_sizes.py).
+"""
+
+from __future__ import annotations
+
+from .model import Service
+
+_IGNORE_FIX = "Remove it, or add `x-homefleet: {{ignore: [{key}]}}` to the service to deploy the service without it"
+_GENERIC = "is not supported on Proxmox: an LXC container has no equivalent"
+
+# key -> (message, fix): refused outright.
+HARD = {
+    "privileged": ("privileged containers cannot run OCI images on Proxmox (PVE refuses to create them: "
+                   "`unable to create CT - Invalid argument`)",
+                   "Remove privileged:; list the devices the app needs under devices:"),
+    "volumes_from": ("mounts another container's volumes, which a Proxmox CT cannot do",
+                     "Bind-mount the same absolute host path in both services"),
+    "links": ("links are a legacy Docker feature a Proxmox CT cannot use",
+              "Remove links:; services reach each other by name, and depends_on: orders them"),
+    "external_links": ("links to containers outside the file cannot be made on Proxmox",
+                       "Remove external_links: and use the other app's address"),
+    "secrets": ("file-based secrets are not supported on Proxmox",
+                "Pass the value through environment: as ${VAR} and set VAR as a secret: "
+                "pulumi config set --secret --path 'homefleet:secrets.{app}.VAR' <value>"),
+    "configs": ("config files are not supported on Proxmox",
+                "Bind-mount the folder holding the file from an absolute host path"),
+    "gpus": ("GPU reservations are Docker-specific",
+             "List the GPU device nodes under devices: (e.g. /dev/dri/renderD128 or /dev/nvidia0)"),
+    "device_cgroup_rules": ("device cgroup rules are Docker-specific", "List the devices under devices:"),
+    "userns_mode": (_GENERIC, "Remove it"),
+    "uts": (_GENERIC, "Remove it"),
+    "cgroup": (_GENERIC, "Remove it"),
+    "cgroup_parent": (_GENERIC, "Remove it"),
+    "isolation": (_GENERIC, "Remove it"),
+    "runtime": (_GENERIC, "Remove it"),
+    "storage_opt": (_GENERIC, "Remove it; size the CT's disk with x-homefleet: {disk: GiB}"),
+    "credential_spec": (_GENERIC, "Remove it"),
+    "models": (_GENERIC, "Remove it"),
+    "provider": (_GENERIC, "Remove it"),
+    "use_api_socket": ("gives the container Docker's API socket; there is no Docker on a Proxmox host", "Remove it"),
+}
+
+# key -> message: an error unless the service lists the key under x-homefleet.ignore.
+SOFT = {
+    "user": "runs the service as {value}, which homefleet cannot set on a Proxmox CT (it runs as the image's USER)",
+    "working_dir": "sets the working directory to {value}, which homefleet cannot set on a Proxmox CT "
+                   "(it starts in the image's WORKDIR)",
+    "cap_add": "adds the capabilities {value}, which homefleet cannot grant to a Proxmox CT",
+    "cap_drop": "drops the capabilities {value}, which homefleet cannot do on a Proxmox CT (the app would keep them)",
+    "security_opt": "sets security options ({value}), which homefleet cannot set on a Proxmox CT",
+    "sysctls": "sets kernel parameters ({value}), which homefleet cannot set on a Proxmox CT",
+    "ulimits": "sets resource limits ({value}), which homefleet cannot set on a Proxmox CT",
+    "group_add": "adds supplementary groups ({value}), which homefleet cannot set on a Proxmox CT",
+    "read_only": "makes the root filesystem read-only, which homefleet cannot do on a Proxmox CT",
+    "mac_address": "sets a MAC address, which homefleet does not set per service",
+    "dns": "sets DNS servers ({value}); PVE does not configure DNS inside an app container",
+    "dns_search": "sets DNS search domains ({value}); PVE does not configure DNS inside an app container",
+    "dns_opt": "sets resolver options ({value}); PVE does not configure DNS inside an app container",
+    "extra_hosts": "adds /etc/hosts entries ({value}); PVE does not manage /etc/hosts of an app container",
+    "domainname": "sets a domain name; PVE does not set it inside an app container",
+    "tmpfs": "mounts a tmpfs at {value}; a Proxmox CT has no tmpfs mount points",
+    "oom_kill_disable": "disables the OOM killer, which homefleet cannot do on a Proxmox CT",
+    "oom_score_adj": "adjusts the OOM score, which homefleet cannot do on a Proxmox CT",
+    "pids_limit": "limits the number of processes, which homefleet cannot set on a Proxmox CT",
+    "cpuset": "pins CPUs ({value}), which homefleet cannot set on a Proxmox CT",
+    "init": "runs an init process (tini) as PID 1; a Proxmox app container runs the entrypoint as PID 1",
+    "post_start": "runs lifecycle hooks, which a Proxmox CT does not have",
+    "pre_stop": "runs lifecycle hooks, which a Proxmox CT does not have",
+    "stop_signal": "stops the service with {value}; PVE stops an app container with the image's STOPSIGNAL",
+    "platform": "asks for the platform {value}; PVE takes the image for the host's own platform",
+}
+
+# key -> message: no effect on Proxmox, shown as a warning.
+WARN = {
+    "shm_size": "is ignored: PVE gives an app container a /dev/shm of its default size",
+    "stop_grace_period": "is ignored: PVE waits up to 60 s when homefleet shuts a CT down",
+    "logging": "is ignored: an app container's output goes to PVE's console log",
+    "tty": "is ignored: PVE runs an app container's entrypoint on its console",
+    "stdin_open": "is ignored: PVE runs an app container's entrypoint on its console",
+    "mem_reservation": "is ignored: a Proxmox CT has one memory limit (x-homefleet: {memory: MiB})",
+    "mem_swappiness": "is ignored on Proxmox",
+    "cpu_count": "is ignored: set the CT's cores with cpus: or x-homefleet: {cores: N}",
+    "cpu_percent": "is ignored: set the CT's cores with cpus: or x-homefleet: {cores: N}",
+    "cpu_shares": "is ignored: set the CT's cores with cpus: or x-homefleet: {cores: N}",
+    "cpu_period": "is ignored: set the CT's cores with cpus: or x-homefleet: {cores: N}",
+    "cpu_quota": "is ignored: set the CT's cores with cpus: or x-homefleet: {cores: N}",
+    "cpu_rt_period": "is ignored on Proxmox",
+    "cpu_rt_runtime": "is ignored on Proxmox",
+    "blkio_config": "is ignored on Proxmox",
+}
+# No effect on a Proxmox CT, and none needed: the CT has its own address (expose), labels are metadata.
+NO_EFFECT = {"labels", "label_file", "annotations", "expose", "attach", "develop", "pull_policy", "pull_refresh_after"}
+# Mapped, or refused depending on the value (see _features, _deploy and _limits).
+BY_VALUE = {"cpus", "mem_limit", "memswap_limit", "deploy", "network_mode", "ipc", "pid", "scale"}
+
+
+class KeyRules:
+    """Mixed into the Proxmox converter (which provides fail/warn and app_name)."""
+
+    def _features(self, service: Service, ignore: set) -> None:
+        options = service.options
+        for key, value in options.items():
+            at = f"{service.where}.{key}"
+            if key in HARD:
+                if key == "privileged" and value is not True:
+                    continue
+                message, fix = HARD[key]
+                self.fail(at, message, fix.replace("{app}", self.app_name))
+            elif key in SOFT:
+                if value in (False, None, [], {}) and key in ("read_only", "init", "oom_kill_disable"):
+                    continue
+                if key == "platform" and str(value) in ("linux/amd64", "amd64"):
+                    continue
+                if key not in ignore:
+                    self.fail(at, SOFT[key].format(value=_show(value)), _IGNORE_FIX.format(key=key))
+                else:
+                    self.warn(at, "is ignored (x-homefleet.ignore)")
+            elif key in WARN:
+                self.warn(at, WARN[key])
+        for key in ("user", "working_dir"):
+            value = getattr(service, key)
+            if value is not None:
+                if key not in ignore:
+                    self.fail(f"{service.where}.{key}", SOFT[key].format(value=_show(value)),
+                              _IGNORE_FIX.format(key=key))
+                else:
+                    self.warn(f"{service.where}.{key}", "is ignored (x-homefleet.ignore)")
+        mode = options.get("network_mode")
+        if mode is not None and mode not in ("bridge", "default"):
+            what = ("shares the network of another container" if str(mode).startswith(("service:", "container:"))
+                    else "uses the host's network" if mode == "host" else f"uses the network mode {mode!r}")
+            self.fail(f"{service.where}.network_mode", f"{what}, which a Proxmox CT cannot do",
+                      "Remove network_mode:; every service gets its own address and reaches the others by name")
+        for key in ("ipc", "pid"):
+            value = options.get(key)
+            if value is not None and not (key == "ipc" and value in ("private", "shareable", "none")):
+                space = "an IPC" if key == "ipc" else "a PID"
+                self.fail(f"{service.where}.{key}", f"shares {space} namespace ({key}: {value}), which separate "
+                          "Proxmox CTs cannot do", f"Remove {key}:, or run these processes in one service")
+        scale = options.get("scale")
+        if scale not in (None, 1):
+            self.fail(f"{service.where}.scale", f"runs {scale} copies; a Proxmox CT is one copy",
+                      "Remove scale: or set it to 1")
+        self._deploy(service)
+        if service.healthcheck and not _healthcheck_disabled(service.healthcheck):
+            self.warn(f"{service.where}.healthcheck", "is not run: Proxmox has no health checks",
+                      "Watch the app yourself (e.g. Uptime Kuma)")
+        if service.restart in ("always", "unless-stopped") or (service.restart or "").startswith("on-failure"):
+            self.warn(f"{service.where}.restart", "Proxmox starts the CT when the host boots (onboot) but does not "
+                      "restart the app if it exits")
+
+    def _deploy(self, service: Service) -> None:
+        deploy = service.options.get("deploy")
+        if not isinstance(deploy, dict):
+            return
+        at = f"{service.where}.deploy"
+        for key, value in deploy.items():
+            if key == "resources" and isinstance(value, dict):
+                for part, body in value.items():
+                    if part == "limits" and isinstance(body, dict):
+                        for limit in body:
+                            if limit not in ("cpus", "memory"):
+                                self.warn(f"{at}.resources.limits.{limit}", "is ignored on Proxmox")
+                    elif part == "reservations" and isinstance(body, dict) and body.get("devices"):
+                        self.fail(f"{at}.resources.reservations.devices", HARD["gpus"][0], HARD["gpus"][1])
+                    else:
+                        self.warn(f"{at}.resources.{part}", "is ignored: a Proxmox CT has one limit per resource")
+            elif key == "replicas" and value not in (None, 1):
+                self.fail(f"{at}.replicas", f"runs {value} copies; a Proxmox CT is one copy",
+                          "Remove replicas: or set it to 1")
+            elif key == "restart_policy":
+                self.warn(f"{at}.restart_policy", "Proxmox starts the CT when the host boots (onboot) but does not "
+                          "restart the app if it exits")
+            elif key != "replicas":
+                self.warn(f"{at}.{key}", "is ignored on Proxmox")
+
+
+def _healthcheck_disabled(check: dict) -> bool:
+    test = check.get("test")
+    return check.get("disable") is True or test == ["NONE"] or test == "NONE"
+
+
+def _show(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
