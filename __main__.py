@@ -1,6 +1,8 @@
 """homefleet: read the stack, ask the model for a plan, declare one resource per planned object."""
 
 
+import shlex
+
 import pulumi
 
 from homefleet.config import PROJECT, check_registries, check_secrets, load, stack_file
@@ -51,6 +53,9 @@ for ct in plan.cts:
     props = dict(ct.props)
     if ct.template:
         props["template"] = templates[ct.template].volid
+    if ct.command is not None:  # compose `command:` alone: Docker runs it behind the image's ENTRYPOINT
+        props["entrypoint"] = templates[ct.template].image_config.apply(
+            lambda config, argv=ct.command: shlex.join(list((config or {}).get("entrypoint") or []) + argv))
     if ct.secret_env is not None:  # compose: only the variables this service names, rendered from the app's secrets
         props["secret_env"] = pulumi.Output.secret(secrets).apply(
             lambda s, app=ct.app, env=ct.secret_env: {k: t.render((s or {}).get(app, {})) for k, t in env.items()})

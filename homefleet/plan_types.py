@@ -27,7 +27,7 @@ class CtPlan:
     depends_on: list = field(default_factory=list)  # names of CtPlans to create first (compose depends_on)
     secret_env: Optional[dict] = None  # compose: KEY -> SecretText rendered from the app's secrets
     service: Optional[str] = None  # compose: the service this CT runs
-
+    command: Optional[list] = None  # compose: argv to run behind the image's ENTRYPOINT (the template's image_config)
 
 
 def pull_ref(image: str, host: Host) -> str:

@@ -83,7 +83,7 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
                 })
             cts.append(CtPlan(ct.name, app.host, name, tmpl, {"host": targets[app.host], **ct.spec}, [],
                               (package.notes or "") if package else "", depends_on=list(ct.depends_on),
-                              secret_env=dict(ct.secret_env), service=ct.service))
+                              secret_env=dict(ct.secret_env), service=ct.service, command=ct.command))
     problems += _clashes(stack, cts, file)
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))

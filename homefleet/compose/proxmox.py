@@ -49,6 +49,7 @@ class ComposeCt:
     depends_on: list = field(default_factory=list)  # resource names
     secret_env: dict = field(default_factory=dict)  # KEY -> SecretText
     address: Optional[str] = None
+    command: Optional[list] = None  # `command:` without `entrypoint:`: runs behind the image's ENTRYPOINT
 
 
 @dataclass
@@ -152,7 +153,7 @@ class _Converter(KeyRules, StorageRules):
         ignore = set(x.get("ignore") or [])
         self._features(service, ignore)
         env, secret_env = self._environment(service)
-        entrypoint = self._entrypoint(service, ignore)
+        entrypoint, command = self._entrypoint(service, ignore)
         volumes, mounts = self._volumes(service, ignore)
         devices = self._devices(service, ignore)
         ports = self._ports(service, ignore)
@@ -201,7 +202,7 @@ class _Converter(KeyRules, StorageRules):
         spec = {k: v for k, v in spec.items() if v is not None}
         depends = [ct_name(self.app_name, d) for d in service.depends_on]
         return ComposeCt(ct_name(self.app_name, service.name), service.name, service.image, spec, depends,
-                         secret_env, address)
+                         secret_env, address, command)
 
     def _extension(self, service: Service) -> dict:
         x = service.extensions.get("x-homefleet")
@@ -250,34 +251,38 @@ class _Converter(KeyRules, StorageRules):
                 env[key] = new
         return env, secret_env
 
-    def _entrypoint(self, service: Service, ignore: set) -> Optional[str]:
+    def _entrypoint(self, service: Service, ignore: set) -> tuple:
+        """-> (PVE's entrypoint line or None, the command to run behind the image's ENTRYPOINT or None).
+
+        As Docker: `entrypoint:` replaces the image's ENTRYPOINT (and drops its CMD unless `command:`
+        is given); `command:` alone runs behind the image's ENTRYPOINT, which the template reads
+        from the image (OciTemplate's image_config) and the CT joins at deploy time.
+        """
         entrypoint, command = service.entrypoint, service.command
-        at = f"{service.where}.command"
+        at = f"{service.where}.entrypoint" if entrypoint is not None else f"{service.where}.command"
+        if entrypoint is None and command is not None and "command" in ignore:
+            self.warn(at, "is ignored (x-homefleet.ignore): the CT runs the image's own command")
+            return None, None
         if entrypoint:
             argv = entrypoint + (command or [])
+        elif entrypoint is not None:  # `entrypoint: ""` or `[]`: the image's ENTRYPOINT is reset
+            if not command:
+                self.fail(at, "clears the image's entrypoint and gives no command, so the CT has nothing to run",
+                          "Write the command to run under command:, or remove entrypoint:")
+                return None, None
+            argv = command
         elif command:
-            if command[0].startswith("/"):
-                argv = command
-                self.warn(at, "runs its command without the image's ENTRYPOINT: PVE runs one command line and "
-                          "homefleet cannot read the image's ENTRYPOINT when planning",
-                          "If the image's entrypoint must run first, add entrypoint: [<it>] to the service")
-            elif "command" in ignore:
-                self.warn(at, "is ignored (x-homefleet.ignore): the CT runs the image's own command")
-                return None
-            else:
-                self.fail(at, "replaces only the image's CMD, but PVE runs one command line (the image's ENTRYPOINT "
-                          "and CMD) and homefleet cannot read the image's ENTRYPOINT when planning",
-                          "Add entrypoint: with the image's entrypoint (skopeo inspect --config docker://IMAGE shows "
-                          "it), or add `x-homefleet: {ignore: [command]}` to run the image's own command")
-                return None
+            argv = command
         else:
-            return None
+            return None, None
         argv, _used = rewrite_argv(argv, self.names)
-        if any(re.search(r"[\x00-\x08\x0a-\x1f\x7f]", a) for a in argv):
+        if any(_CONTROL.search(a) for a in argv):
             self.fail(at, "holds a newline or control character, which PVE cannot store in an entrypoint",
                       "Put the command on one line")
-            return None
-        return shlex.join(argv)
+            return None, None
+        if entrypoint is None:
+            return None, argv
+        return shlex.join(argv), None
 
     # ---- devices, ports, relations, sizes
 

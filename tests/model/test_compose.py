@@ -325,10 +325,6 @@ REFUSED = [
     ("scale: 3", "services.web.scale: runs 3 copies; a Proxmox CT is one copy. Remove scale: or set it to 1"),
     ("deploy: {replicas: 2}", "services.web.deploy.replicas: runs 2 copies; a Proxmox CT is one copy. "
      "Remove replicas: or set it to 1"),
-    ("command: [redis-server, --save, '60']", "services.web.command: replaces only the image's CMD, but PVE runs one "
-     "command line (the image's ENTRYPOINT and CMD) and homefleet cannot read the image's ENTRYPOINT when planning. "
-     "Add entrypoint: with the image's entrypoint (skopeo inspect --config docker://IMAGE shows it), or add "
-     "`x-homefleet: {ignore: [command]}` to run the image's own command"),
     ("volumes: ['./data:/data']", "services.web.volumes[0]: the relative host path './data' has no meaning on Proxmox: "
      "there is no project folder on the host. Write an absolute host path (e.g. /srv/app/data, created on the host "
      "beforehand), or use a named volume"),
@@ -433,9 +429,6 @@ def test_warnings_are_grouped_and_located():
         "(e.g. Uptime Kuma)",
         f"{FILE}: services.db.restart, services.web.restart: Proxmox starts the CT when the host boots (onboot) but does "
         "not restart the app if it exits",
-        f"{FILE}: services.db.command: runs its command without the image's ENTRYPOINT: PVE runs one command line and "
-        "homefleet cannot read the image's ENTRYPOINT when planning. If the image's entrypoint must run first, add "
-        "entrypoint: [<it>] to the service",
         f"{FILE}: services.db.networks, services.web.networks: all services of the app share the host's composeNetwork; "
         "the separation between the file's networks is lost",
         f"{FILE}: services.web.shm_size: is ignored: PVE gives an app container a /dev/shm of its default size",
@@ -450,7 +443,8 @@ def test_warnings_are_grouped_and_located():
         "composeNetwork",
     ]
     db = next(ct for ct in plan.cts if ct.service == "db")
-    assert db.spec["entrypoint"] == "/bin/sh -c 'exec postgres'"
+    assert "entrypoint" not in db.spec and db.command == ["/bin/sh", "-c", "exec postgres"], \
+        "command: alone runs behind the image's ENTRYPOINT, joined at deploy time from the template's image_config"
 
 
 # ---------------------------------------------------------------- Proxmox: the CT specs
