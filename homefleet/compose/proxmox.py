@@ -13,6 +13,7 @@ warning shown in the preview (`WARN`, and approximations such as health checks).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ FALLBACK = {"cores": 1, "memory": 512, "swap": 512, "disk": 4}
 DRI_DEVICES = ("/dev/dri/card0", "/dev/dri/renderD128")
 NON_HTTP_PORTS = {21, 22, 25, 53, 110, 143, 389, 465, 587, 636, 993, 995, 1883, 3306, 5432, 5672,
                   6379, 8883, 9092, 11211, 27017}
+HTTPS_PORTS = {443, 8443, 9443}
 _ENV_KEY = re.compile(r"^\w+$")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 SERVICE_X = {"cores", "memory", "swap", "disk", "vmid", "ip", "ignore"}
@@ -321,6 +323,8 @@ class _Converter(KeyRules, StorageRules):
             if port.protocol == "sctp":
                 self.fail(port.where, "SCTP ports are not supported", "Use tcp or udp")
                 continue
+            if port.host_ip and _loopback(port.host_ip):
+                continue  # published on Docker's loopback only: not published (no URL), reachable inside the CT
             if port.host_ip and port.host_ip not in ("0.0.0.0", "::"):
                 if "ports" in ignore:
                     self.warn(port.where, f"is bound to {port.host_ip} on Docker; on Proxmox it is reachable at the "
@@ -338,7 +342,9 @@ class _Converter(KeyRules, StorageRules):
                 entry = {"port": port.target, "protocol": known.protocol, "name": known.name, "scheme": known.scheme}
             else:
                 web = port.protocol == "tcp" and port.target not in NON_HTTP_PORTS and not port.app_protocol
-                scheme = port.app_protocol if port.app_protocol in ("http", "https") else "http" if web else None
+                tls = port.target in HTTPS_PORTS or (port.name or "").lower() == "https"
+                scheme = port.app_protocol if port.app_protocol in ("http", "https") else \
+                    ("https" if tls else "http") if web else None
                 entry = {"port": port.target, "protocol": port.protocol, "name": port.name, "scheme": scheme}
             entry = {k: v for k, v in entry.items() if v is not None}
             if all((e["port"], e["protocol"]) != (entry["port"], entry["protocol"]) for e in out):
@@ -437,3 +443,10 @@ def _shared_volumes(services: dict, declared: dict) -> dict:
                 if service.name not in users[mount.source]:
                     users[mount.source].append(service.name)
     return {name: names for name, names in users.items() if len(names) > 1}
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False

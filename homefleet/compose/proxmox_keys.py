@@ -106,7 +106,7 @@ class KeyRules:
         for key, value in options.items():
             at = f"{service.where}.{key}"
             if key in HARD:
-                if key == "privileged" and value is not True:
+                if key in ("privileged", "use_api_socket") and value is not True:
                     continue
                 message, fix = HARD[key]
                 self.fail(at, message, fix.replace("{app}", self.app_name))

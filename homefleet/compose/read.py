@@ -33,7 +33,7 @@ from .read_environment import EnvironmentRules
 from .read_ports import PortRules
 from .read_relations import RelationRules
 from .read_volumes import VolumeRules
-from .values import did_you_mean, has_secret, names_text
+from .values import booleans, did_you_mean, has_secret, names_text
 from .variables import InterpolationError, Interpolator, SecretRef, SecretText, parse_dotenv
 
 __all__ = ["SERVICE_KEYS", "load_compose", "load_compose_text", "read_compose_yaml"]
@@ -226,6 +226,7 @@ class _Reader(EnvironmentRules, VolumeRules, PortRules, RelationRules, Findings)
             self.fail("include", "is not supported: homefleet deploys one compose file per app",
                       "Copy the included services into this file")
         data = self.interpolate({k: v for k, v in raw.items() if isinstance(k, str)}, "")
+        booleans(data, self.fail)
         for name, where in self.interp.unset.items():
             self.warn(where, f"variable {name} is not set; using a blank string", self.unset_fix.format(name=name))
         volumes = self._named("volumes", data.get("volumes"), VOLUME_KEYS)

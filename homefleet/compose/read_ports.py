@@ -34,6 +34,8 @@ class PortRules:
         return out
 
     def _short_port(self, at: str, text: str) -> list:
+        if text.startswith(":") and text.count(":") == 2:  # an empty host IP (`${IP:-}:8080:80`): all addresses
+            text = text[1:]
         match = PORT.match(text)
         if not match:
             self.fail(at, f"{text!r} is not [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]",

@@ -9,6 +9,13 @@ from .values import MOUNT_MODES, has_secret
 
 
 class VolumeRules:
+    def unset_at(self, where: str) -> str:
+        """'the variable X is' / 'the variables X, Y are' — those used unset in the value at `where`."""
+        names = list(dict.fromkeys(self.interp.unset_at.get(where, [])))
+        if not names:
+            return ""
+        return f"the variable {names[0]} is" if len(names) == 1 else f"the variables {', '.join(names)} are"
+
     # ---- volumes
 
     def _volumes(self, where: str, value, named: dict) -> list:
@@ -49,6 +56,11 @@ class VolumeRules:
             mode = parts.pop()
         if len(parts) == 1:
             return Mount("volume", None, parts[0], where=at)
+        unset = self.unset_at(at)
+        if unset and (len(parts) != 2 or not parts[0] or not parts[-1]):
+            self.fail(at, f"{text!r} has an empty path because {unset} not set",
+                      "Set it in the .env file beside the compose file, or in the app's env: in the stack")
+            return None
         if len(parts) != 2 or not parts[0]:
             self.fail(at, f"{text!r} is not SOURCE:TARGET[:MODE]", "Write e.g. data:/var/lib/data or /srv/x:/x:ro")
             return None
@@ -74,6 +86,12 @@ class VolumeRules:
             self.fail(f"{at}.type", f"{kind} mounts are not supported", "Use a volume or a bind mount")
             return None
         target = item.get("target")
+        for key in ("source", "target"):
+            unset = self.unset_at(f"{at}.{key}")
+            if unset and item.get(key) in ("", None):
+                self.fail(f"{at}.{key}", f"is empty because {unset} not set",
+                          "Set it in the .env file beside the compose file, or in the app's env: in the stack")
+                return None
         if not isinstance(target, str):
             self.fail(f"{at}.target", "is required", "Write the path inside the container, e.g. target: /data")
             return None

@@ -65,3 +65,61 @@ def names_text(value) -> str:
 def did_you_mean(key: str, allowed: Iterable[str]) -> str:
     close = difflib.get_close_matches(key, sorted(allowed), n=1)
     return f"Did you mean {close[0]!r}? " if close else ""
+
+
+# Keys whose value is a boolean, by their path in the file (`*` is any name or index). After
+# interpolation a value is text, so `read_only: ${RO:-false}` reads as compose-go's toBoolean does.
+BOOLEAN_KEYS = (
+    ("services", "*", "privileged"), ("services", "*", "read_only"), ("services", "*", "init"),
+    ("services", "*", "tty"), ("services", "*", "stdin_open"), ("services", "*", "oom_kill_disable"),
+    ("services", "*", "use_api_socket"), ("services", "*", "volumes", "*", "read_only"),
+    ("services", "*", "volumes", "*", "bind", "create_host_path"), ("services", "*", "volumes", "*", "volume", "nocopy"),
+    ("services", "*", "depends_on", "*", "required"), ("services", "*", "depends_on", "*", "restart"),
+    ("services", "*", "healthcheck", "disable"), ("services", "*", "env_file", "*", "required"),
+    ("volumes", "*", "external"), ("networks", "*", "external"), ("networks", "*", "internal"),
+    ("networks", "*", "attachable"), ("networks", "*", "enable_ipv6"), ("networks", "*", "enable_ipv4"),
+)
+_TRUE = {"y", "yes", "true", "on"}
+_FALSE = {"n", "no", "false", "off"}
+
+
+def boolean(value):
+    """true/false, or the text as compose-go's toBoolean reads it; None if it is neither."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+    return None
+
+
+def booleans(data, fail) -> None:
+    """Turn the text values of BOOLEAN_KEYS into booleans in place; `fail(where, message, fix)` for others."""
+    for path in BOOLEAN_KEYS:
+        _booleans_at(data, path, "", fail)
+
+
+def _booleans_at(node, path: tuple, where: str, fail) -> None:
+    head, rest = path[0], path[1:]
+    if isinstance(node, dict):
+        items = list(node.items()) if head == "*" else [(head, node[head])] if head in node else []
+        keys = [(k, f"{where}.{k}" if where else str(k)) for k, _ in items]
+    elif isinstance(node, list) and head == "*":
+        keys = [(i, f"{where}[{i}]") for i in range(len(node))]
+    else:
+        return
+    for key, at in keys:
+        if rest:
+            _booleans_at(node[key], rest, at, fail)
+            continue
+        value = node[key]
+        if value is None or isinstance(value, bool):
+            continue
+        found = boolean(value)
+        if found is None:
+            fail(at, f"must be true or false (got {value!r})", "Write true or false")
+        else:
+            node[key] = found

@@ -63,6 +63,9 @@ def interp(text, values=None, secrets=()):
     ("$${A}", {"A": "x"}, "${A}"),
     ("cost: $$5", {}, "cost: $5"),
     ("${A:?must}", {"A": "ok"}, "ok"),
+    # `$` before a digit, punctuation, a space or the end stays literal, as docker compose leaves it
+    ("$5 $! a$ $-x $%{", {}, "$5 $! a$ $-x $%{"),
+    ("pa$$w0rd$1", {}, "pa$w0rd$1"),
 ])
 def test_interpolation(text, values, expected):
     assert interp(text, values) == expected
@@ -74,7 +77,6 @@ def test_interpolation(text, values, expected):
     ("${A:?}", "required variable A is missing a value"),
     ("${}", "invalid interpolation format in '${}'; write $$ for a literal $"),
     ("${A", "invalid interpolation format in '${A'; write $$ for a literal $"),
-    ("$5", "invalid interpolation format in '$5'; write $$ for a literal $"),
     ("${A B}", "invalid interpolation format in '${A B}'; write $$ for a literal $"),
 ])
 def test_interpolation_errors(text, message):
@@ -102,7 +104,7 @@ def test_dotenv_file():
         """)
     values = parse_dotenv(text, lambda n: None, ".env")
     assert values == {"A": "1", "B": "two words", "C": "literal ${A} $$", "D": "line\nnext 1", "E": "1-d", "F": ""}
-    with pytest.raises(ValueError, match=r"^\.env: line 1: 'BAD KEY' is not a variable name; write NAME=value$"):
+    with pytest.raises(ValueError, match=r"^\.env: line 1 is not NAME=value \(a name is letters, digits and _\)$"):
         parse_dotenv("BAD KEY=1\n", lambda n: None, ".env")
     with pytest.raises(ValueError, match=r"^\.env: line 1: unterminated \" quote; close it$"):
         parse_dotenv('A="open\n', lambda n: None, ".env")
@@ -330,7 +332,7 @@ REFUSED = [
      "beforehand), or use a named volume"),
     ("volumes: [{type: tmpfs, target: /run}]", "services.web.volumes[0]: mounts a tmpfs at /run; a Proxmox CT has no "
      "tmpfs mount points. " + IGNORE.format(key="tmpfs")),
-    ("ports: ['127.0.0.1:80:80']", "services.web.ports[0]: is bound to 127.0.0.1 on Docker; on Proxmox the port would be "
+    ("ports: ['192.0.2.5:80:80']", "services.web.ports[0]: is bound to 192.0.2.5 on Docker; on Proxmox the port would be "
      "reachable by everyone on the network at the CT's address. Remove the address, or add "
      "`x-homefleet: {ignore: [ports]}` to accept that"),
     ("devices: ['/dev/ttyUSB0:/dev/ttyACM0']", "services.web.devices[0]: maps /dev/ttyUSB0 to /dev/ttyACM0; PVE passes a "
@@ -355,7 +357,7 @@ def test_every_refused_feature_has_its_message(lines, message):
 
 @pytest.mark.parametrize("key", sorted(cp.HARD))
 def test_every_hard_refusal_is_reported_at_its_key(key):
-    value = {"privileged": "true"}.get(key, "x")
+    value = {"privileged": "true", "use_api_socket": "true"}.get(key, "x")
     plan = convert(one_service(f"{key}: {value}"))
     message, fix = cp.HARD[key]
     assert plan.problems == [f"{FILE}: services.web.{key}: {message}. {fix.replace('{app}', 'app')}"]

@@ -1,0 +1,146 @@
+"""Compose files as upstream projects publish them (issue 14): what docker compose accepts, homefleet reads
+the same way — interpolation, booleans, ports, `command:` alone, errors in one round."""
+
+import textwrap
+
+import pytest
+
+from homefleet.compose import load_compose_text
+from homefleet.compose import proxmox as cp
+from homefleet.errors import ConfigError
+from homefleet.stack import Host
+
+FILE = "compose/t.yml"
+NET = {"cidr": "198.18.0.0/24", "gateway": "198.18.0.1", "range": "198.18.0.10-198.18.0.250"}
+HOST = Host(kind="proxmox", address="127.0.0.1", storage="local-zfs", composeNetwork=NET)
+
+
+def load(text: str, **kw):
+    return load_compose_text(textwrap.dedent(text), FILE, **kw)
+
+
+def problems_of(text: str, **kw) -> list:
+    with pytest.raises(ConfigError) as exc:
+        load(text, **kw)
+    return exc.value.problems
+
+
+def convert(text: str, **kw):
+    loaded = load(text, **kw)
+    addresses = {name: f"198.18.0.{10 + i}" for i, name in enumerate(loaded.services)}
+    return cp.convert("s", "app", loaded, "pve1", HOST, addresses=addresses)
+
+
+# ---------------------------------------------------------------- (6) interpolation and values
+
+def test_a_dollar_before_punctuation_or_a_digit_stays_literal():
+    app = load("""\
+        services:
+          web:
+            image: nginx:1.27
+            environment:
+              SECRET_KEY: "a$1b$!c$-d$"
+              PRICE: $5
+        """)
+    assert app.services["web"].environment == {"SECRET_KEY": "a$1b$!c$-d$", "PRICE": "$5"}
+
+
+def test_dotenv_values_with_a_literal_dollar():
+    app = load("""\
+        services:
+          web: {image: nginx:1.27, environment: [KEY]}
+        """, dotenv="KEY=x$%y$1\n")
+    assert app.services["web"].environment == {"KEY": "x$%y$1"}
+
+
+@pytest.mark.parametrize("text,expected", [("false", False), ("true", True), ("False", False), ("yes", True)])
+def test_booleans_after_interpolation(text, expected):
+    plan = convert(f"""\
+        services:
+          web:
+            image: nginx:1.27
+            read_only: ${{RO:-{text}}}
+            init: ${{INIT:-false}}
+            privileged: ${{PRIV:-false}}
+            volumes: [{{type: bind, source: /srv/x, target: /x, read_only: "${{RO:-{text}}}"}}]
+        """)
+    if expected:
+        assert any("services.web.read_only: makes the root filesystem read-only" in p for p in plan.problems)
+    else:
+        assert plan.problems == []
+    assert plan.cts[0].spec["mounts"][0]["read_only"] is expected if not plan.problems else True
+
+
+def test_privileged_as_text_true_is_refused_not_ignored():
+    plan = convert("""\
+        services:
+          web: {image: nginx:1.27, privileged: "${P:-true}"}
+        """)
+    assert len(plan.problems) == 1 and "services.web.privileged: privileged containers" in plan.problems[0]
+
+
+def test_a_boolean_that_is_not_one_is_located():
+    assert problems_of("""\
+        services:
+          web: {image: nginx:1.27, read_only: "${RO:-maybe}"}
+        """) == [f"{FILE}: services.web.read_only: must be true or false (got 'maybe'). Write true or false"]
+
+
+def test_an_unset_variable_that_empties_a_path_is_named():
+    problems = problems_of("""\
+        services:
+          web:
+            image: nginx:1.27
+            volumes:
+              - ${UPLOAD_LOCATION}:/data
+              - {type: bind, source: "${CONFIG_DIR}", target: /config}
+        """)
+    assert problems == [
+        f"{FILE}: services.web.volumes[0]: ':/data' has an empty path because the variable UPLOAD_LOCATION is not "
+        "set. Set it in the .env file beside the compose file, or in the app's env: in the stack",
+        f"{FILE}: services.web.volumes[1].source: is empty because the variable CONFIG_DIR is not set. Set it in the "
+        ".env file beside the compose file, or in the app's env: in the stack",
+    ]
+
+
+# ---------------------------------------------------------------- (5) ports
+
+def test_ports_loopback_is_not_published_empty_host_ip_is_valid_and_https_ports():
+    plan = convert("""\
+        services:
+          web:
+            image: nginx:1.27
+            ports:
+              - "127.0.0.1:8080:80"
+              - "${IP:-}:2283:2283"
+              - "8443:8443"
+              - "9443:9443"
+              - "443:443"
+              - {target: 8000, name: https}
+              - "[::1]:9000:9000"
+        """)
+    assert plan.problems == [], plan.problems
+    ports = plan.cts[0].spec["ports"]
+    assert ports == [
+        {"port": 2283, "protocol": "tcp", "scheme": "http"},
+        {"port": 8443, "protocol": "tcp", "scheme": "https"},
+        {"port": 9443, "protocol": "tcp", "scheme": "https"},
+        {"port": 443, "protocol": "tcp", "scheme": "https"},
+        {"port": 8000, "protocol": "tcp", "name": "https", "scheme": "https"},
+    ], "127.0.0.1 and ::1 ports are not published: no URL, no refusal"
+
+
+# ---------------------------------------------------------------- (1) command: alone
+
+@pytest.mark.parametrize("lines,entrypoint,command", [
+    ("command: [redis-server, --save, '60']", None, ["redis-server", "--save", "60"]),
+    ("command: /usr/bin/gotenberg --api-port=3000", None, ["/usr/bin/gotenberg", "--api-port=3000"]),
+    ("entrypoint: [/bin/sh, -c]\ncommand: [echo hi]", "/bin/sh -c 'echo hi'", None),
+    ("entrypoint: ''\ncommand: [run]", "run", None),
+])
+def test_command_alone_runs_behind_the_image_entrypoint(lines, entrypoint, command):
+    body = textwrap.indent(lines, "    ")
+    plan = convert(f"services:\n  web:\n    image: redis:7.4\n{body}\n")
+    assert plan.problems == []
+    ct = plan.cts[0]
+    assert ct.spec.get("entrypoint") == entrypoint and ct.command == command
