@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..catalog import DEFAULT_PACKAGES_DIR
-from .read import load_compose
+from .read import ComposeErrors, load_compose
 from .addresses import allocate, pool
 from .proxmox import app_problems, convert, pinned_address
 from ..config import PROJECT, stack_file
@@ -56,6 +56,13 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
         try:
             compose = load_compose(path, display=display, variables=app.env,
                                    secrets=secret_names.get(name) or (), unset_fix=hint)
+        except ComposeErrors as exc:
+            problems += exc.problems
+            if exc.compose is not None:  # what Proxmox cannot do goes in the same report
+                partial = convert(stack_name, name, exc.compose, app.host, host, app,
+                                  catalog.get(app.package) if app.package else None, {})
+                problems += partial.problems
+            continue
         except ConfigError as exc:
             problems += exc.problems
             continue

@@ -36,7 +36,7 @@ from .read_volumes import VolumeRules
 from .values import booleans, did_you_mean, has_secret, names_text
 from .variables import InterpolationError, Interpolator, SecretRef, SecretText, parse_dotenv
 
-__all__ = ["SERVICE_KEYS", "load_compose", "load_compose_text", "read_compose_yaml"]
+__all__ = ["SERVICE_KEYS", "ComposeErrors", "load_compose", "load_compose_text", "read_compose_yaml"]
 
 SERVICE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
@@ -176,8 +176,17 @@ def load_compose_text(
     raw = read_compose_yaml(text, display)
     compose = reader.read(raw, path or Path(base_dir) / display)
     if reader.problems:
-        raise ConfigError(reader.problems)
+        raise ComposeErrors(reader.problems, compose)
     return compose
+
+
+class ComposeErrors(ConfigError):
+    """The file's problems, and what could be read of it (`compose`: the services without errors),
+    so a host kind can add its own problems to the same report."""
+
+    def __init__(self, problems: list, compose: Optional[ComposeFile] = None):
+        super().__init__(problems)
+        self.compose = compose
 
 
 class _Reader(EnvironmentRules, VolumeRules, PortRules, RelationRules, Findings):
@@ -191,6 +200,8 @@ class _Reader(EnvironmentRules, VolumeRules, PortRules, RelationRules, Findings)
         self.interp = Interpolator(lookup)
         self.lookup = lookup
         self.used_secrets: dict = {}
+        self.refused: dict = {}  # service name -> (why it is not deployed, the fix for a dependency on it)
+        self.included = False
 
     # ---- interpolation over the whole tree (values only, never keys)
 
@@ -222,7 +233,8 @@ class _Reader(EnvironmentRules, VolumeRules, PortRules, RelationRules, Findings)
                 self.fail(str(key), "is not a top-level key of a compose file",
                           did_you_mean(str(key), TOP_LEVEL_KEYS) + "allowed: " + ", ".join(sorted(TOP_LEVEL_KEYS))
                           + " and x-* extensions")
-        if "include" in raw:
+        if "include" in raw:  # reported once: what the included files define is not reported as missing
+            self.included = True
             self.fail("include", "is not supported: homefleet deploys one compose file per app",
                       "Copy the included services into this file")
         data = self.interpolate({k: v for k, v in raw.items() if isinstance(k, str)}, "")
@@ -233,7 +245,9 @@ class _Reader(EnvironmentRules, VolumeRules, PortRules, RelationRules, Findings)
         networks = self._named("networks", data.get("networks"), NETWORK_KEYS)
         services_raw = data.get("services")
         if not isinstance(services_raw, dict) or not services_raw:
-            self.fail("services", "must be a non-empty mapping of services", "Add at least one service with an image:")
+            if not (self.included and services_raw is None):
+                self.fail("services", "must be a non-empty mapping of services",
+                          "Add at least one service with an image:")
             services_raw = {}
         services = {}
         for name, body in services_raw.items():
@@ -283,29 +297,38 @@ class _Reader(EnvironmentRules, VolumeRules, PortRules, RelationRules, Findings)
             if key not in SERVICE_KEYS and not str(key).startswith("x-"):
                 self.fail(f"{where}.{key}", "is not a key of the Compose spec",
                           did_you_mean(str(key), SERVICE_KEYS) or "Remove it or fix its spelling")
+        refused = []  # why this service is not deployed; the rest of it is still checked
         if "build" in body:
             self.fail(f"{where}.build", "is not supported: homefleet deploys published images and builds nothing",
                       "Build and push the image, then write image: <registry>/<name>:<tag>")
+            if body.get("image") is None:
+                refused.append("it is built from source (build:) and has no image:")
         if "extends" in body:
             self.fail(f"{where}.extends", "is not supported", "Copy the keys of the extended service into this one")
+            refused.append("it uses extends:")
         if body.get("profiles"):
             self.warn(f"{where}.profiles", f"service {name} is not deployed: it belongs to profiles "
                       f"{names_text(body['profiles'])} and homefleet deploys only services without profiles",
                       "Remove profiles: to deploy it")
+            self.refused[name] = (f"it belongs to profiles {names_text(body['profiles'])}",
+                                  "Remove the dependency, or profiles: from that service")
             return None
         image = body.get("image")
         if image is None:
             if "build" not in body:
                 self.fail(f"{where}.image", "is required", "Add e.g. image: docker.io/library/nginx:1.27")
-            return None
-        if not isinstance(image, str):
+                refused.append("it has no image:")
+            image = "docker.io/library/busybox:latest"  # a stand-in, so the rest of the service is checked too
+        elif not isinstance(image, str):
             self._plain(f"{where}.image", image)
-            return None
-        try:
-            parse_image_ref(image)
-        except ImageRefError as exc:
-            self.fail(f"{where}.image", f"is not a valid image reference: {exc} (got {image!r})",
-                      "Write e.g. docker.io/library/postgres:17.6")
+            refused.append("its image: is not a plain value")
+            image = "docker.io/library/busybox:latest"
+        else:
+            try:
+                parse_image_ref(image)
+            except ImageRefError as exc:
+                self.fail(f"{where}.image", f"is not a valid image reference: {exc} (got {image!r})",
+                          "Write e.g. docker.io/library/postgres:17.6")
         service = Service(name=name, image=image, where=where)
         service.environment = self._environment(where, body)
         service.command = self._argv(f"{where}.command", body.get("command"))
@@ -334,4 +357,7 @@ class _Reader(EnvironmentRules, VolumeRules, PortRules, RelationRules, Findings)
         for key, value in service.options.items():
             if has_secret(value):
                 self._plain(f"{where}.{key}", value)
+        if refused:
+            self.refused[name] = ("; ".join(refused), f"Fix {where} first (see its error)")
+            return None
         return service

@@ -76,8 +76,10 @@ class RelationRules:
                 if name in raw and dep.required is False:
                     continue
                 if name in raw:
-                    self.fail(f"{service.where}.depends_on.{name}", f"service {name} is not deployed (it has profiles)",
-                              "Remove the dependency, or profiles: from that service")
+                    why, fix = self.refused.get(name, ("it has errors", f"Fix services.{name} first"))
+                    self.fail(f"{service.where}.depends_on.{name}", f"service {name} is not deployed: {why}", fix)
+                elif self.included:
+                    continue  # it may be defined in the included file, which is reported once
                 elif dep.required:
                     self.fail(f"{service.where}.depends_on.{name}", f"no service named {name!r}",
                               f"Services in this file: {', '.join(sorted(services))}")

@@ -144,3 +144,64 @@ def test_command_alone_runs_behind_the_image_entrypoint(lines, entrypoint, comma
     assert plan.problems == []
     ct = plan.cts[0]
     assert ct.spec.get("entrypoint") == entrypoint and ct.command == command
+
+
+# ---------------------------------------------------------------- (7) every problem in one report
+
+def plan_problems(tmp_path, text: str) -> list:
+    from homefleet.config import load
+    from homefleet.plan import make_plan
+    (tmp_path / "compose").mkdir(exist_ok=True)
+    (tmp_path / "compose" / "t.yml").write_text(textwrap.dedent(text))
+    stack, catalog = load("s", {"hosts": {"pve1": {"kind": "proxmox", "address": "127.0.0.1",
+                                                   "storage": "local-zfs", "composeNetwork": NET}},
+                                "apps": {"app": {"host": "pve1", "compose": "compose/t.yml"}}})
+    with pytest.raises(ConfigError) as exc:
+        make_plan("s", stack, catalog, project_dir=str(tmp_path))
+    return exc.value.problems
+
+
+def test_a_build_does_not_hide_the_rest_of_the_file(tmp_path):
+    problems = plan_problems(tmp_path, """\
+        services:
+          app:
+            build: .
+            restart: sometimes
+            depends_on: [db]
+          worker:
+            image: ghcr.io/acme/worker:1.0
+            depends_on: [app]
+            volumes: [/var/run/docker.sock:/var/run/docker.sock]
+            network_mode: host
+          db:
+            image: postgres:17.6
+        """)
+    text = "\n".join(problems)
+    assert "services.app.build: is not supported" in text
+    assert "services.app.restart: must be no, always" in text, "the rest of the built service is checked"
+    assert ("services.worker.depends_on.app: service app is not deployed: it is built from source (build:) and has "
+            "no image:") in text, "the dependency says why that service is refused"
+    assert "it has profiles" not in text
+    assert "services.worker.network_mode: uses the host's network" in text, "Proxmox problems in the same report"
+
+
+def test_include_is_reported_once(tmp_path):
+    problems = plan_problems(tmp_path, """\
+        include: [db.yml]
+        services:
+          web:
+            image: nginx:1.27
+            depends_on: [db]
+        """)
+    assert problems == [f"{FILE}: include: is not supported: homefleet deploys one compose file per app. Copy the "
+                        "included services into this file"]
+
+
+def test_a_dependency_on_a_service_in_a_profile_names_the_profile():
+    problems = problems_of("""\
+        services:
+          web: {image: nginx:1.27, depends_on: [debug]}
+          debug: {image: busybox:1.36, profiles: [dev]}
+        """)
+    assert problems == [f"{FILE}: services.web.depends_on.debug: service debug is not deployed: it belongs to "
+                        "profiles dev. Remove the dependency, or profiles: from that service"]
