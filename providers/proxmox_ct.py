@@ -21,7 +21,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from . import hostcache, log
 from .base import HomefleetProvider, diff_changes, inputs_moved, ints, same_host, target_of
 from .errors import HostCommandError, OwnershipError
-from .hosts import ctenv, ctops, ctview, pct
+from .hosts import ctenv, ctfiles, ctops, ctview, pct
 from .transport import put, run
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -32,6 +32,8 @@ _VMID_RANGE = (100, 999999999)
 _HOSTNAME = re.compile(r"^(?=.{1,63}$)[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$")
 _ENV_KEY = re.compile(r"^\w+$")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_IP = re.compile(r"^[0-9a-fA-F.:]{2,45}$")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$")
 CREATE_TIMEOUT = 1800
 VMID_ATTEMPTS = 5
 _claimed_lock = threading.Lock()
@@ -191,6 +193,12 @@ class ProxmoxCTProvider(HomefleetProvider):
         for mount in news.get("mounts") or []:
             if not str(mount.get("source", "")).startswith("/") or not str(mount.get("path", "")).startswith("/"):
                 failures.append(CheckFailure("mounts", "a bind mount needs an absolute host path and container path"))
+        for entry in news.get("hosts") or []:
+            if entry == UNKNOWN or _has_unknown(entry):
+                continue
+            if not isinstance(entry, list) or len(entry) < 2 or not _IP.match(str(entry[0])) \
+                    or not all(_HOST_NAME.match(str(name)) for name in entry[1:]):
+                failures.append(CheckFailure("hosts", "each /etc/hosts entry is [address, name, ...] with plain names"))
         return CheckResult(news, failures)
 
     # ---------- diff ----------
@@ -219,7 +227,7 @@ class ProxmoxCTProvider(HomefleetProvider):
             changed.append("template")
         if (olds.get("secret_env") or {}) != (news.get("secret_env") or {}):
             changed.append("secret_env")
-        for key in ("ports", "delete_data", "host"):
+        for key in ("ports", "delete_data", "host", "hosts"):
             if olds.get(key) != news.get(key):
                 changed.append(key)
         return sorted(set(changed))
@@ -297,6 +305,7 @@ class ProxmoxCTProvider(HomefleetProvider):
             log.info(target.name, props["app"], f"taking the data volumes {sorted(mounts)} back from holder CT {found}")
             return self._create_at(props, vmid, holder=found, holder_mounts=mounts)
         image_env = pct.env_dict(readback["image_env"]) if oci else {}
+        self._write_hosts(props, vmid, readback["status"])
         return _outputs(props, vmid, readback, image_env)
 
     def _take_over(self, props: dict, vmid: int) -> dict:
@@ -404,7 +413,25 @@ class ProxmoxCTProvider(HomefleetProvider):
         readback = ctops.parse_readback(result.stdout)
         if readback["restarted"]:
             log.info(target.name, news["app"], f"restarted CT {vmid}: PVE left changes pending until the next start")
+        if news.get("hosts") != olds.get("hosts") or not was_running:
+            self._write_hosts(news, vmid, readback["status"])
         return _outputs(news, vmid, readback, image_env)
+
+    def _write_hosts(self, props: dict, vmid: int, status: str) -> None:
+        """A compose service's peers by name: /etc/hosts inside the CT (`hosts`: [[address, names...]]).
+
+        Written into the running CT; no restart (resolvers read /etc/hosts on every lookup). A CT
+        that is not running gets it the next time homefleet starts it."""
+        if not props.get("hosts"):
+            return
+        target = target_of(props)
+        if status != "running":
+            log.info(target.name, props["app"], f"CT {vmid} is not running; its /etc/hosts is written when it starts")
+            return
+        text = ctfiles.hosts_text(props["hosts"])
+        result = _write(target, ctfiles.push_script(vmid, ctfiles.HOSTS), stdin=text.encode())
+        if not result.ok:
+            raise HostCommandError(target.name, f"writing /etc/hosts of CT {vmid} ({props['app']})", result.stderr)
 
     def _set_options(self, news: dict, olds: dict, current: dict, changed: list) -> tuple:
         wanted = pct.spec_options(news)

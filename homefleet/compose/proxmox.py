@@ -110,6 +110,7 @@ class _Converter(KeyRules, StorageRules):
         plan = ComposeAppPlan(self.app_name)
         services = self.compose.services
         self.names = self._names(services)
+        self.hosts = self._hosts_entries(services)
         self.levels = _levels(services)
         shared = _shared_volumes(services, self.compose.volumes)
         for volume, users in shared.items():
@@ -147,6 +148,21 @@ class _Converter(KeyRules, StorageRules):
                 if address:
                     names[alias] = address
         return names
+
+    def _hosts_entries(self, services: dict) -> list:
+        """/etc/hosts of every CT of the app: [address, names...] per service, as Docker's DNS answers them.
+
+        Names also appear in config files and in images' own defaults, which no rewriting reaches."""
+        by_address: dict = {}
+        for alias, address in self.names.items():
+            by_address.setdefault(address, [])
+            if alias not in by_address[address]:
+                by_address[address].append(alias)
+        for service in services.values():  # the CT's hostname too (a service_name becomes service-name)
+            address = self.addresses.get(service.name)
+            if address and hostname_of(service) not in by_address.get(address, []):
+                by_address.setdefault(address, []).append(hostname_of(service))
+        return [[address, *names] for address, names in sorted(by_address.items(), key=lambda i: ipaddress.ip_address(i[0]))]
 
     # ---- one service
 
@@ -200,6 +216,7 @@ class _Converter(KeyRules, StorageRules):
             "adopt": False,
             "delete_data": app.deleteData if app else False,
             "ports": ports,
+            "hosts": self.hosts if address and self.hosts else None,
         }
         spec = {k: v for k, v in spec.items() if v is not None}
         depends = [ct_name(self.app_name, d) for d in service.depends_on]

@@ -1,0 +1,32 @@
+"""Writing a file into a running CT (`pct push`), its text sent on stdin (never on a command line).
+
+`pct push` opens the destination inside the CT's mount (and user) namespace, so a symlink the
+image put at that path cannot lead out of the CT (pve-container src/PVE/CLI/pct.pm, `push`).
+It only works on a running CT ("can only push files to a running CT").
+"""
+
+from . import script
+
+HOSTS = "/etc/hosts"
+
+
+def push_script(vmid: int, destination: str, perms: str = "0644") -> list:
+    """stdin -> a temp file on the host -> `pct push` -> the temp file removed."""
+    return script.sh([
+        "set -eu",
+        'f=$(mktemp)',
+        "trap 'rm -f \"$f\"' EXIT",
+        'cat > "$f"',
+        q_push(vmid, destination, perms),
+    ])
+
+
+def q_push(vmid: int, destination: str, perms: str) -> str:
+    return script.q(["pct", "push", str(vmid)]) + ' "$f" ' + script.q([destination, "--perms", perms]) + " </dev/null"
+
+
+def hosts_text(entries: list) -> str:
+    """[[address, name, ...], ...] -> /etc/hosts text: loopback first, then one line per address."""
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    lines += ["\t".join([entry[0], " ".join(entry[1:])]) for entry in entries if len(entry) >= 2]
+    return "\n".join(lines) + "\n"

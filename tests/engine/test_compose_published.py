@@ -1,0 +1,141 @@
+"""Compose files written the way upstream projects publish them (issue 14), deployed unchanged by the
+real Pulumi engine to a simulated Proxmox host:
+
+- `command:` without `entrypoint:` runs behind the image's ENTRYPOINT, read from the image config
+  during the template pull (an OciTemplate output), known in the preview once the template exists;
+- a service reaches its peer by name from inside its CT (`pct exec ... getent hosts`), because
+  homefleet writes every peer's names into each CT's /etc/hosts — and the same check fails without;
+- a `127.0.0.1:` port is not published (no URL, no refusal); 8443 gets an https:// URL.
+"""
+
+import json
+
+import pytest
+
+from sim import registry
+from sim.engine import LocalProject, host_entries
+from sim.testing import running_fleet, ssh_run
+
+from .helpers import ct_config, ct_list
+
+pytestmark = pytest.mark.engine
+STACK = "published"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+NETWORK = {"cidr": "198.18.210.0/24", "gateway": "198.18.210.1", "range": "198.18.210.10-198.18.210.90"}
+
+# n8n / searxng style: the app names its cache by service name, and both services give only `command:`.
+NOTES = """\
+services:
+  app:
+    image: ghcr.io/acme/notes:2.1
+    command: ["start", "--tunnel=false"]
+    restart: unless-stopped
+    ports:
+      - "127.0.0.1:5678:5678"
+      - "8443:8443"
+    environment:
+      CACHE_URL: redis://cache:6379/0
+      LOG_LEVEL: ${LOG_LEVEL:-info}
+    depends_on:
+      cache:
+        condition: service_healthy
+  cache:
+    image: docker.io/valkey/valkey:8.1
+    command: valkey-server --save 30 1 --loglevel warning
+    restart: unless-stopped
+    healthcheck:
+      test: ["CMD-SHELL", "valkey-cli ping | grep PONG"]
+"""
+
+IMAGES = {
+    "ghcr.io/acme/notes:2.1": {"Entrypoint": ["tini", "--", "/docker-entrypoint.sh"], "Cmd": ["serve"],
+                               "ExposedPorts": {"5678/tcp": {}}, "User": "", "WorkingDir": "/home/node"},
+    "docker.io/valkey/valkey:8.1": {"Entrypoint": ["docker-entrypoint.sh"], "Cmd": ["valkey-server"],
+                                    "ExposedPorts": {"6379/tcp": {}}},
+}
+
+
+@pytest.fixture(scope="module")
+def pve(tmp_path_factory):
+    with running_fleet(tmp_path_factory.mktemp("fleet"), hosts=1) as fleet:
+        for ref, config in IMAGES.items():
+            registry.push_image(fleet.dir, ref, config)
+        yield fleet
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    project = LocalProject.create(tmp_path_factory.mktemp("project"))
+    (project.workdir / "stacks" / "compose").mkdir(parents=True, exist_ok=True)
+    (project.workdir / "stacks" / "compose" / "notes.yml").write_text(NOTES)
+    return project
+
+
+def write_stack(project, pve, env=None):
+    hosts = host_entries(json.loads(pve.hosts_json.read_text())["hosts"])
+    hosts["pve1"]["composeNetwork"] = NETWORK
+    apps = {"notes": {"host": "pve1", "compose": "stacks/compose/notes.yml", "deleteData": True,
+                      **({"env": env} if env else {})}}
+    project.write_stack(STACK, {"homefleet:hosts": hosts, "homefleet:apps": apps})
+
+
+@pytest.fixture(scope="module")
+def deployed(pve, project):
+    write_stack(project, pve)
+    preview = project.pulumi("preview", stack=STACK, check=True)
+    preview_json = project.pulumi("preview", "--json", stack=STACK, check=True).json()
+    up = project.pulumi("up", "--yes", stack=STACK, check=True)
+    cts = {row["name"]: row for row in ct_list(pve["pve1"])}
+    return {"preview": preview, "preview_json": preview_json, "up": up, "cts": cts}
+
+
+def pct_exec(pve, vmid, *argv):
+    return ssh_run(pve["pve1"], ["pct", "exec", str(vmid), "--", *argv])
+
+
+def test_command_alone_runs_behind_the_image_entrypoint(pve, deployed):
+    confs = {name: ct_config(pve["pve1"], row["vmid"]) for name, row in deployed["cts"].items()}
+    assert confs["app"]["entrypoint"] == "tini -- /docker-entrypoint.sh start --tunnel=false"
+    assert confs["cache"]["entrypoint"] == "docker-entrypoint.sh valkey-server --save 30 1 --loglevel warning"
+
+
+def test_the_entrypoint_is_known_in_the_preview_once_the_template_exists(pve, project, deployed):
+    first = [s for s in deployed["preview_json"]["steps"] if s["urn"].endswith("notes-app")]
+    assert first[0]["op"] == "create" and first[0]["newState"]["inputs"].get("entrypoint") in (None, UNKNOWN), \
+        "before the first pull the image's ENTRYPOINT is not known yet"
+    write_stack(project, pve, env={"LOG_LEVEL": "debug"})
+    try:
+        preview = project.pulumi("preview", "--json", stack=STACK, check=True).json()
+    finally:
+        write_stack(project, pve)
+    steps = [s for s in preview["steps"] if s["urn"].endswith("notes-app")]
+    assert steps and steps[0]["op"] == "update", steps
+    assert steps[0]["newState"]["inputs"]["entrypoint"] == "tini -- /docker-entrypoint.sh start --tunnel=false"
+
+
+def test_a_service_resolves_its_peer_by_name_inside_its_ct(pve, deployed):
+    app, cache = deployed["cts"]["app"], deployed["cts"]["cache"]
+    cache_ip = ct_config(pve["pve1"], cache["vmid"])["net0"].split("ip=")[1].split("/")[0]
+    rc, out, err = pct_exec(pve, app["vmid"], "getent", "hosts", "cache")
+    assert (rc, out.split()[:2]) == (0, [cache_ip, "cache"]), (rc, out, err)
+    rc, out, _ = pct_exec(pve, cache["vmid"], "getent", "hosts", "app")
+    assert rc == 0, "every CT knows every peer"
+
+
+def test_the_same_check_fails_without_host_entries(pve, deployed, tmp_path):
+    """Put the image's own /etc/hosts back: the peer's name no longer resolves, so the check above
+    depends on the entries homefleet writes; `pulumi up --refresh` is not needed to restore them:
+    the next change of any peer's address rewrites them (and a recreate writes them anew)."""
+    app = deployed["cts"]["app"]
+    host = pve["pve1"]
+    rc, _, err = ssh_run(host, ["sh", "-c", f"printf '127.0.0.1 localhost\\n' > /tmp/plain-hosts && "
+                                            f"pct push {app['vmid']} /tmp/plain-hosts /etc/hosts"])
+    assert rc == 0, err
+    rc, _, _ = pct_exec(pve, app["vmid"], "getent", "hosts", "cache")
+    assert rc == 2, "without host entries the peer's name does not resolve"
+
+
+def test_loopback_ports_are_not_published_and_8443_is_https(project, deployed):
+    outputs = project.pulumi("stack", "output", "--json", stack=STACK, check=True).json()
+    app = outputs["apps"]["notes"]["services"]["app"]
+    assert app["urls"] == [f"https://{app['ip']}:8443"], app
