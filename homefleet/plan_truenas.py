@@ -13,10 +13,12 @@ from typing import Optional
 from .config import PROJECT, stack_file
 from .errors import ConfigError, located
 from .stack import App, Stack
+from .compose.files import ProjectFiles
 from .compose.truenas import convert, dump
 
 # Keys of an app that mean something on a TrueNAS host; every other key set is an error.
-TRUENAS_KEYS = {"host", "compose", "env", "running", "deleteData", "ports", "allowSystemPaths"}
+TRUENAS_KEYS = {"host", "compose", "env", "running", "deleteData", "ports", "allowSystemPaths",
+                "allowFilesOutsideProject"}
 APP_NAME_RULE = ("TrueNAS app names are 1-40 lowercase letters, digits and '-', start with a letter "
                  "and do not end with '-'")
 
@@ -70,7 +72,9 @@ def plan_truenas(stack_name: str, stack: Stack, targets: dict, project_dir: str 
             converted = convert(Path(project_dir) / app.compose, app.compose, app=name,
                                 app_key=f"{PROJECT}:apps.{name}", variables=app.env, pool=host.pool,
                                 allow_system_paths=app.allowSystemPaths,
-                                secrets=(secret_names or {}).get(name, ()))
+                                secrets=(secret_names or {}).get(name, ()),
+                                files=ProjectFiles(Path(project_dir), app.allowFilesOutsideProject,
+                                                   f"{PROJECT}:apps.{name}"))
         except ConfigError as exc:
             problems += exc.problems
             continue

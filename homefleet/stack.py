@@ -347,6 +347,7 @@ class App(Strict):
     adopt: bool = False
     deleteData: bool = False
     allowSystemPaths: bool = False  # TrueNAS compose apps: bind mounts outside /mnt/<pool>/
+    allowFilesOutsideProject: bool = False  # compose apps: env_file/.env outside the project folder
     ports: Optional[list[Port]] = None
 
     @model_validator(mode="after")

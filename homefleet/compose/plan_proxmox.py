@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..catalog import DEFAULT_PACKAGES_DIR
+from .files import ProjectFiles
 from .read import ComposeErrors, load_compose
 from .addresses import allocate, pool
 from .proxmox import app_problems, convert, pinned_address
@@ -21,12 +22,12 @@ from ..plan_types import CtPlan, TemplatePlan, pull_ref, template_name
 
 
 def compose_source(name: str, app, catalog: dict, project_dir: Path, packages_dir: Path) -> Optional[tuple]:
-    """(path, display) of the app's compose file, or None if it is not a compose app."""
+    """(path, display, the folder its files must stay in) of the app's compose file, or None."""
     if app.compose:
-        return project_dir / app.compose, app.compose
+        return project_dir / app.compose, app.compose, project_dir
     package = catalog.get(app.package) if app.package else None
     if package is not None and package.compose:
-        return package.compose_path(packages_dir), f"packages/{package.compose}"
+        return package.compose_path(packages_dir), f"packages/{package.compose}", packages_dir
     return None
 
 
@@ -50,12 +51,13 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
             continue
         where = f"{PROJECT}:apps.{name}"
         problems += app_problems(app, file, where)
-        path, display = source
+        path, display, root = source
+        files = ProjectFiles(root, app.allowFilesOutsideProject, where)
         hint = (f"Set it in the .env file beside {display}, in {where}.env, or as a secret: "
                 f"pulumi config set --secret --path '{PROJECT}:secrets.{name}.{{name}}' <value>")
         try:
             compose = load_compose(path, display=display, variables=app.env,
-                                   secrets=secret_names.get(name) or (), unset_fix=hint)
+                                   secrets=secret_names.get(name) or (), unset_fix=hint, files=files)
         except ComposeErrors as exc:
             problems += exc.problems
             if exc.compose is not None:  # what Proxmox cannot do goes in the same report

@@ -28,6 +28,7 @@ import yaml
 from ..errors import ConfigError, Findings, located
 from ..imageref import ImageRefError, parse_image_ref
 from ..yamlkeys import construct_unique_mapping
+from .files import ProjectFiles
 from .model import ComposeFile, Service
 from .read_environment import EnvironmentRules
 from .read_ports import PortRules
@@ -111,6 +112,7 @@ def load_compose(
     variables: Optional[dict] = None,
     secrets: Iterable[str] = (),
     unset_fix: str = "",
+    files: Optional[ProjectFiles] = None,
 ) -> ComposeFile:
     """Read and interpolate a compose file; raise ConfigError listing every problem.
 
@@ -119,6 +121,7 @@ def load_compose(
     `variables`: values that win over the env file (the stack's `env:` of the app).
     `secrets`: variable names whose values are secret; they become `SecretText` placeholders.
     `unset_fix`: the fix a warning about an unset variable suggests; `{name}` is the variable.
+    `files`: which local files the compose file may make homefleet read (files.py); None: any.
     """
     path = Path(path)
     display = display or str(path)
@@ -131,13 +134,20 @@ def load_compose(
         raise ConfigError([located(display, "(file)", "is not UTF-8 text", "Save it as UTF-8")]) from None
     dotenv = Path(env_file) if env_file is not None else path.parent / ".env"
     dotenv_text = None
+    if dotenv.is_file() and files is not None and env_file is None:
+        _, refused = files.check(path.parent, ".env")
+        if refused:
+            raise ConfigError([located(display, ".env (beside the file)", *refused)])
     if dotenv.is_file():
-        dotenv_text = dotenv.read_text(encoding="utf-8")
+        try:
+            dotenv_text = dotenv.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError([located(str(dotenv), "(file)", "is not UTF-8 text", "Save it as UTF-8")]) from None
     elif env_file is not None:
         raise ConfigError([located(str(env_file), "(file)", "not found", "Create it or leave env_file out")])
     return load_compose_text(text, display, base_dir=path.parent, dotenv=dotenv_text,
                              dotenv_display=str(dotenv) if dotenv_text is not None else "",
-                             variables=variables, secrets=secrets, path=path, unset_fix=unset_fix)
+                             variables=variables, secrets=secrets, path=path, unset_fix=unset_fix, files=files)
 
 
 def load_compose_text(
@@ -151,6 +161,7 @@ def load_compose_text(
     secrets: Iterable[str] = (),
     path: Optional[Path] = None,
     unset_fix: str = "",
+    files: Optional[ProjectFiles] = None,
 ) -> ComposeFile:
     """`load_compose` on text already read (tests, and hosts that keep compose text)."""
     secrets = set(secrets)
@@ -172,7 +183,7 @@ def load_compose_text(
             from_file.update(parse_dotenv(dotenv, lookup, dotenv_display))
         except ValueError as exc:
             raise ConfigError([str(exc)]) from None
-    reader = _Reader(display, Path(base_dir), lookup, unset_fix)
+    reader = _Reader(display, Path(base_dir), lookup, unset_fix, files)
     raw = read_compose_yaml(text, display)
     compose = reader.read(raw, path or Path(base_dir) / display)
     if reader.problems:
@@ -192,8 +203,9 @@ class ComposeErrors(ConfigError):
 class _Reader(EnvironmentRules, VolumeRules, PortRules, RelationRules, Findings):
     """One pass over the YAML tree; collects every problem before raising."""
 
-    def __init__(self, display: str, base_dir: Path, lookup, unset_fix: str = ""):
+    def __init__(self, display: str, base_dir: Path, lookup, unset_fix: str = "", files=None):
         super().__init__(display)
+        self.files = files
         self.unset_fix = unset_fix or \
             "Set it in the .env file beside the compose file, or in the app's env: in the stack"
         self.base_dir = base_dir

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 from typing import Optional
 
+from .files import within
 from .values import ENV_KEY, RESTART, has_secret, scalar, secret_names_in
 from .variables import SecretRef, SecretText, parse_dotenv
 
@@ -36,7 +36,10 @@ class EnvironmentRules:
                 if not isinstance(entry, str):
                     self.fail(at, "must be a file path", "Write e.g. env_file: app.env")
                     continue
-                file = (self.base_dir / entry) if not entry.startswith("/") else Path(entry)
+                file, refused = within(self.files, self.base_dir, entry)
+                if refused:
+                    self.fail(at, *refused)
+                    continue
                 if not file.is_file():
                     if required:
                         self.fail(at, f"file {entry!r} not found next to the compose file",
@@ -44,6 +47,10 @@ class EnvironmentRules:
                     continue
                 try:
                     env.update(parse_dotenv(file.read_text(encoding="utf-8"), self.lookup, entry))
+                except UnicodeDecodeError:
+                    self.fail(at, f"{entry!r} is not UTF-8 text", "Save it as UTF-8")
+                except OSError:
+                    self.fail(at, f"{entry!r} cannot be read", "Check the file's permissions")
                 except ValueError as exc:
                     self.fail(at, str(exc))
         raw = body.get("environment")

@@ -36,6 +36,7 @@ from typing import Optional
 
 import yaml
 
+from .files import ProjectFiles
 from .read import read_compose_yaml
 from .read import load_compose_text
 from .variables import InterpolationError, Interpolator, parse_dotenv, secret_names
@@ -172,7 +173,8 @@ def _as_list(value) -> list:
 
 
 def convert(path: Path, display: str, *, app: str, app_key: str, variables: Optional[dict] = None,
-            pool: Optional[str] = None, allow_system_paths: bool = False, secrets=()) -> Converted:
+            pool: Optional[str] = None, allow_system_paths: bool = False, secrets=(),
+            files: Optional[ProjectFiles] = None) -> Converted:
     """Read `path` and make it a TrueNAS custom app's compose; ConfigError lists every problem.
 
     `secrets`: the app's secret names (homefleet:secrets); a compose that uses one is refused,
@@ -195,13 +197,15 @@ def convert(path: Path, display: str, *, app: str, app_key: str, variables: Opti
 
     variables = {k: str(v) for k, v in (variables or {}).items()}
     dotenv_path = Path(path).parent / ".env"
+    if files is not None and dotenv_path.is_file() and files.check(Path(path).parent, ".env")[1]:
+        raise ConfigError([located(display, ".env (beside the file)", *files.check(Path(path).parent, ".env")[1])])
     dotenv_text = dotenv_path.read_text(encoding="utf-8") if dotenv_path.is_file() else None
     nas_env = _nas_env_files(raw)
     shared_text = yaml.safe_dump(_without_nas_env_files(raw, nas_env), sort_keys=False) if nas_env else text
     try:
         compose = load_compose_text(shared_text, display, base_dir=Path(path).parent, dotenv=dotenv_text,
                                     dotenv_display=str(dotenv_path), variables=variables, path=Path(path),
-                                    secrets=secrets)
+                                    secrets=secrets, files=files)
     except ConfigError as exc:
         raise ConfigError(exc.problems + checker.problems) from None
     for service in compose.services.values():
