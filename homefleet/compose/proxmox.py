@@ -21,7 +21,9 @@ from typing import Optional
 
 from .model import ComposeFile, Service, start_order
 from .names import rewrite_argv, rewrite_value
+from ..config import PROJECT
 from ..errors import located
+from . import host_access
 from .proxmox_keys import BY_VALUE, HARD, NO_EFFECT, SOFT, WARN, KeyRules
 from .proxmox_sizes import limits_of, size_of
 from .proxmox_storage import StorageRules, driver_bind, safe_path
@@ -39,7 +41,8 @@ _ENV_KEY = re.compile(r"^\w+$")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 SERVICE_X = {"cores", "memory", "swap", "disk", "vmid", "ip", "ignore"}
 APP_KEYS_FOR_COMPOSE = {"host", "compose", "package", "env", "cores", "memory", "swap", "disk", "storage", "tags",
-                        "onboot", "running", "deleteData", "description", "allowFilesOutsideProject"}
+                        "onboot", "running", "deleteData", "description", "allowFilesOutsideProject",
+                        "allowSystemPaths"}
 
 
 @dataclass
@@ -117,6 +120,10 @@ class _Converter(KeyRules, StorageRules):
             self.fail(f"volumes.{volume}",
                       f"is used by the services {', '.join(users)}; a Proxmox volume belongs to one CT",
                       "Give each service its own volume, or bind-mount one absolute host path in all of them")
+        allowed = bool(self.app is not None and getattr(self.app, "allowSystemPaths", False))
+        host_access.gate(self.compose, allowed, f"{PROJECT}:apps.{self.app_name}", self.fail, self.warn,
+                         refused_anyway=("privileged", "pid", "ipc", "uts", "userns_mode", "cgroup", "use_api_socket",
+                                         "volumes_from", "cap_add"), docker_sockets=False)
         for name in start_order(services):
             ct = self._service(services[name])
             if ct is not None:

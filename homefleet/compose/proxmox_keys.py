@@ -67,7 +67,6 @@ SOFT = {
     "oom_score_adj": "adjusts the OOM score, which homefleet cannot do on a Proxmox CT",
     "pids_limit": "limits the number of processes, which homefleet cannot set on a Proxmox CT",
     "cpuset": "pins CPUs ({value}), which homefleet cannot set on a Proxmox CT",
-    "init": "runs an init process (tini) as PID 1; a Proxmox app container runs the entrypoint as PID 1",
     "post_start": "runs lifecycle hooks, which a Proxmox CT does not have",
     "pre_stop": "runs lifecycle hooks, which a Proxmox CT does not have",
     "stop_signal": "stops the service with {value}; PVE stops an app container with the image's STOPSIGNAL",
@@ -76,6 +75,8 @@ SOFT = {
 
 # key -> message: no effect on Proxmox, shown as a warning.
 WARN = {
+    "init": "is accepted: PVE starts the entrypoint itself as PID 1 (there is no tini), so reaping zombie "
+            "processes and passing on signals are up to the app",
     "shm_size": "is ignored: PVE gives an app container a /dev/shm of its default size",
     "stop_grace_period": "is ignored: PVE waits up to 60 s when homefleet shuts a CT down",
     "logging": "is ignored: an app container's output goes to PVE's console log",
@@ -110,8 +111,12 @@ class KeyRules:
                     continue
                 message, fix = HARD[key]
                 self.fail(at, message, fix.replace("{app}", self.app_name))
+            elif key == "cap_add" and _namespaced(value):
+                self.warn(at, f"is accepted: root in an unprivileged CT already holds {_show(value)} for the CT's own "
+                          "namespaces (not the host's); the app must run as root, and a TUN device needs "
+                          "devices: [/dev/net/tun]")
             elif key in SOFT:
-                if value in (False, None, [], {}) and key in ("read_only", "init", "oom_kill_disable"):
+                if value in (False, None, [], {}) and key in ("read_only", "oom_kill_disable"):
                     continue
                 if key == "platform" and str(value) in ("linux/amd64", "amd64"):
                     continue
@@ -120,6 +125,8 @@ class KeyRules:
                 else:
                     self.warn(at, "is ignored (x-homefleet.ignore)")
             elif key in WARN:
+                if value is False:
+                    continue
                 self.warn(at, WARN[key])
         for key in ("user", "working_dir"):
             value = getattr(service, key)
@@ -177,6 +184,17 @@ class KeyRules:
                           "restart the app if it exits")
             elif key != "replicas":
                 self.warn(f"{at}.{key}", "is ignored on Proxmox")
+
+
+# Capabilities that act on the CT's own namespaces, which root in an unprivileged CT already has
+# (user_namespaces(7)): cap_add of these changes nothing and is accepted with a note.
+NAMESPACED_CAPS = {"NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL",
+                   "SETGID", "SETUID", "SETPCAP", "SYS_CHROOT", "AUDIT_WRITE", "MKNOD", "SETFCAP"}
+
+
+def _namespaced(value) -> bool:
+    caps = [str(c).upper().removeprefix("CAP_") for c in value] if isinstance(value, list) else []
+    return bool(caps) and all(c in NAMESPACED_CAPS for c in caps)
 
 
 def _healthcheck_disabled(check: dict) -> bool:

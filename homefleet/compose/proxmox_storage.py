@@ -6,6 +6,7 @@ import re
 from typing import Optional
 
 from ..sizes import to_gib
+from . import host_access
 from .model import Service
 from .proxmox_keys import _IGNORE_FIX, SOFT
 
@@ -56,6 +57,12 @@ class StorageRules:
                               "named volume")
                     continue
                 clean = source.rstrip("/") or "/"
+                if clean in host_access.DOCKER_SOCKETS:
+                    self.fail(at, f"bind-mounts Docker's API socket {clean}; a Proxmox host runs no Docker daemon "
+                              "(each service is its own CT), so there is no socket to give the app",
+                              "Remove it; an app that manages Docker containers needs a Docker host (a VM, or a "
+                              "TrueNAS host)")
+                    continue
                 if not safe_path(clean):
                     self.fail(at, f"the host path {source!r} cannot hold ',', '=', '..' or spaces on Proxmox",
                               "Choose a plain absolute path")

@@ -36,6 +36,7 @@ from typing import Optional
 
 import yaml
 
+from . import host_access
 from .files import ProjectFiles
 from .read import read_compose_yaml
 from .read import load_compose_text
@@ -271,6 +272,8 @@ def _convert(data: dict, compose, checker: _Checker, app: str) -> dict:
             else:
                 body.pop("env_file")
         services[name] = body
+    host_access.gate(compose, checker.allow_system_paths, checker.app_key, checker.fail, checker.warn,
+                     bind_sources=False)  # bind sources: host_path's pool rules
     _check_ports(checker, compose)
     _check_named(checker, compose)
     _check_networks(checker, compose)

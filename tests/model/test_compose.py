@@ -298,7 +298,7 @@ REFUSED = [
     ("privileged: true", "services.web.privileged: privileged containers cannot run OCI images on Proxmox (PVE refuses "
      "to create them: `unable to create CT - Invalid argument`). Remove privileged:; list the devices the app needs "
      "under devices:"),
-    ("cap_add: [NET_ADMIN]", "services.web.cap_add: adds the capabilities NET_ADMIN, which homefleet cannot grant to a "
+    ("cap_add: [SYS_ADMIN]", "services.web.cap_add: adds the capabilities SYS_ADMIN, which homefleet cannot grant to a "
      "Proxmox CT. " + IGNORE.format(key="cap_add")),
     ("network_mode: 'service:db'", "services.web.network_mode: shares the network of another container, which a Proxmox "
      "CT cannot do. Remove network_mode:; every service gets its own address and reaches the others by name"),
@@ -338,7 +338,7 @@ REFUSED = [
      "device at its host path. Use the same path on both sides, or add `x-homefleet: {ignore: [devices]}` to pass it at "
      "its host path"),
     ("x-homefleet: {ignore: [privileged]}", "services.web.x-homefleet.ignore: 'privileged' cannot be ignored. Only these "
-     "can: cap_add, cap_drop, command, cpuset, devices, dns, dns_opt, dns_search, domainname, extra_hosts, group_add, init, "
+     "can: cap_add, cap_drop, command, cpuset, devices, dns, dns_opt, dns_search, domainname, extra_hosts, group_add, "
      "mac_address, oom_kill_disable, oom_score_adj, pids_limit, platform, ports, post_start, pre_stop, read_only, "
      "security_opt, stop_signal, sysctls, tmpfs, ulimits, user, working_dir"),
     ("x-homefleet: {memry: 1}", "services.web.x-homefleet.memry: unknown key. allowed: cores, disk, ignore, ip, memory, "

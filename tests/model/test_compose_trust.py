@@ -120,3 +120,68 @@ def test_env_files_inside_the_project_still_work(tmp_path):
           web: {image: nginx:1.27, env_file: [../common.env, app.env]}
         """, {"stacks/common.env": "A=1\n", "stacks/compose/app.env": "B=2\n"})
     assert plan(root).cts[0].props["env"] == {"A": "1", "B": "2"}
+
+
+# ---------------------------------------------------------------- 18.5: one gate for host access
+
+FIX = f"Remove it, or set allowSystemPaths: true on {KEY} if the app really needs it"
+
+
+def test_proxmox_binds_of_the_host_and_disk_devices_need_the_opt_in(tmp_path):
+    root, _ = project(tmp_path, """\
+        services:
+          web:
+            image: nginx:1.27
+            volumes: ["/:/host:ro", "/etc/pve:/pve", "/tank/media:/media"]
+            devices: [/dev/sda, /dev/dri, /dev/ttyUSB0]
+        """)
+    assert problems(root) == [
+        f"{APP}: services.web.devices[0]: passes the host device /dev/sda into the app (a disk, memory or a device "
+        f"tree gives the app the host's data), which reaches the host. {FIX}",
+        f"{APP}: services.web.volumes[0]: bind-mounts the host's /, which reaches the host. {FIX}",
+        f"{APP}: services.web.volumes[1]: bind-mounts the host's /etc/pve, which reaches the host. {FIX}",
+    ], "GPU and serial devices and data folders need no opt-in"
+    planned = plan(root, allowSystemPaths=True)
+    assert any("services.web.volumes[0]: bind-mounts the host's /; allowed by allowSystemPaths" in w
+               for w in planned.warnings)
+
+
+def test_proxmox_refuses_the_docker_socket_whatever_the_opt_in(tmp_path):
+    root, _ = project(tmp_path, """\
+        services:
+          agent:
+            image: portainer/agent:2.21.0
+            volumes: [/var/run/docker.sock:/var/run/docker.sock]
+        """)
+    expected = [f"{APP}: services.agent.volumes[0]: bind-mounts Docker's API socket /var/run/docker.sock; a Proxmox "
+                "host runs no Docker daemon (each service is its own CT), so there is no socket to give the app. "
+                "Remove it; an app that manages Docker containers needs a Docker host (a VM, or a TrueNAS host)"]
+    assert problems(root) == expected
+    assert problems(root, allowSystemPaths=True) == expected
+
+
+@pytest.mark.parametrize("lines,where,what", [
+    ("devices: [/dev/sda]", "services.web.devices[0]", "passes the host device /dev/sda into the app"),
+    ("pid: host", "services.web.pid", "shares the host's pid namespace"),
+    ("use_api_socket: true", "services.web.use_api_socket", "gives the app Docker's API socket"),
+    ("volumes_from: [other]", "services.web.volumes_from", "mounts the volumes of other containers"),
+    ("privileged: true", "services.web.privileged", "gives the container every privilege on the host"),
+    ("cap_add: [SYS_ADMIN]", "services.web.cap_add", "adds the capability SYS_ADMIN"),
+    ("volumes: [raw:/raw]\nvolumes:\n  raw: {driver_opts: {type: ext4, device: /dev/sdb1}}",
+     "volumes.raw.driver_opts.device", "binds the host's /dev/sdb1 as a volume"),
+])
+def test_truenas_host_access_keys_need_the_opt_in(tmp_path, lines, where, what):
+    service, _, top = lines.partition("\nvolumes:\n")
+    body = textwrap.indent(service, "    ")
+    text = f"services:\n  web:\n    image: nginx:1.27\n{body}\n" + (f"volumes:\n{top}\n" if top else "")
+    if "volumes_from" in lines:
+        text += "  other:\n    image: busybox:1.36\n"
+    root, _ = project(tmp_path, "")
+    (root / "stacks" / "compose" / "app.yml").write_text(text)
+    found = problems(root, kind="truenas")
+    assert [p for p in found if p.startswith(f"{APP}: {where}: ")] == [
+        next(p for p in found if p.startswith(f"{APP}: {where}: {what}"))], found
+    assert any(p.endswith(FIX) for p in found if p.startswith(f"{APP}: {where}: "))
+    planned = plan(root, kind="truenas", allowSystemPaths=True)
+    assert any(w.startswith(f"{APP}: {where}: {what}") and "allowed by allowSystemPaths" in w
+               for w in planned[0].warnings)
