@@ -9,6 +9,7 @@ from homefleet.config import PROJECT, check_registries, check_secrets, load, sta
 from homefleet.errors import ConfigError, located
 from homefleet.plan import make_plan
 from homefleet.plan_truenas import plan_truenas, warnings_of
+from providers.app_files import AppFiles
 from providers.oci_template import OciTemplate
 from providers.proxmox_ct import ProxmoxCT
 from providers.truenas_app import TrueNASApp
@@ -47,6 +48,8 @@ templates = {
 for warning in plan.warnings:
     pulumi.log.warn(warning)
 
+app_dirs = {ad.name: AppFiles(ad.name, ad.props) for ad in plan.app_dirs}  # compose apps' folders on Proxmox hosts
+
 apps = {}
 cts = {}
 for ct in plan.cts:
@@ -61,7 +64,8 @@ for ct in plan.cts:
             lambda s, app=ct.app, env=ct.secret_env: {k: t.render((s or {}).get(app, {})) for k, t in env.items()})
     else:
         props["secret_env"] = pulumi.Output.secret(secrets).apply(lambda s, app=ct.app: (s or {}).get(app, {}))
-    after = pulumi.ResourceOptions(depends_on=[cts[d] for d in ct.depends_on])  # compose depends_on
+    after = pulumi.ResourceOptions(depends_on=[cts[d] for d in ct.depends_on]  # compose depends_on
+                                   + ([app_dirs[ct.app_dir]] if ct.app_dir else []))
     resource = cts[ct.name] = ProxmoxCT(ct.name, props, after)
     if ct.service:
         notes = {"notes": ct.notes.strip()} if ct.notes else {}

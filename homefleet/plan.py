@@ -24,6 +24,7 @@ class Plan:
     cts: list
     hosts: dict
     warnings: list = field(default_factory=list)
+    app_dirs: list = field(default_factory=list)  # AppFilesPlans: compose apps' folders on Proxmox hosts
 
 
 def target_of(name: str, host: Host, ssh_key_file: Optional[str] = None) -> dict:
@@ -136,7 +137,7 @@ def make_plan(stack_name: str, stack: Stack, catalog: dict, ssh_key_file: Option
     targets = {name: target_of(name, host, ssh_key_file) for name, host in stack.hosts.items()}
     templates: dict = {}
     cts = []
-    compose_cts, warnings = plan_compose_apps(stack_name, stack, catalog, targets, templates,
+    compose_cts, warnings, app_dirs = plan_compose_apps(stack_name, stack, catalog, targets, templates,
                                               project_dir=project_dir, secret_names=secret_names)
     for name, app in stack.apps.items():
         host = stack.hosts[app.host]
@@ -165,4 +166,4 @@ def make_plan(stack_name: str, stack: Stack, catalog: dict, ssh_key_file: Option
     hosts = {name: {"kind": host.kind, "address": host.address,
                     "apps": sorted(a for a, app in stack.apps.items() if app.host == name)}
              for name, host in stack.hosts.items()}
-    return Plan(stack_name, targets, templates, cts + compose_cts, hosts, warnings)
+    return Plan(stack_name, targets, templates, cts + compose_cts, hosts, warnings, app_dirs)

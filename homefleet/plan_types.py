@@ -28,6 +28,17 @@ class CtPlan:
     secret_env: Optional[dict] = None  # compose: KEY -> SecretText rendered from the app's secrets
     service: Optional[str] = None  # compose: the service this CT runs
     command: Optional[list] = None  # compose: argv to run behind the image's ENTRYPOINT (the template's image_config)
+    app_dir: Optional[str] = None  # compose: the AppFilesPlan this CT mounts from (created first)
+
+
+@dataclass
+class AppFilesPlan:
+    """A compose app's folder on a Proxmox host (`<appRoot>/<app>/`): folders and uploaded files."""
+
+    name: str
+    host: str
+    app: str
+    props: dict
 
 
 def pull_ref(image: str, host: Host) -> str:

@@ -227,7 +227,7 @@ class ProxmoxCTProvider(HomefleetProvider):
             changed.append("template")
         if (olds.get("secret_env") or {}) != (news.get("secret_env") or {}):
             changed.append("secret_env")
-        for key in ("ports", "delete_data", "host", "hosts"):
+        for key in ("ports", "delete_data", "host", "hosts", "files"):
             if olds.get(key) != news.get(key):
                 changed.append(key)
         return sorted(set(changed))
@@ -306,6 +306,7 @@ class ProxmoxCTProvider(HomefleetProvider):
             return self._create_at(props, vmid, holder=found, holder_mounts=mounts)
         image_env = pct.env_dict(readback["image_env"]) if oci else {}
         self._write_hosts(props, vmid, readback["status"])
+        self._push_files(props, vmid, readback["status"], props.get("files") or [])
         return _outputs(props, vmid, readback, image_env)
 
     def _take_over(self, props: dict, vmid: int) -> dict:
@@ -415,7 +416,25 @@ class ProxmoxCTProvider(HomefleetProvider):
             log.info(target.name, news["app"], f"restarted CT {vmid}: PVE left changes pending until the next start")
         if news.get("hosts") != olds.get("hosts") or not was_running:
             self._write_hosts(news, vmid, readback["status"])
+        before = {f.get("path"): f.get("sha256") for f in olds.get("files") or []}
+        self._push_files(news, vmid, readback["status"],
+                         [f for f in news.get("files") or [] if before.get(f["path"]) != f["sha256"] or not was_running])
         return _outputs(news, vmid, readback, image_env)
+
+    def _push_files(self, props: dict, vmid: int, status: str, files: list) -> None:
+        """Files shipped beside a compose file (`files`: [{path, source, sha256}], uploaded to the host by
+        AppFiles): PVE bind-mounts folders only, so each is pushed into the running CT, then the CT is
+        restarted once so the app reads them. Only new or changed files, only this CT."""
+        if not files:
+            return
+        target = target_of(props)
+        if status != "running":
+            log.info(target.name, props["app"], f"CT {vmid} is not running; its files are written when it starts")
+            return
+        log.info(target.name, props["app"], f"writing {', '.join(f['path'] for f in files)} into CT {vmid}; restarting it")
+        result = _write(target, ctfiles.push_files_script(vmid, files, restart=True), timeout=CREATE_TIMEOUT)
+        if not result.ok:
+            raise HostCommandError(target.name, f"writing files into CT {vmid} ({props['app']})", result.stderr)
 
     def _write_hosts(self, props: dict, vmid: int, status: str) -> None:
         """A compose service's peers by name: /etc/hosts inside the CT (`hosts`: [[address, names...]]).

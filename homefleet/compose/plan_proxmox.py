@@ -18,7 +18,7 @@ from .proxmox import app_problems, convert, pinned_address
 from ..config import PROJECT, stack_file
 from ..errors import ConfigError, located
 from ..imageref import parse_image_ref
-from ..plan_types import CtPlan, TemplatePlan, pull_ref, template_name
+from ..plan_types import AppFilesPlan, CtPlan, TemplatePlan, pull_ref, template_name
 
 
 def compose_source(name: str, app, catalog: dict, project_dir: Path, packages_dir: Path) -> Optional[tuple]:
@@ -33,7 +33,7 @@ def compose_source(name: str, app, catalog: dict, project_dir: Path, packages_di
 
 def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, templates: dict,
                       project_dir=".", packages_dir=None, secret_names: Optional[dict] = None) -> tuple:
-    """-> (CtPlans in start order, warnings). Adds the templates it needs to `templates`.
+    """-> (CtPlans in start order, warnings, AppFilesPlans). Adds the templates it needs to `templates`.
 
     Raises ConfigError listing every problem of every compose app.
     """
@@ -44,6 +44,8 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
     problems: list = []
     warnings: list = []
     loaded: dict = {}
+    boundaries: dict = {}
+    app_dirs: list = []
     for name, app in stack.apps.items():
         host = stack.hosts[app.host]
         source = compose_source(name, app, catalog, project_dir, packages_dir)
@@ -62,7 +64,7 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
             problems += exc.problems
             if exc.compose is not None:  # what Proxmox cannot do goes in the same report
                 partial = convert(stack_name, name, exc.compose, app.host, host, app,
-                                  catalog.get(app.package) if app.package else None, {})
+                                  catalog.get(app.package) if app.package else None, {}, files)
                 problems += partial.problems
             continue
         except ConfigError as exc:
@@ -70,6 +72,7 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
             continue
         warnings += compose.warnings
         loaded[name] = compose
+        boundaries[name] = files
     addresses, more_problems, more_warnings = _addresses(stack, loaded, file)
     problems += more_problems
     warnings += more_warnings
@@ -78,9 +81,15 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
         app = stack.apps[name]
         package = catalog.get(app.package) if app.package else None
         plan = convert(stack_name, name, compose, app.host, stack.hosts[app.host], app, package,
-                       addresses.get(name, {}))
+                       addresses.get(name, {}), boundaries[name])
         problems += plan.problems
         warnings += plan.warnings
+        app_dir = None
+        if plan.app_dir is not None:
+            app_dir = f"{name}-files"
+            app_dirs.append(AppFilesPlan(app_dir, app.host, name, {
+                "host": targets[app.host], "stack": stack_name, "app": name, **plan.app_dir,
+                "delete_data": app.deleteData}))
         for ct in plan.cts:
             tmpl = template_name(app.host, ct.image)
             if tmpl not in templates:
@@ -92,11 +101,12 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
                 })
             cts.append(CtPlan(ct.name, app.host, name, tmpl, {"host": targets[app.host], **ct.spec}, [],
                               (package.notes or "") if package else "", depends_on=list(ct.depends_on),
-                              secret_env=dict(ct.secret_env), service=ct.service, command=ct.command))
+                              secret_env=dict(ct.secret_env), service=ct.service, command=ct.command,
+                              app_dir=app_dir))
     problems += _clashes(stack, cts, file)
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
-    return cts, list(dict.fromkeys(warnings))
+    return cts, list(dict.fromkeys(warnings)), app_dirs
 
 
 def _addresses(stack, loaded: dict, file: str) -> tuple:

@@ -17,6 +17,7 @@ import ipaddress
 import re
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 from .model import ComposeFile, Service, start_order
@@ -24,6 +25,7 @@ from .names import rewrite_argv, rewrite_value
 from ..config import PROJECT
 from ..errors import located
 from . import host_access
+from .proxmox_appdir import AppDir
 from .proxmox_keys import BY_VALUE, HARD, NO_EFFECT, SOFT, WARN, KeyRules
 from .proxmox_sizes import limits_of, size_of
 from .proxmox_storage import StorageRules, driver_bind, safe_path
@@ -60,6 +62,7 @@ class ComposeCt:
 @dataclass
 class ComposeAppPlan:
     app: str
+    app_dir: Optional[dict] = None  # AppFiles inputs: the app's folder on the host (proxmox_appdir.py)
     cts: list = field(default_factory=list)  # in start order
     warnings: list = field(default_factory=list)
     problems: list = field(default_factory=list)
@@ -91,8 +94,10 @@ def app_problems(app, file: str, where: str) -> list:
 
 class _Converter(KeyRules, StorageRules):
     def __init__(self, stack: str, app_name: str, compose: ComposeFile, host_name: str, host, app=None,
-                 package=None, addresses: Optional[dict] = None):
+                 package=None, addresses: Optional[dict] = None, files=None):
         self.stack, self.app_name, self.compose = stack, app_name, compose
+        self.app_dir = AppDir(getattr(host, "appRoot", None), app_name, Path(compose.path).parent, files, self.fail)
+        self.app_dir.host_key = f"{PROJECT}:hosts.{host_name}"
         self.host_name, self.host, self.app, self.package = host_name, host, app, package
         self.addresses = addresses or {}
         self.display = compose.display
@@ -115,11 +120,7 @@ class _Converter(KeyRules, StorageRules):
         self.names = self._names(services)
         self.hosts = self._hosts_entries(services)
         self.levels = _levels(services)
-        shared = _shared_volumes(services, self.compose.volumes)
-        for volume, users in shared.items():
-            self.fail(f"volumes.{volume}",
-                      f"is used by the services {', '.join(users)}; a Proxmox volume belongs to one CT",
-                      "Give each service its own volume, or bind-mount one absolute host path in all of them")
+        self.shared = _shared_volumes(services, self.compose.volumes)  # -> one folder in the app's folder
         allowed = bool(self.app is not None and getattr(self.app, "allowSystemPaths", False))
         host_access.gate(self.compose, allowed, f"{PROJECT}:apps.{self.app_name}", self.fail, self.warn,
                          refused_anyway=("privileged", "pid", "ipc", "uts", "userns_mode", "cgroup", "use_api_socket",
@@ -133,6 +134,7 @@ class _Converter(KeyRules, StorageRules):
                 if network.get(key):
                     self.warn(f"networks.{name}.{key}", "is ignored: every service is on the host's bridge with "
                               "an address from composeNetwork")
+        plan.app_dir = self.app_dir.plan()
         plan.problems = self.problems
         plan.warnings = _grouped(self.display, self.warnings)
         return plan
@@ -179,7 +181,7 @@ class _Converter(KeyRules, StorageRules):
         self._features(service, ignore)
         env, secret_env = self._environment(service)
         entrypoint, command = self._entrypoint(service, ignore)
-        volumes, mounts = self._volumes(service, ignore)
+        volumes, mounts, files = self._volumes(service, ignore)
         devices = self._devices(service, ignore)
         ports = self._ports(service, ignore)
         self._relations(service)
@@ -224,6 +226,7 @@ class _Converter(KeyRules, StorageRules):
             "delete_data": app.deleteData if app else False,
             "ports": ports,
             "hosts": self.hosts if address and self.hosts else None,
+            "files": files or None,
         }
         spec = {k: v for k, v in spec.items() if v is not None}
         depends = [ct_name(self.app_name, d) for d in service.depends_on]
@@ -433,9 +436,10 @@ class _Converter(KeyRules, StorageRules):
 
 
 def convert(stack: str, app_name: str, compose: ComposeFile, host_name: str, host, app=None, package=None,
-            addresses: Optional[dict] = None) -> ComposeAppPlan:
-    """One compose app -> its CT specs, warnings and problems. `addresses`: service -> static address."""
-    return _Converter(stack, app_name, compose, host_name, host, app, package, addresses).convert()
+            addresses: Optional[dict] = None, files=None) -> ComposeAppPlan:
+    """One compose app -> its CT specs, warnings and problems. `addresses`: service -> static address;
+    `files`: the ProjectFiles boundary for files beside the compose file."""
+    return _Converter(stack, app_name, compose, host_name, host, app, package, addresses, files).convert()
 
 
 # ---------------------------------------------------------------- helpers

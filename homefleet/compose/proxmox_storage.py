@@ -18,7 +18,8 @@ class StorageRules:
     # ---- storage
 
     def _volumes(self, service: Service, ignore: set) -> tuple:
-        volumes, mounts = [], []
+        """-> (storage volumes, bind mounts, files pushed into the CT)."""
+        volumes, mounts, files = [], [], []
         for mount in service.volumes:
             at = mount.where
             target = mount.target.rstrip("/") or "/"
@@ -40,6 +41,11 @@ class StorageRules:
                     continue
                 if bind is not None:
                     mount_type, source = "bind", bind
+                elif source in self.shared:
+                    host = self.app_dir.shared_volume(f"volumes.{source}", source, service)
+                    if host is not None:
+                        mounts.append({"source": host, "path": target, "read_only": bool(mount.read_only)})
+                    continue
                 else:
                     x = declared.get("x-homefleet") or {}
                     volumes.append(self._storage_volume(f"volumes.{source}", target, x, mount))
@@ -51,11 +57,13 @@ class StorageRules:
                 mount_type = "bind"
             if mount_type == "bind":
                 if not source or not source.startswith("/"):
-                    self.fail(at, f"the relative host path {source!r} has no meaning on Proxmox: there is no project "
-                              "folder on the host", f"Write an absolute host path (e.g. /srv/{self.app_name}/"
-                              f"{(source or '').lstrip('./~') or 'data'}, created on the host beforehand), or use a "
-                              "named volume")
-                    continue
+                    host, kind = self.app_dir.relative_bind(at, source or "", service)
+                    if host is None:
+                        continue
+                    if kind == "file":
+                        files.append({"path": target, "source": host, "sha256": self.app_dir.sha256(host)})
+                        continue
+                    source = host
                 clean = source.rstrip("/") or "/"
                 if clean in host_access.DOCKER_SOCKETS:
                     self.fail(at, f"bind-mounts Docker's API socket {clean}; a Proxmox host runs no Docker daemon "
@@ -70,7 +78,7 @@ class StorageRules:
                 if isinstance(mount.options.get("bind"), dict) and mount.options["bind"].get("propagation"):
                     self.warn(at, "bind propagation is ignored on Proxmox")
                 mounts.append({"source": clean, "path": target, "read_only": bool(mount.read_only)})
-        return volumes, mounts
+        return volumes, mounts, files
 
     def _volume_ok(self, name: str, declared: dict) -> bool:
         where = f"volumes.{name}"

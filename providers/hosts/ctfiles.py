@@ -30,3 +30,15 @@ def hosts_text(entries: list) -> str:
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
     lines += ["\t".join([entry[0], " ".join(entry[1:])]) for entry in entries if len(entry) >= 2]
     return "\n".join(lines) + "\n"
+
+
+def push_files_script(vmid: int, files: list, restart: bool) -> list:
+    """Host files into the running CT (`files`: [{path, source}]), then a restart so the app reads them."""
+    lines = ["set -eu"]
+    for item in files:
+        lines.append(script.q(["pct", "push", str(vmid), item["source"], item["path"], "--perms", "0644"])
+                     + " </dev/null")
+    if restart:
+        lines.append(script.q(["pct", "shutdown", str(vmid)]) + " </dev/null")
+        lines.append(script.q(["pct", "start", str(vmid)]) + " </dev/null")
+    return script.sh(lines)

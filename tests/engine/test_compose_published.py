@@ -5,7 +5,10 @@ real Pulumi engine to a simulated Proxmox host:
   during the template pull (an OciTemplate output), known in the preview once the template exists;
 - a service reaches its peer by name from inside its CT (`pct exec ... getent hosts`), because
   homefleet writes every peer's names into each CT's /etc/hosts — and the same check fails without;
-- a `127.0.0.1:` port is not published (no URL, no refusal); 8443 gets an https:// URL.
+- a `127.0.0.1:` port is not published (no URL, no refusal); 8443 gets an https:// URL;
+- relative bind mounts become folders under the host's appRoot, a named volume shared by two services
+  one folder bind-mounted into both, and a config file beside the compose file (naming a peer) is
+  uploaded and written into its CT; editing it updates and restarts only that CT.
 """
 
 import json
@@ -16,7 +19,7 @@ from sim import registry
 from sim.engine import LocalProject, host_entries
 from sim.testing import running_fleet, ssh_run
 
-from .helpers import ct_config, ct_list
+from .helpers import ct_config, ct_list, tool_count, tools_since
 
 pytestmark = pytest.mark.engine
 STACK = "published"
@@ -47,12 +50,60 @@ services:
       test: ["CMD-SHELL", "valkey-cli ping | grep PONG"]
 """
 
+# immich style: server and worker share the upload folder; the database keeps a relative bind; an empty host IP.
+PHOTOS = """\
+name: photos
+services:
+  server:
+    image: ghcr.io/acme/photos-server:1.4.2
+    volumes:
+      - ${UPLOAD_LOCATION:-./library}:/usr/src/app/upload
+      - uploads:/cache
+    ports:
+      - "${BIND_IP:-}:2283:2283"
+    environment:
+      DB_HOSTNAME: database
+    depends_on: [database]
+  worker:
+    image: ghcr.io/acme/photos-server:1.4.2
+    command: ["start-worker.sh"]
+    volumes:
+      - uploads:/cache
+    depends_on: [database]
+  database:
+    image: docker.io/library/postgres:17.6
+    environment:
+      POSTGRES_PASSWORD: postgres
+    volumes:
+      - ./postgres:/var/lib/postgresql/data
+volumes:
+  uploads:
+"""
+
+# a wiki behind nginx: the proxy's config file sits beside the compose file and names its peer.
+WIKI = """\
+services:
+  proxy:
+    image: docker.io/library/nginx:1.27
+    ports: ["8080:80"]
+    volumes:
+      - ./nginx.conf:/etc/nginx/nginx.conf:ro
+    depends_on: [wiki]
+  wiki:
+    image: ghcr.io/acme/wiki:3.0
+    command: ["serve", "--port", "3000"]
+"""
+NGINX_CONF = "events {}\nhttp { server { listen 80; location / { proxy_pass http://wiki:3000; } } }\n"
+
 IMAGES = {
     "ghcr.io/acme/notes:2.1": {"Entrypoint": ["tini", "--", "/docker-entrypoint.sh"], "Cmd": ["serve"],
                                "ExposedPorts": {"5678/tcp": {}}, "User": "", "WorkingDir": "/home/node"},
     "docker.io/valkey/valkey:8.1": {"Entrypoint": ["docker-entrypoint.sh"], "Cmd": ["valkey-server"],
                                     "ExposedPorts": {"6379/tcp": {}}},
+    "ghcr.io/acme/photos-server:1.4.2": {"Entrypoint": ["tini", "--", "/bin/sh"], "Cmd": ["start.sh"]},
+    "ghcr.io/acme/wiki:3.0": {"Entrypoint": ["/usr/bin/dumb-init", "--", "wiki"], "Cmd": ["serve"]},
 }
+FILES = {"docker.io/library/nginx:1.27": {"etc/nginx/nginx.conf": "# the image's default\n"}}
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +111,8 @@ def pve(tmp_path_factory):
     with running_fleet(tmp_path_factory.mktemp("fleet"), hosts=1) as fleet:
         for ref, config in IMAGES.items():
             registry.push_image(fleet.dir, ref, config)
+        for ref, files in FILES.items():
+            registry.push_image(fleet.dir, ref, files=files)
         yield fleet
 
 
@@ -68,14 +121,22 @@ def project(tmp_path_factory):
     project = LocalProject.create(tmp_path_factory.mktemp("project"))
     (project.workdir / "stacks" / "compose").mkdir(parents=True, exist_ok=True)
     (project.workdir / "stacks" / "compose" / "notes.yml").write_text(NOTES)
+    (project.workdir / "stacks" / "compose" / "photos").mkdir()
+    (project.workdir / "stacks" / "compose" / "photos" / "compose.yml").write_text(PHOTOS)
+    (project.workdir / "stacks" / "compose" / "wiki").mkdir()
+    (project.workdir / "stacks" / "compose" / "wiki" / "compose.yml").write_text(WIKI)
+    (project.workdir / "stacks" / "compose" / "wiki" / "nginx.conf").write_text(NGINX_CONF)
     return project
 
 
 def write_stack(project, pve, env=None):
     hosts = host_entries(json.loads(pve.hosts_json.read_text())["hosts"])
     hosts["pve1"]["composeNetwork"] = NETWORK
+    hosts["pve1"]["appRoot"] = app_root(pve)
     apps = {"notes": {"host": "pve1", "compose": "stacks/compose/notes.yml", "deleteData": True,
-                      **({"env": env} if env else {})}}
+                      **({"env": env} if env else {})},
+            "photos": {"host": "pve1", "compose": "stacks/compose/photos/compose.yml"},
+            "wiki": {"host": "pve1", "compose": "stacks/compose/wiki/compose.yml", "deleteData": True}}
     project.write_stack(STACK, {"homefleet:hosts": hosts, "homefleet:apps": apps})
 
 
@@ -87,6 +148,10 @@ def deployed(pve, project):
     up = project.pulumi("up", "--yes", stack=STACK, check=True)
     cts = {row["name"]: row for row in ct_list(pve["pve1"])}
     return {"preview": preview, "preview_json": preview_json, "up": up, "cts": cts}
+
+
+def app_root(pve) -> str:
+    return str(pve.dir / "pve1-apps")
 
 
 def pct_exec(pve, vmid, *argv):
@@ -139,3 +204,53 @@ def test_loopback_ports_are_not_published_and_8443_is_https(project, deployed):
     outputs = project.pulumi("stack", "output", "--json", stack=STACK, check=True).json()
     app = outputs["apps"]["notes"]["services"]["app"]
     assert app["urls"] == [f"https://{app['ip']}:8443"], app
+    server = outputs["apps"]["photos"]["services"]["server"]
+    assert server["urls"] == [f"http://{server['ip']}:2283"], "an empty host IP publishes on every address"
+
+
+def test_the_files_were_planned_unchanged(deployed):
+    out = deployed["preview"].stdout + deployed["preview"].stderr
+    assert "error" not in out.lower(), out
+
+
+def test_relative_binds_and_a_shared_volume_live_in_the_app_folder(pve, deployed):
+    host, root = pve["pve1"], app_root(pve) + "/photos"
+    confs = {name: ct_config(host, deployed["cts"][name]["vmid"]) for name in ("server", "worker", "database")}
+    mounts = {name: sorted(v for k, v in conf.items() if k.startswith("mp")) for name, conf in confs.items()}
+    assert mounts["server"] == [f"{root}/library,mp=/usr/src/app/upload", f"{root}/volumes/uploads,mp=/cache"]
+    assert mounts["worker"] == [f"{root}/volumes/uploads,mp=/cache"], "one folder, mounted into both"
+    assert mounts["database"] == [f"{root}/postgres,mp=/var/lib/postgresql/data"]
+    rc, out, err = ssh_run(host, ["stat", "-c", "%u:%g %n", f"{root}/library", f"{root}/volumes/uploads",
+                                  f"{root}/postgres"])
+    assert rc == 0, err
+    assert {line.split()[0] for line in out.splitlines()} == {"100000:100000"}, "owned by the CT's root"
+    # a file written by one service is seen by the other (the same folder)
+    rc, _, err = ssh_run(host, ["sh", "-c", f"echo thumb > {root}/volumes/uploads/a.jpg"])
+    assert rc == 0, err
+    rc, out, _ = pct_exec(pve, deployed["cts"]["worker"]["vmid"], "cat", "/cache/a.jpg")
+    assert (rc, out) == (0, "thumb\n")
+
+
+def test_a_config_file_beside_the_compose_file_reaches_its_ct_and_names_a_peer(pve, deployed):
+    proxy = deployed["cts"]["proxy"]
+    rc, out, _ = pct_exec(pve, proxy["vmid"], "cat", "/etc/nginx/nginx.conf")
+    assert (rc, out) == (0, NGINX_CONF)
+    wiki_ip = ct_config(pve["pve1"], deployed["cts"]["wiki"]["vmid"])["net0"].split("ip=")[1].split("/")[0]
+    rc, out, _ = pct_exec(pve, proxy["vmid"], "getent", "hosts", "wiki")
+    assert (rc, out.split()[0]) == (0, wiki_ip), "the name in the config file resolves inside the proxy's CT"
+
+
+def test_editing_the_config_file_restarts_only_the_ct_that_mounts_it(pve, project, deployed):
+    host = pve["pve1"]
+    conf = project.workdir / "stacks" / "compose" / "wiki" / "nginx.conf"
+    conf.write_text(NGINX_CONF.replace("listen 80;", "listen 80; client_max_body_size 50m;"))
+    preview = project.pulumi("preview", "--json", stack=STACK, check=True).json()
+    changed = sorted((s["op"], s["urn"].split("::")[-1]) for s in preview["steps"] if s["op"] != "same")
+    assert changed == [("update", "wiki-files"), ("update", "wiki-proxy")], changed
+    start = tool_count(host)
+    project.pulumi("up", "--yes", stack=STACK, check=True)
+    touched = {argv[2] for argv in tools_since(host, start)
+               if argv[0] == "pct" and argv[1] in ("push", "shutdown", "start", "stop", "create", "destroy", "set")}
+    assert touched == {str(deployed["cts"]["proxy"]["vmid"])}, touched
+    rc, out, _ = pct_exec(pve, deployed["cts"]["proxy"]["vmid"], "cat", "/etc/nginx/nginx.conf")
+    assert "client_max_body_size 50m" in out

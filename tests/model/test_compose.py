@@ -326,9 +326,9 @@ REFUSED = [
     ("scale: 3", "services.web.scale: runs 3 copies; a Proxmox CT is one copy. Remove scale: or set it to 1"),
     ("deploy: {replicas: 2}", "services.web.deploy.replicas: runs 2 copies; a Proxmox CT is one copy. "
      "Remove replicas: or set it to 1"),
-    ("volumes: ['./data:/data']", "services.web.volumes[0]: the relative host path './data' has no meaning on Proxmox: "
-     "there is no project folder on the host. Write an absolute host path (e.g. /srv/app/data, created on the host "
-     "beforehand), or use a named volume"),
+    ("volumes: ['./data:/data']", "services.web.volumes[0]: needs a folder for the app on the host, and the host "
+     "has no appRoot. Set appRoot: /tank/apps (a folder on the host's data storage) on homefleet:hosts.pve1 "
+     "(docs/compose.md)"),
     ("volumes: [{type: tmpfs, target: /run}]", "services.web.volumes[0]: mounts a tmpfs at /run; a Proxmox CT has no "
      "tmpfs mount points. " + IGNORE.format(key="tmpfs")),
     ("ports: ['192.0.2.5:80:80']", "services.web.ports[0]: is bound to 192.0.2.5 on Docker; on Proxmox the port would be "
@@ -393,8 +393,8 @@ def test_volume_refusals():
           hostdir: {driver_opts: {type: none, o: bind, device: /tank/h}}
         """)
     assert plan.problems == [
-        f"{FILE}: volumes.shared: is used by the services a, b; a Proxmox volume belongs to one CT. Give each service "
-        "its own volume, or bind-mount one absolute host path in all of them",
+        f"{FILE}: volumes.shared: needs a folder for the app on the host, and the host has no appRoot. Set appRoot: "
+        "/tank/apps (a folder on the host's data storage) on homefleet:hosts.pve1 (docs/compose.md)",
         f"{FILE}: volumes.ext: is an external volume (created outside this file); Proxmox has no Docker volumes. Remove "
         "external: so homefleet creates the volume, or bind-mount an absolute host path",
         f"{FILE}: volumes.nfs.driver: the volume driver 'rexray' is not available on Proxmox. Remove driver:, or "
