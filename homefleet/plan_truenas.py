@@ -66,7 +66,8 @@ def plan_truenas(stack_name: str, stack: Stack, targets: dict, project_dir: str 
             continue
         if not (Path(project_dir) / app.compose).is_file():
             problems.append(located(file, f"{PROJECT}:apps.{name}.compose", f"file {app.compose!r} not found",
-                                    "Write the path relative to the project folder (where Pulumi.yaml is)"))
+                                    "Write the path relative to the project folder (where Pulumi.yaml is), "
+                                    "e.g. stacks/compose/<app>.yml"))
             continue
         try:
             converted = convert(Path(project_dir) / app.compose, app.compose, app=name,

@@ -54,6 +54,11 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
         where = f"{PROJECT}:apps.{name}"
         problems += app_problems(app, file, where)
         path, display, root = source
+        if app.compose and not path.is_file():
+            problems.append(located(file, f"{where}.compose", f"file {app.compose!r} not found",
+                                    "Write the path relative to the project folder (where Pulumi.yaml is), "
+                                    "e.g. stacks/compose/<app>.yml"))
+            continue
         files = ProjectFiles(root, app.allowFilesOutsideProject, where)
         hint = (f"Set it in the .env file beside {display}, in {where}.env, or as a secret: "
                 f"pulumi config set --secret --path '{PROJECT}:secrets.{name}.{{name}}' <value>")

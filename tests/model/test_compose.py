@@ -605,7 +605,9 @@ def test_stack_compose_path_and_name_clash(tmp_path):
     stack, catalog = load("t", stack_raw({"shop": {"host": "pve1", "compose": "missing.yml"}}))
     with pytest.raises(ConfigError) as exc:
         make_plan("t", stack, catalog, project_dir=tmp_path)
-    assert exc.value.problems == ["missing.yml: (file): not found. Check the path (it is relative to the project folder)"]
+    assert exc.value.problems == ["stacks/Pulumi.t.yaml: homefleet:apps.shop.compose: file 'missing.yml' not found. "
+                                  "Write the path relative to the project folder (where Pulumi.yaml is), "
+                                  "e.g. stacks/compose/<app>.yml"], "the error names the app and the key (issue 19.2)"
 
 
 def test_the_compose_network_is_validated():

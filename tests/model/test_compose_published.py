@@ -205,3 +205,22 @@ def test_a_dependency_on_a_service_in_a_profile_names_the_profile():
         """)
     assert problems == [f"{FILE}: services.web.depends_on.debug: service debug is not deployed: it belongs to "
                         "profiles dev. Remove the dependency, or profiles: from that service"]
+
+
+# ---------------------------------------------------------------- issue 19.2: the missing file names app and key
+
+@pytest.mark.parametrize("kind", ["proxmox", "truenas"])
+def test_a_missing_compose_file_names_the_app_and_the_key(tmp_path, kind):
+    from homefleet.config import load
+    from homefleet.plan import make_plan
+    from homefleet.plan_truenas import plan_truenas
+    host = {"kind": kind, "address": "127.0.0.1", **({"storage": "local-zfs"} if kind == "proxmox" else {})}
+    stack, catalog = load("s", {"hosts": {"h": host}, "apps": {"shop": {"host": "h", "compose": "compose/shop.yml"}}})
+    with pytest.raises(ConfigError) as exc:
+        if kind == "proxmox":
+            make_plan("s", stack, catalog, project_dir=str(tmp_path))
+        else:
+            plan_truenas("s", stack, {"h": {"name": "h"}}, project_dir=str(tmp_path))
+    assert exc.value.problems == [
+        "stacks/Pulumi.s.yaml: homefleet:apps.shop.compose: file 'compose/shop.yml' not found. Write the path relative "
+        "to the project folder (where Pulumi.yaml is), e.g. stacks/compose/<app>.yml"]

@@ -194,5 +194,5 @@ def test_plan_refuses_proxmox_keys_and_non_compose_apps_on_truenas(tmp_path):
         "stacks/Pulumi.fleet.yaml: homefleet:apps.b.image: host nas1 is a TrueNAS host, where apps are Docker "
         "Compose files. Set compose: <file> for this app, or place it on a Proxmox host",
         "stacks/Pulumi.fleet.yaml: homefleet:apps.c.compose: file 'missing.yml' not found. "
-        "Write the path relative to the project folder (where Pulumi.yaml is)",
+        "Write the path relative to the project folder (where Pulumi.yaml is), e.g. stacks/compose/<app>.yml",
     ]
