@@ -45,7 +45,10 @@ templates = {
     for name, tp in plan.templates.items()
 }
 
-for warning in plan.warnings:
+# `pulumi up` runs this program twice (its preview, then the update): say each warning once, in the preview
+# pass. Acknowledged warnings (`acknowledge:` on the app) are not shown at all.
+show_warnings = pulumi.runtime.is_dry_run()
+for warning in plan.warnings if show_warnings else []:
     pulumi.log.warn(warning)
 
 app_dirs = {ad.name: AppFiles(ad.name, ad.props) for ad in plan.app_dirs}  # compose apps' folders on Proxmox hosts
@@ -80,7 +83,7 @@ for ct in plan.cts:
         **({"notes": ct.notes.strip()} if ct.notes else {}),
     }
 
-for warning in warnings_of(nas_apps):
+for warning in warnings_of(nas_apps) if show_warnings else []:
     pulumi.log.warn(warning)
 for na in nas_apps:
     resource = TrueNASApp(na.name, na.props)

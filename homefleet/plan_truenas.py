@@ -13,12 +13,13 @@ from typing import Optional
 from .config import PROJECT, stack_file
 from .errors import ConfigError, located
 from .stack import App, Stack
+from .compose.acknowledge import filter_warnings
 from .compose.files import ProjectFiles
 from .compose.truenas import convert, dump
 
 # Keys of an app that mean something on a TrueNAS host; every other key set is an error.
 TRUENAS_KEYS = {"host", "compose", "env", "running", "deleteData", "ports", "allowSystemPaths",
-                "allowFilesOutsideProject"}
+                "allowFilesOutsideProject", "acknowledge"}
 APP_NAME_RULE = ("TrueNAS app names are 1-40 lowercase letters, digits and '-', start with a letter "
                  "and do not end with '-'")
 
@@ -91,7 +92,8 @@ def plan_truenas(stack_name: str, stack: Stack, targets: dict, project_dir: str 
             "ports": [{"port": p.port, "scheme": p.scheme} for p in app.ports] if app.ports else None,
         }
         plans.append(TrueNASAppPlan(name, app.host, name, {k: v for k, v in props.items() if v is not None},
-                                    converted.warnings))
+                                    filter_warnings(converted.warnings, app.compose, app.acknowledge,
+                                                    f"{file}: {PROJECT}:apps.{name}")))
     if problems:
         raise ConfigError(problems)
     return plans

@@ -349,6 +349,7 @@ class App(Strict):
     deleteData: bool = False
     allowSystemPaths: bool = False  # TrueNAS compose apps: bind mounts outside /mnt/<pool>/
     allowFilesOutsideProject: bool = False  # compose apps: env_file/.env outside the project folder
+    acknowledge: list[str] = []  # compose apps: warnings read (key paths of the compose file, * wildcards)
     ports: Optional[list[Port]] = None
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..catalog import DEFAULT_PACKAGES_DIR
+from .acknowledge import filter_warnings
 from .files import ProjectFiles
 from .read import ComposeErrors, load_compose
 from .addresses import allocate, pool
@@ -45,6 +46,7 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
     warnings: list = []
     loaded: dict = {}
     boundaries: dict = {}
+    app_warnings: dict = {}  # app -> its compose file's warnings, acknowledged ones dropped at the end
     app_dirs: list = []
     for name, app in stack.apps.items():
         host = stack.hosts[app.host]
@@ -75,7 +77,7 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
         except ConfigError as exc:
             problems += exc.problems
             continue
-        warnings += compose.warnings
+        app_warnings[name] = list(compose.warnings)
         loaded[name] = compose
         boundaries[name] = files
     addresses, more_problems, more_warnings = _addresses(stack, loaded, file)
@@ -88,7 +90,8 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
         plan = convert(stack_name, name, compose, app.host, stack.hosts[app.host], app, package,
                        addresses.get(name, {}), boundaries[name])
         problems += plan.problems
-        warnings += plan.warnings
+        warnings += filter_warnings(app_warnings.pop(name) + plan.warnings, compose.display, app.acknowledge,
+                                    f"{file}: {PROJECT}:apps.{name}")
         app_dir = None
         if plan.app_dir is not None:
             app_dir = f"{name}-files"

@@ -213,6 +213,15 @@ def test_the_files_were_planned_unchanged(deployed):
     assert "error" not in out.lower(), out
 
 
+def test_each_warning_is_said_once_per_up(deployed):
+    warning = "stacks/compose/notes.yml: services.cache.healthcheck: is not run: Proxmox has no health checks"
+    assert (deployed["preview"].stdout + deployed["preview"].stderr).count(warning) >= 1
+    up = deployed["up"].stdout + deployed["up"].stderr
+    rows = [line for line in up.splitlines() if "homefleet-published  warning: " + warning in line]
+    assert len(rows) == 1, up  # the progress display; Pulumi repeats it once in its "Diagnostics:" summary
+    assert up.count(warning) == 2, up
+
+
 def test_relative_binds_and_a_shared_volume_live_in_the_app_folder(pve, deployed):
     host, root = pve["pve1"], app_root(pve) + "/photos"
     confs = {name: ct_config(host, deployed["cts"][name]["vmid"]) for name in ("server", "worker", "database")}

@@ -224,3 +224,32 @@ def test_a_missing_compose_file_names_the_app_and_the_key(tmp_path, kind):
     assert exc.value.problems == [
         "stacks/Pulumi.s.yaml: homefleet:apps.shop.compose: file 'compose/shop.yml' not found. Write the path relative "
         "to the project folder (where Pulumi.yaml is), e.g. stacks/compose/<app>.yml"]
+
+
+# ---------------------------------------------------------------- issue 19.14: acknowledging warnings
+
+def test_acknowledged_warnings_are_not_shown_and_stale_acknowledgements_are(tmp_path):
+    from homefleet.config import load
+    from homefleet.plan import make_plan
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "app.yml").write_text(textwrap.dedent("""\
+        services:
+          web: {image: nginx:1.27, restart: always, healthcheck: {test: [CMD, "true"]}, depends_on: [db]}
+          db: {image: postgres:17.6, restart: always, healthcheck: {test: [CMD, pg_isready]}}
+        """))
+
+    def warnings(ack):
+        stack, catalog = load("s", {"hosts": {"h": {"kind": "proxmox", "address": "127.0.0.1", "storage": "local-zfs",
+                                                    "composeNetwork": NET}},
+                                    "apps": {"app": {"host": "h", "compose": "stacks/app.yml", "acknowledge": ack}}})
+        return make_plan("s", stack, catalog, project_dir=str(tmp_path)).warnings
+
+    before = warnings([])
+    assert any("services.db.healthcheck, services.web.healthcheck: is not run" in w for w in before)
+    assert any(w.startswith("stacks/app.yml: services.db.restart, services.web.restart: ") for w in before)
+    after = warnings(["services.*.healthcheck", "services.web.restart", "services.nope"])
+    assert not any("healthcheck: is not run" in w for w in after)
+    assert any(w.startswith("stacks/app.yml: services.db.restart: Proxmox starts the CT") for w in after), \
+        "a grouped warning keeps the keys not acknowledged"
+    assert "stacks/Pulumi.s.yaml: homefleet:apps.app.acknowledge: 'services.nope' matches no warning of " \
+           "stacks/app.yml; remove it" in after
