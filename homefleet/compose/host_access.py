@@ -27,6 +27,7 @@ APP_DEVICES = re.compile(
 SYSTEM = ("/etc", "/root", "/boot", "/proc", "/sys", "/dev", "/run", "/var/run", "/usr", "/bin", "/sbin",
           "/lib", "/lib64", "/var/lib/pve-cluster", "/var/lib/lxc", "/var/lib/vz", "/var/lib/docker", "/var/log")
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
+CLOCK_FILES = ("/etc/localtime", "/etc/timezone")  # read-only, public: no opt-in needed
 ALWAYS_PRIVILEGED_CAPS = {"ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_RAWIO", "SYS_PTRACE", "DAC_READ_SEARCH"}
 
 
@@ -51,7 +52,8 @@ def findings(compose, bind_sources: bool = True, docker_sockets: bool = True) ->
         if bind_sources:
             for mount in service.volumes:
                 if mount.type == "bind" and mount.source and system_path(mount.source) \
-                        and posixpath.normpath(mount.source) not in skip_sockets:
+                        and posixpath.normpath(mount.source) not in skip_sockets \
+                        and not (posixpath.normpath(mount.source) in CLOCK_FILES and mount.read_only):
                     out.append((mount.where, f"bind-mounts the host's {posixpath.normpath(mount.source)}"))
         options = service.options
         if options.get("privileged") is True:

@@ -148,6 +148,10 @@ class _Converter(KeyRules, StorageRules):
             aliases = [service.name, service.hostname, service.container_name]
             for network in service.networks.values():
                 aliases += network.get("aliases") or []
+            for other in services.values():  # `links: [db:database]` elsewhere: db also answers to database
+                for target, alias in _links(other):
+                    if target == service.name and alias:
+                        aliases.append(alias)
             for alias in filter(None, aliases):
                 if alias in owner and owner[alias] != service.name:
                     self.fail(f"{service.where}", f"the name {alias!r} is also used by service {owner[alias]}",
@@ -157,6 +161,32 @@ class _Converter(KeyRules, StorageRules):
                 if address:
                     names[alias] = address
         return names
+
+    def _extra_hosts(self, service: Service) -> list:
+        """`extra_hosts:` ("name:address", "name=address" or a mapping) -> this CT's own /etc/hosts entries;
+        `links:` to a service not in this file is an error (each link is a name, see _names)."""
+        for target, _alias in _links(service):
+            if target not in self.compose.services:
+                self.fail(f"{service.where}.links", f"links to {target!r}, which is not a service of this file",
+                          "Remove it; services of this file reach each other by name")
+        value = service.options.get("extra_hosts")
+        items = list(value.items()) if isinstance(value, dict) else \
+            [re.split(r"[=:]", str(v), maxsplit=1) for v in value] if isinstance(value, list) else []
+        out = []
+        for item in items:
+            name, address = (str(item[0]), str(item[1])) if len(item) == 2 else (str(item[0]), "")
+            address = address.strip("[]")
+            if address == "host-gateway":
+                gateway = getattr(getattr(self.host, "composeNetwork", None), "gateway", None)
+                address = gateway or ""
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                self.fail(f"{service.where}.extra_hosts", f"{name}:{address} is not NAME:ADDRESS",
+                          "Write e.g. - \"printer.lan:192.0.2.9\"")
+                continue
+            out.append([address, name])
+        return out
 
     def _hosts_entries(self, services: dict) -> list:
         """/etc/hosts of every CT of the app: [address, names...] per service, as Docker's DNS answers them.
@@ -225,7 +255,7 @@ class _Converter(KeyRules, StorageRules):
             "adopt": False,
             "delete_data": app.deleteData if app else False,
             "ports": ports,
-            "hosts": self.hosts if address and self.hosts else None,
+            "hosts": (self.hosts + self._extra_hosts(service)) if address and self.hosts else None,
             "files": files or None,
         }
         spec = {k: v for k, v in spec.items() if v is not None}
@@ -249,7 +279,7 @@ class _Converter(KeyRules, StorageRules):
             self.fail(f"{where}.ignore", "must be a list of compose keys", "Write e.g. ignore: [user]")
             x = {**x, "ignore": []}
         for key in x.get("ignore") or []:
-            if key not in SOFT and key not in ("command", "ports", "devices"):
+            if key not in SOFT and key not in WARN and key not in ("command", "ports", "devices"):
                 self.fail(f"{where}.ignore", f"{key!r} cannot be ignored",
                           "Only these can: " + ", ".join(sorted(set(SOFT) | {"command", "ports", "devices"})))
         vmid = x.get("vmid")
@@ -478,3 +508,13 @@ def _loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
+
+
+def _links(service: Service) -> list:
+    """`links:` as [(service, alias or None)]."""
+    value = service.options.get("links")
+    out = []
+    for item in value if isinstance(value, list) else []:
+        target, _, alias = str(item).partition(":")
+        out.append((target, alias or None))
+    return out

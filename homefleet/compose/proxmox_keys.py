@@ -19,8 +19,6 @@ HARD = {
                    "Remove privileged:; list the devices the app needs under devices:"),
     "volumes_from": ("mounts another container's volumes, which a Proxmox CT cannot do",
                      "Bind-mount the same absolute host path in both services"),
-    "links": ("links are a legacy Docker feature a Proxmox CT cannot use",
-              "Remove links:; services reach each other by name, and depends_on: orders them"),
     "external_links": ("links to containers outside the file cannot be made on Proxmox",
                        "Remove external_links: and use the other app's address"),
     "secrets": ("file-based secrets are not supported on Proxmox",
@@ -50,31 +48,32 @@ SOFT = {
     "working_dir": "sets the working directory to {value}, which homefleet cannot set on a Proxmox CT "
                    "(it starts in the image's WORKDIR)",
     "cap_add": "adds the capabilities {value}, which homefleet cannot grant to a Proxmox CT",
-    "cap_drop": "drops the capabilities {value}, which homefleet cannot do on a Proxmox CT (the app would keep them)",
-    "security_opt": "sets security options ({value}), which homefleet cannot set on a Proxmox CT",
-    "sysctls": "sets kernel parameters ({value}), which homefleet cannot set on a Proxmox CT",
-    "ulimits": "sets resource limits ({value}), which homefleet cannot set on a Proxmox CT",
     "group_add": "adds supplementary groups ({value}), which homefleet cannot set on a Proxmox CT",
-    "read_only": "makes the root filesystem read-only, which homefleet cannot do on a Proxmox CT",
-    "mac_address": "sets a MAC address, which homefleet does not set per service",
-    "dns": "sets DNS servers ({value}); PVE does not configure DNS inside an app container",
-    "dns_search": "sets DNS search domains ({value}); PVE does not configure DNS inside an app container",
-    "dns_opt": "sets resolver options ({value}); PVE does not configure DNS inside an app container",
-    "extra_hosts": "adds /etc/hosts entries ({value}); PVE does not manage /etc/hosts of an app container",
-    "domainname": "sets a domain name; PVE does not set it inside an app container",
-    "tmpfs": "mounts a tmpfs at {value}; a Proxmox CT has no tmpfs mount points",
-    "oom_kill_disable": "disables the OOM killer, which homefleet cannot do on a Proxmox CT",
-    "oom_score_adj": "adjusts the OOM score, which homefleet cannot do on a Proxmox CT",
-    "pids_limit": "limits the number of processes, which homefleet cannot set on a Proxmox CT",
-    "cpuset": "pins CPUs ({value}), which homefleet cannot set on a Proxmox CT",
     "post_start": "runs lifecycle hooks, which a Proxmox CT does not have",
     "pre_stop": "runs lifecycle hooks, which a Proxmox CT does not have",
-    "stop_signal": "stops the service with {value}; PVE stops an app container with the image's STOPSIGNAL",
     "platform": "asks for the platform {value}; PVE takes the image for the host's own platform",
 }
 
-# key -> message: no effect on Proxmox, shown as a warning.
+# key -> message: no effect on Proxmox, shown as a warning ("{value}": the value). Hardening a Docker
+# host applies and a CT cannot (read_only, security_opt, pids_limit, tmpfs...) is not worth refusing an
+# upstream file for: the service runs, without that restriction, and the preview says so.
 WARN = {
+    "security_opt": "is not applied: the service runs without these security options ({value}) in its unprivileged CT",
+    "sysctls": "is not applied: the CT keeps its kernel parameters ({value})",
+    "ulimits": "is not applied: the CT keeps PVE's resource limits ({value})",
+    "read_only": "is not applied: the CT's root filesystem stays writable",
+    "mac_address": "is ignored: PVE gives each CT its own MAC address",
+    "dns": "is ignored: an app container uses the resolver its image (or the host) sets up ({value})",
+    "dns_search": "is ignored: an app container uses the resolver its image (or the host) sets up ({value})",
+    "dns_opt": "is ignored: an app container uses the resolver its image (or the host) sets up ({value})",
+    "domainname": "is ignored: PVE does not set a domain name inside an app container",
+    "tmpfs": "is not a tmpfs on Proxmox: {value} stays on the CT's root filesystem",
+    "oom_kill_disable": "is not applied on a Proxmox CT",
+    "oom_score_adj": "is not applied on a Proxmox CT",
+    "pids_limit": "is not applied: the CT has no process limit of its own",
+    "cpuset": "is not applied: the CT's cores are not pinned ({value})",
+    "stop_signal": "is not applied: PVE stops an app container with the image's STOPSIGNAL ({value})",
+    "cap_drop": "is not applied: the CT keeps the capabilities {value} (within its own namespaces)",
     "init": "is accepted: PVE starts the entrypoint itself as PID 1 (there is no tini), so reaping zombie "
             "processes and passing on signals are up to the app",
     "shm_size": "is ignored: PVE gives an app container a /dev/shm of its default size",
@@ -96,7 +95,8 @@ WARN = {
 # No effect on a Proxmox CT, and none needed: the CT has its own address (expose), labels are metadata.
 NO_EFFECT = {"labels", "label_file", "annotations", "expose", "attach", "develop", "pull_policy", "pull_refresh_after"}
 # Mapped, or refused depending on the value (see _features, _deploy and _limits).
-BY_VALUE = {"cpus", "mem_limit", "memswap_limit", "deploy", "network_mode", "ipc", "pid", "scale"}
+BY_VALUE = {"cpus", "mem_limit", "memswap_limit", "deploy", "network_mode", "ipc", "pid", "scale",
+            "links", "extra_hosts"}
 
 
 class KeyRules:
@@ -125,9 +125,9 @@ class KeyRules:
                 else:
                     self.warn(at, "is ignored (x-homefleet.ignore)")
             elif key in WARN:
-                if value is False:
+                if value in (False, None, [], {}):
                     continue
-                self.warn(at, WARN[key])
+                self.warn(at, WARN[key].replace("{value}", _show(value)))
         for key in ("user", "working_dir"):
             value = getattr(service, key)
             if value is not None:

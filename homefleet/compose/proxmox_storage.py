@@ -8,7 +8,7 @@ from typing import Optional
 from ..sizes import to_gib
 from . import host_access
 from .model import Service
-from .proxmox_keys import _IGNORE_FIX, SOFT
+from .proxmox_keys import WARN
 
 DEFAULT_VOLUME_GIB = 8
 VOLUME_X = {"size", "storage", "backup"}
@@ -28,10 +28,7 @@ class StorageRules:
                           "Choose a plain absolute path")
                 continue
             if mount.type == "tmpfs":
-                if "tmpfs" in ignore:
-                    self.warn(at, "is ignored (x-homefleet.ignore)")
-                else:
-                    self.fail(at, SOFT["tmpfs"].format(value=target), _IGNORE_FIX.format(key="tmpfs"))
+                self.warn(at, WARN["tmpfs"].replace("{value}", target))
                 continue
             source = mount.source
             if mount.type == "volume" and source is not None:
@@ -65,6 +62,10 @@ class StorageRules:
                         continue
                     source = host
                 clean = source.rstrip("/") or "/"
+                if clean in host_access.CLOCK_FILES and mount.read_only:
+                    self.warn(at, f"is left out: PVE bind-mounts folders only, and an app container keeps the host's "
+                              f"clock; its time zone comes from TZ", "Set TZ in environment: (e.g. TZ: Europe/Berlin)")
+                    continue
                 if clean in host_access.DOCKER_SOCKETS:
                     self.fail(at, f"bind-mounts Docker's API socket {clean}; a Proxmox host runs no Docker daemon "
                               "(each service is its own CT), so there is no socket to give the app",

@@ -314,8 +314,8 @@ REFUSED = [
      "Proxmox CT (it starts in the image's WORKDIR). " + IGNORE.format(key="working_dir")),
     ("volumes_from: [db]", "services.web.volumes_from: mounts another container's volumes, which a Proxmox CT cannot do. "
      "Bind-mount the same absolute host path in both services"),
-    ("links: [db]", "services.web.links: links are a legacy Docker feature a Proxmox CT cannot use. Remove links:; "
-     "services reach each other by name, and depends_on: orders them"),
+    ("links: [ghost]", "services.web.links: links to 'ghost', which is not a service of this file. Remove it; services "
+     "of this file reach each other by name"),
     ("secrets: [token]", "services.web.secrets: file-based secrets are not supported on Proxmox. Pass the value through "
      "environment: as ${VAR} and set VAR as a secret: pulumi config set --secret --path 'homefleet:secrets.app.VAR' "
      "<value>"),
@@ -329,8 +329,6 @@ REFUSED = [
     ("volumes: ['./data:/data']", "services.web.volumes[0]: needs a folder for the app on the host, and the host "
      "has no appRoot. Set appRoot: /tank/apps (a folder on the host's data storage) on homefleet:hosts.pve1 "
      "(docs/compose.md)"),
-    ("volumes: [{type: tmpfs, target: /run}]", "services.web.volumes[0]: mounts a tmpfs at /run; a Proxmox CT has no "
-     "tmpfs mount points. " + IGNORE.format(key="tmpfs")),
     ("ports: ['192.0.2.5:80:80']", "services.web.ports[0]: is bound to 192.0.2.5 on Docker; on Proxmox the port would be "
      "reachable by everyone on the network at the CT's address. Remove the address, or add "
      "`x-homefleet: {ignore: [ports]}` to accept that"),
@@ -338,9 +336,7 @@ REFUSED = [
      "device at its host path. Use the same path on both sides, or add `x-homefleet: {ignore: [devices]}` to pass it at "
      "its host path"),
     ("x-homefleet: {ignore: [privileged]}", "services.web.x-homefleet.ignore: 'privileged' cannot be ignored. Only these "
-     "can: cap_add, cap_drop, command, cpuset, devices, dns, dns_opt, dns_search, domainname, extra_hosts, group_add, "
-     "mac_address, oom_kill_disable, oom_score_adj, pids_limit, platform, ports, post_start, pre_stop, read_only, "
-     "security_opt, stop_signal, sysctls, tmpfs, ulimits, user, working_dir"),
+     "can: cap_add, command, devices, group_add, platform, ports, post_start, pre_stop, user, working_dir"),
     ("x-homefleet: {memry: 1}", "services.web.x-homefleet.memry: unknown key. allowed: cores, disk, ignore, ip, memory, "
      "swap, vmid"),
     ("x-homefleet: {vmid: 5}", "services.web.x-homefleet.vmid: must be a number from 100 to 999999999 (got 5)"),

@@ -64,11 +64,11 @@ def test_booleans_after_interpolation(text, expected):
             privileged: ${{PRIV:-false}}
             volumes: [{{type: bind, source: /srv/x, target: /x, read_only: "${{RO:-{text}}}"}}]
         """)
-    if expected:
-        assert any("services.web.read_only: makes the root filesystem read-only" in p for p in plan.problems)
-    else:
-        assert plan.problems == []
-    assert plan.cts[0].spec["mounts"][0]["read_only"] is expected if not plan.problems else True
+    assert plan.problems == []
+    said = any("services.web.read_only: is not applied" in w for w in plan.warnings)
+    assert said is expected, plan.warnings
+    assert not any("services.web.init" in w for w in plan.warnings), "init: false says nothing"
+    assert plan.cts[0].spec["mounts"][0]["read_only"] is expected
 
 
 def test_privileged_as_text_true_is_refused_not_ignored():
@@ -253,3 +253,29 @@ def test_acknowledged_warnings_are_not_shown_and_stale_acknowledgements_are(tmp_
         "a grouped warning keeps the keys not acknowledged"
     assert "stacks/Pulumi.s.yaml: homefleet:apps.app.acknowledge: 'services.nope' matches no warning of " \
            "stacks/app.yml; remove it" in after
+
+
+# ---------------------------------------------------------------- names, links, extra_hosts, the clock
+
+def test_links_aliases_and_extra_hosts_become_host_entries():
+    plan = convert("""\
+        services:
+          app:
+            image: nextcloud:30.0.4
+            links: ["db:mysql"]
+            extra_hosts: ["printer.lan:192.0.2.9", "host.docker.internal:host-gateway"]
+            volumes: ["/etc/localtime:/etc/localtime:ro"]
+          db:
+            image: mariadb:11.4
+            networks: {default: {aliases: [database]}}
+            container_name: nextcloud-db
+        """)
+    assert plan.problems == [], plan.problems
+    cts = {ct.service: ct for ct in plan.cts}
+    hosts = cts["app"].spec["hosts"]
+    assert ["198.18.0.11", "db", "nextcloud-db", "database", "mysql"] in hosts
+    assert ["198.18.0.10", "app"] in hosts
+    assert ["192.0.2.9", "printer.lan"] in hosts and ["198.18.0.1", "host.docker.internal"] in hosts
+    assert ["192.0.2.9", "printer.lan"] not in cts["db"].spec["hosts"], "extra_hosts is the service's own"
+    assert cts["app"].spec["mounts"] == [], "PVE binds folders only: /etc/localtime is left out, with a note"
+    assert any("services.app.volumes[0]: is left out" in w for w in plan.warnings)
