@@ -63,8 +63,8 @@ class StorageRules:
                     source = host
                 clean = source.rstrip("/") or "/"
                 if clean in host_access.CLOCK_FILES and mount.read_only:
-                    self.warn(at, f"is left out: PVE bind-mounts folders only, and an app container keeps the host's "
-                              f"clock; its time zone comes from TZ", "Set TZ in environment: (e.g. TZ: Europe/Berlin)")
+                    self.warn(at, "is left out: PVE bind-mounts folders only, and an app container keeps the host's "
+                              "clock; its time zone comes from TZ", "Set TZ in environment: (e.g. TZ: Europe/Berlin)")
                     continue
                 if clean in host_access.DOCKER_SOCKETS:
                     self.fail(at, f"bind-mounts Docker's API socket {clean}; a Proxmox host runs no Docker daemon "
