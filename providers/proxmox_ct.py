@@ -21,7 +21,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from . import hostcache, log
 from .base import HomefleetProvider, diff_changes, inputs_moved, ints, same_host, target_of
 from .errors import HostCommandError, OwnershipError
-from .hosts import ctenv, ctfiles, ctops, ctview, pct
+from .hosts import ctenv, ctfiles, ctinit, ctops, ctview, pct, script
 from .transport import put, run
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -227,7 +227,7 @@ class ProxmoxCTProvider(HomefleetProvider):
             changed.append("template")
         if (olds.get("secret_env") or {}) != (news.get("secret_env") or {}):
             changed.append("secret_env")
-        for key in ("ports", "delete_data", "host", "hosts", "files"):
+        for key in ("ports", "delete_data", "host", "hosts", "files", "init_user"):
             if olds.get(key) != news.get(key):
                 changed.append(key)
         return sorted(set(changed))
@@ -287,8 +287,10 @@ class ProxmoxCTProvider(HomefleetProvider):
             keys_file = f".homefleet-keys-{secrets.token_hex(8)}"
             put(target, props["ssh_public_keys"].encode() + b"\n", keys_file, 0o600)
             options["ssh-public-keys"] = keys_file
+        init_user = props.get("init_user")  # compose `user:`: written while the new CT is still stopped
         argv = ctops.create_script(
-            vmid, props["template"], options, oci=oci, has_env=bool(env), start=props.get("running", True),
+            vmid, props["template"], options, oci=oci, has_env=bool(env),
+            start=props.get("running", True) and not init_user,
             post_options=post, reclaim=None if holder is not None else (props["stack"], props["app"]),
             moves=moves, holder=holder, cleanup=keys_file,
         )
@@ -305,6 +307,8 @@ class ProxmoxCTProvider(HomefleetProvider):
             log.info(target.name, props["app"], f"taking the data volumes {sorted(mounts)} back from holder CT {found}")
             return self._create_at(props, vmid, holder=found, holder_mounts=mounts)
         image_env = pct.env_dict(readback["image_env"]) if oci else {}
+        if init_user:
+            readback = {**readback, **self._set_init_user(props, vmid, False, props.get("running", True))}
         self._write_hosts(props, vmid, readback["status"])
         self._push_files(props, vmid, readback["status"], props.get("files") or [])
         return _outputs(props, vmid, readback, image_env)
@@ -414,12 +418,35 @@ class ProxmoxCTProvider(HomefleetProvider):
         readback = ctops.parse_readback(result.stdout)
         if readback["restarted"]:
             log.info(target.name, news["app"], f"restarted CT {vmid}: PVE left changes pending until the next start")
+        if news.get("init_user") and news.get("init_user") != olds.get("init_user"):
+            readback = {**readback, **self._set_init_user(news, vmid, readback["status"] == "running",
+                                                           news.get("running", True))}
         if news.get("hosts") != olds.get("hosts") or not was_running:
             self._write_hosts(news, vmid, readback["status"])
         before = {f.get("path"): f.get("sha256") for f in olds.get("files") or []}
         self._push_files(news, vmid, readback["status"],
                          [f for f in news.get("files") or [] if before.get(f["path"]) != f["sha256"] or not was_running])
         return _outputs(news, vmid, readback, image_env)
+
+    def _set_init_user(self, props: dict, vmid: int, running: bool, start: bool) -> dict:
+        """lxc.init.uid/gid from the compose `user:` (stop first if running; start after if wanted) ->
+        a fresh read back."""
+        target = target_of(props)
+        user = props["init_user"]
+        lines = ["set -eu"]
+        if running:
+            lines.append(script.q(pct.shutdown_argv(vmid)) + " </dev/null")
+        lines.append(script.q(ctinit.write_argv(vmid, user["uid"], user["gid"])) + " </dev/null")
+        if start:
+            lines.append(script.q(pct.start_argv(vmid)) + " </dev/null")
+        result = _write(target, script.sh(lines))
+        if not result.ok:
+            raise HostCommandError(target.name, f"setting the user of CT {vmid} ({props['app']})", result.stderr)
+        result = run(target, ctops.read_script(vmid))
+        if not result.ok:
+            raise HostCommandError(target.name, f"reading CT {vmid}", result.stderr)
+        fresh = ctops.parse_readback(result.stdout)
+        return {"config": fresh["config"], "status": fresh["status"], "ip": fresh["ip"]}
 
     def _push_files(self, props: dict, vmid: int, status: str, files: list) -> None:
         """Files shipped beside a compose file (`files`: [{path, source, sha256}], uploaded to the host by

@@ -26,7 +26,7 @@ from ..config import PROJECT
 from ..errors import located
 from . import host_access
 from .proxmox_appdir import AppDir
-from .proxmox_keys import BY_VALUE, HARD, NO_EFFECT, SOFT, WARN, KeyRules
+from .proxmox_keys import BY_VALUE, HARD, NO_EFFECT, SOFT, WARN, KeyRules, init_user
 from .proxmox_sizes import limits_of, size_of
 from .proxmox_storage import StorageRules, driver_bind, safe_path
 from .variables import SecretText
@@ -257,6 +257,7 @@ class _Converter(KeyRules, StorageRules):
             "ports": ports,
             "hosts": (self.hosts + self._extra_hosts(service)) if address and self.hosts else None,
             "files": files or None,
+            "init_user": init_user(service.user) if service.user is not None else None,
         }
         spec = {k: v for k, v in spec.items() if v is not None}
         depends = [ct_name(self.app_name, d) for d in service.depends_on]

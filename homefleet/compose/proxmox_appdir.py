@@ -35,7 +35,7 @@ _SAFE_REL = re.compile(r"^[A-Za-z0-9._+@-]+(/[A-Za-z0-9._+@-]+)*$")
 def uid_of(service) -> int:
     """The uid inside the CT the service's files must belong to: a numeric `user:`, else root."""
     user = (service.user or "").split(":")[0]
-    return int(user) if user.isdigit() else 0
+    return int(user) if user.isdigit() else 0  # a named user: root's (a gap: the image's passwd is not read)
 
 
 class AppDir:

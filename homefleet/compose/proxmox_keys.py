@@ -44,7 +44,8 @@ HARD = {
 
 # key -> message: an error unless the service lists the key under x-homefleet.ignore.
 SOFT = {
-    "user": "runs the service as {value}, which homefleet cannot set on a Proxmox CT (it runs as the image's USER)",
+    "user": "runs the service as the user named {value}, which homefleet cannot look up before the image is on the "
+            "host (a numeric uid[:gid] or root works: it becomes the CT's lxc.init.uid)",
     "working_dir": "sets the working directory to {value}, which homefleet cannot set on a Proxmox CT "
                    "(it starts in the image's WORKDIR)",
     "cap_add": "adds the capabilities {value}, which homefleet cannot grant to a Proxmox CT",
@@ -115,6 +116,12 @@ class KeyRules:
                 self.warn(at, f"is accepted: root in an unprivileged CT already holds {_show(value)} for the CT's own "
                           "namespaces (not the host's); the app must run as root, and a TUN device needs "
                           "devices: [/dev/net/tun]")
+            elif key == "cap_add" and isinstance(value, list) and not _host_wide(value):
+                held = [c for c in _caps(value) if c in NAMESPACED_CAPS]
+                missing = [c for c in _caps(value) if c not in NAMESPACED_CAPS]
+                self.warn(at, f"grants {', '.join(held) or 'nothing'}; {', '.join(missing)} act on the host, which an "
+                          "unprivileged CT cannot do, so what the app does with them fails (often an optional feature, "
+                          "e.g. setting the clock)")
             elif key in SOFT:
                 if value in (False, None, [], {}) and key in ("read_only", "oom_kill_disable"):
                     continue
@@ -130,6 +137,8 @@ class KeyRules:
                 self.warn(at, WARN[key].replace("{value}", _show(value)))
         for key in ("user", "working_dir"):
             value = getattr(service, key)
+            if key == "user" and value is not None and init_user(value) is not None:
+                continue  # mapped: lxc.init.uid/gid (proxmox.py)
             if value is not None:
                 if key not in ignore:
                     self.fail(f"{service.where}.{key}", SOFT[key].format(value=_show(value)),
@@ -189,12 +198,35 @@ class KeyRules:
 # Capabilities that act on the CT's own namespaces, which root in an unprivileged CT already has
 # (user_namespaces(7)): cap_add of these changes nothing and is accepted with a note.
 NAMESPACED_CAPS = {"NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL",
-                   "SETGID", "SETUID", "SETPCAP", "SYS_CHROOT", "AUDIT_WRITE", "MKNOD", "SETFCAP"}
+                   "SETGID", "SETUID", "SETPCAP", "SYS_CHROOT", "AUDIT_WRITE", "MKNOD", "SETFCAP", "SYS_NICE",
+                   "SYS_RESOURCE", "IPC_LOCK", "IPC_OWNER", "NET_BROADCAST", "LEASE"}
+
+
+def init_user(value) -> "dict | None":
+    """`user:` as PVE's lxc.init.uid/gid: numeric `uid[:gid]`, or root; None for a name PVE would have to
+    look up in the image's /etc/passwd. Without a gid, 0 (Docker's gid for a uid the image does not name)."""
+    text = str(value).strip()
+    uid_text, _, gid_text = text.partition(":")
+    names = {"root": "0"}
+    uid_text, gid_text = names.get(uid_text, uid_text), names.get(gid_text, gid_text)
+    if not uid_text.isdigit() or (gid_text and not gid_text.isdigit()):
+        return None
+    return {"uid": int(uid_text), "gid": int(gid_text or 0)}
+
+
+def _caps(value) -> list:
+    return [str(c).upper().removeprefix("CAP_") for c in value] if isinstance(value, list) else []
 
 
 def _namespaced(value) -> bool:
-    caps = [str(c).upper().removeprefix("CAP_") for c in value] if isinstance(value, list) else []
+    caps = _caps(value)
     return bool(caps) and all(c in NAMESPACED_CAPS for c in caps)
+
+
+def _host_wide(value) -> bool:
+    """Capabilities that amount to the host itself (or ALL): refused, waivable with x-homefleet.ignore."""
+    return any(c in ("ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_RAWIO", "SYS_PTRACE", "DAC_READ_SEARCH", "BPF",
+                     "PERFMON", "SYS_BOOT", "MAC_ADMIN", "MAC_OVERRIDE") for c in _caps(value))
 
 
 def _healthcheck_disabled(check: dict) -> bool:

@@ -92,6 +92,7 @@ services:
   wiki:
     image: ghcr.io/acme/wiki:3.0
     command: ["serve", "--port", "3000"]
+    user: "472:0"
 """
 NGINX_CONF = "events {}\nhttp { server { listen 80; location / { proxy_pass http://wiki:3000; } } }\n"
 
@@ -238,6 +239,12 @@ def test_relative_binds_and_a_shared_volume_live_in_the_app_folder(pve, deployed
     assert rc == 0, err
     rc, out, _ = pct_exec(pve, deployed["cts"]["worker"]["vmid"], "cat", "/cache/a.jpg")
     assert (rc, out) == (0, "thumb\n")
+
+
+def test_a_numeric_user_is_the_cts_init_uid(pve, deployed):
+    conf = ct_config(pve["pve1"], deployed["cts"]["wiki"]["vmid"])
+    assert ("lxc.init.uid", "472") in conf["lxc"] and ("lxc.init.gid", "0") in conf["lxc"], conf["lxc"]
+    assert deployed["cts"]["wiki"]["status"] == "running"
 
 
 def test_a_config_file_beside_the_compose_file_reaches_its_ct_and_names_a_peer(pve, deployed):

@@ -308,8 +308,9 @@ REFUSED = [
      "Remove ipc:, or run these processes in one service"),
     ("pid: 'service:db'", "services.web.pid: shares a PID namespace (pid: service:db), which separate Proxmox CTs cannot "
      "do. Remove pid:, or run these processes in one service"),
-    ("user: '1000:1000'", "services.web.user: runs the service as 1000:1000, which homefleet cannot set on a Proxmox CT "
-     "(it runs as the image's USER). " + IGNORE.format(key="user")),
+    ("user: 'unit:root'", "services.web.user: runs the service as the user named unit:root, which homefleet cannot look "
+     "up before the image is on the host (a numeric uid[:gid] or root works: it becomes the CT's lxc.init.uid). "
+     + IGNORE.format(key="user")),
     ("working_dir: /app", "services.web.working_dir: sets the working directory to /app, which homefleet cannot set on a "
      "Proxmox CT (it starts in the image's WORKDIR). " + IGNORE.format(key="working_dir")),
     ("volumes_from: [db]", "services.web.volumes_from: mounts another container's volumes, which a Proxmox CT cannot do. "

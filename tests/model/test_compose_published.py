@@ -279,3 +279,11 @@ def test_links_aliases_and_extra_hosts_become_host_entries():
     assert ["192.0.2.9", "printer.lan"] not in cts["db"].spec["hosts"], "extra_hosts is the service's own"
     assert cts["app"].spec["mounts"] == [], "PVE binds folders only: /etc/localtime is left out, with a note"
     assert any("services.app.volumes[0]: is left out" in w for w in plan.warnings)
+
+
+@pytest.mark.parametrize("user,expected", [("1000:1000", {"uid": 1000, "gid": 1000}), ("472", {"uid": 472, "gid": 0}),
+                                           ("root", {"uid": 0, "gid": 0}), ("0:0", {"uid": 0, "gid": 0})])
+def test_a_numeric_user_becomes_the_init_uid(user, expected):
+    plan = convert(f"services:\n  web:\n    image: grafana/grafana-oss:12.0.2\n    user: '{user}'\n")
+    assert plan.problems == []
+    assert plan.cts[0].spec["init_user"] == expected
