@@ -287,3 +287,12 @@ def test_a_numeric_user_becomes_the_init_uid(user, expected):
     plan = convert(f"services:\n  web:\n    image: grafana/grafana-oss:12.0.2\n    user: '{user}'\n")
     assert plan.problems == []
     assert plan.cts[0].spec["init_user"] == expected
+
+
+def test_docs_list_every_compose_key_for_both_kinds_of_host():
+    from pathlib import Path
+    from homefleet.compose import SERVICE_KEYS
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "compose.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`") for line in docs.splitlines()
+            if line.startswith("| `") and line.count("|") == 4}
+    assert SERVICE_KEYS - rows == set()
