@@ -1,7 +1,7 @@
 """The user an app container's entrypoint runs as: `lxc.init.uid` / `lxc.init.gid` in the CT's config.
 
 PVE writes these two raw LXC keys itself when it creates a CT from an OCI image whose config names a
-User (pve-container, the OCI import in src/PVE/LXC/Create.pm / Setup); `pct set` cannot change them.
+User (pve-container src/PVE/LXC/Create.pm pushes `lxc.init.uid`); `pct set` cannot change them.
 A compose service's `user:` replaces them, as Docker's `--user` replaces the image's USER. A small
 Perl program — Perl is on every PVE host — rewrites only those two lines of /etc/pve/lxc/VMID.conf,
 under PVE's config lock, via a temp file and rename (as ctenv.py does for the env). The CT must be
