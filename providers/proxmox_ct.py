@@ -475,7 +475,9 @@ class ProxmoxCTProvider(HomefleetProvider):
             log.info(target.name, props["app"], f"CT {vmid} is not running; its /etc/hosts is written when it starts")
             return
         text = ctfiles.hosts_text(props["hosts"])
-        result = _write(target, ctfiles.push_script(vmid, ctfiles.HOSTS), stdin=text.encode())
+        upload = f".homefleet-hosts-{secrets.token_hex(8)}"
+        put(target, text.encode(), upload, 0o644)
+        result = _write(target, ctfiles.push_script(vmid, upload, ctfiles.HOSTS))
         if not result.ok:
             raise HostCommandError(target.name, f"writing /etc/hosts of CT {vmid} ({props['app']})", result.stderr)
 

@@ -1,4 +1,4 @@
-"""Writing a file into a running CT (`pct push`), its text sent on stdin (never on a command line).
+"""Writing a file into a running CT (`pct push`): the text is uploaded first (never on a command line).
 
 `pct push` opens the destination inside the CT's mount (and user) namespace, so a symlink the
 image put at that path cannot lead out of the CT (pve-container src/PVE/CLI/pct.pm, `push`).
@@ -10,19 +10,13 @@ from . import script
 HOSTS = "/etc/hosts"
 
 
-def push_script(vmid: int, destination: str, perms: str = "0644") -> list:
-    """stdin -> a temp file on the host -> `pct push` -> the temp file removed."""
+def push_script(vmid: int, source: str, destination: str, perms: str = "0644") -> list:
+    """`pct push` of an uploaded file (`source`, a temp file on the host), which is removed either way."""
     return script.sh([
-        "set -eu",
-        'f=$(mktemp)',
-        "trap 'rm -f \"$f\"' EXIT",
-        'cat > "$f"',
-        q_push(vmid, destination, perms),
+        script.q(["pct", "push", str(vmid), source, destination, "--perms", perms]) + " </dev/null; rc=$?",
+        script.q(["rm", "-f", source]),
+        "exit $rc",
     ])
-
-
-def q_push(vmid: int, destination: str, perms: str) -> str:
-    return script.q(["pct", "push", str(vmid)]) + ' "$f" ' + script.q([destination, "--perms", perms]) + " </dev/null"
 
 
 def hosts_text(entries: list) -> str:
