@@ -270,3 +270,35 @@ def test_editing_the_config_file_restarts_only_the_ct_that_mounts_it(pve, projec
     assert touched == {str(deployed["cts"]["proxy"]["vmid"])}, touched
     rc, out, _ = pct_exec(pve, deployed["cts"]["proxy"]["vmid"], "cat", "/etc/nginx/nginx.conf")
     assert "client_max_body_size 50m" in out
+
+
+def test_a_compose_file_cannot_read_outside_the_project_or_reach_the_host(pve, project, deployed, tmp_path):
+    """Issue 18 items 3 and 5 through the engine: the preview refuses, naming each key and its opt-in,
+    quotes no file content, and nothing runs on the host."""
+    secret = tmp_path / "outside.env"
+    secret.write_text("TOKEN=canary-Hq41-not-for-hosts\n")
+    bad = project.workdir / "stacks" / "compose" / "bad.yml"
+    bad.write_text(f"""\
+services:
+  web:
+    image: docker.io/library/nginx:1.27
+    env_file: [../../../../../../../..{secret}, {secret}]
+    devices: [/dev/sda]
+    volumes: ["/etc/pve:/pve"]
+""")
+    hosts = host_entries(json.loads(pve.hosts_json.read_text())["hosts"])
+    hosts["pve1"]["composeNetwork"] = NETWORK
+    project.write_stack("bad", {"homefleet:hosts": hosts,
+                                "homefleet:apps": {"bad": {"host": "pve1", "compose": "stacks/compose/bad.yml"}}})
+    start = tool_count(pve["pve1"])
+    run = project.pulumi("preview", stack="bad")
+    out = run.stdout + run.stderr
+    assert not run.ok
+    assert "canary-Hq41" not in out
+    assert "services.web.env_file[0]: " in out and "leads outside the project folder" in out, out
+    assert f"services.web.env_file[1]: '{secret}' is outside the project folder" in out
+    assert "allowFilesOutsideProject: true on homefleet:apps.bad" in out
+    assert "services.web.devices[0]: passes the host device /dev/sda" in out
+    assert "services.web.volumes[0]: bind-mounts the host's /etc/pve, which reaches the host" in out
+    assert "set allowSystemPaths: true on homefleet:apps.bad" in out
+    assert tool_count(pve["pve1"]) == start, "nothing ran on the host"
