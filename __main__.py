@@ -1,6 +1,8 @@
 """homefleet: read the stack, ask the model for a plan, declare one resource per planned object."""
 
 
+import shlex
+
 import pulumi
 
 from homefleet.config import PROJECT, load_all, stack_file, unpinned_warnings
@@ -8,6 +10,7 @@ from homefleet.errors import ConfigError, located
 from homefleet.outputs import known_ct_outputs
 from homefleet.plan import make_plan
 from homefleet.plan_truenas import plan_truenas, warnings_of
+from providers.app_files import AppFiles
 from providers.oci_template import OciTemplate
 from providers.proxmox_ct import ProxmoxCT
 from providers.truenas_app import TrueNASApp
@@ -42,8 +45,13 @@ templates = {
     for name, tp in plan.templates.items()
 }
 
-for warning in plan.warnings + unpinned_warnings(stack_name, stack):
+# `pulumi up` runs this program twice (its preview, then the update): say each warning once, in the preview
+# pass. Acknowledged warnings (`acknowledge:` on the app) are not shown at all.
+show_warnings = pulumi.runtime.is_dry_run()
+for warning in (plan.warnings + unpinned_warnings(stack_name, stack)) if show_warnings else []:
     pulumi.log.warn(warning)
+
+app_dirs = {ad.name: AppFiles(ad.name, ad.props) for ad in plan.app_dirs}  # compose apps' folders on Proxmox hosts
 
 apps = {}
 cts = {}
@@ -51,12 +59,16 @@ for ct in plan.cts:
     props = dict(ct.props)
     if ct.template:
         props["template"] = templates[ct.template].volid
+    if ct.command is not None:  # compose `command:` alone: Docker runs it behind the image's ENTRYPOINT
+        props["entrypoint"] = templates[ct.template].image_config.apply(
+            lambda config, argv=ct.command: shlex.join(list((config or {}).get("entrypoint") or []) + argv))
     if ct.secret_env is not None:  # compose: only the variables this service names, rendered from the app's secrets
         props["secret_env"] = pulumi.Output.secret(secrets).apply(
             lambda s, app=ct.app, env=ct.secret_env: {k: t.render((s or {}).get(app, {})) for k, t in env.items()})
     else:
         props["secret_env"] = pulumi.Output.secret(secrets).apply(lambda s, app=ct.app: (s or {}).get(app, {}))
-    after = pulumi.ResourceOptions(depends_on=[cts[d] for d in ct.depends_on])  # compose depends_on
+    after = pulumi.ResourceOptions(depends_on=[cts[d] for d in ct.depends_on]  # compose depends_on
+                                   + ([app_dirs[ct.app_dir]] if ct.app_dir else []))
     resource = cts[ct.name] = ProxmoxCT(ct.name, props, after)
     shown = {"vmid": resource.vmid, "ip": resource.ip, "urls": resource.urls}
     if pulumi.runtime.is_dry_run():  # a preview cannot know them from the provider (homefleet/outputs.py)
@@ -72,7 +84,7 @@ for ct in plan.cts:
         **({"notes": ct.notes.strip()} if ct.notes else {}),
     }
 
-for warning in warnings_of(nas_apps):
+for warning in warnings_of(nas_apps) if show_warnings else []:
     pulumi.log.warn(warning)
 for na in nas_apps:
     resource = TrueNASApp(na.name, na.props, pulumi.ResourceOptions(protect=na.protect))

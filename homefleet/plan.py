@@ -3,35 +3,17 @@
 Pure: no Pulumi resources, no SSH. `__main__.py` turns the plan into resources.
 """
 
-import re
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .compose.plan_proxmox import plan_compose_apps
 from .imageref import parse_image_ref
+from .plan_types import CtPlan, TemplatePlan, pull_ref, template_name
 from .stack import App, Host, Stack
 
+__all__ = ["CtPlan", "Plan", "TemplatePlan", "ct_spec", "make_plan", "pull_ref", "target_of", "template_name"]
+
 NVIDIA_DEVICES = ["/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"]
-
-
-@dataclass
-class TemplatePlan:
-    name: str
-    host: str
-    props: dict
-
-
-@dataclass
-class CtPlan:
-    name: str
-    host: str
-    app: str
-    template: Optional[str]  # a TemplatePlan name, or None for a classic template
-    props: dict
-    secret_keys: list = field(default_factory=list)
-    notes: str = ""
-    depends_on: list = field(default_factory=list)  # names of CtPlans to create first (compose depends_on)
-    secret_env: Optional[dict] = None  # compose: KEY -> SecretText rendered from the app's secrets
-    service: Optional[str] = None  # compose: the service this CT runs
 
 
 @dataclass
@@ -42,6 +24,7 @@ class Plan:
     cts: list
     hosts: dict
     warnings: list = field(default_factory=list)
+    app_dirs: list = field(default_factory=list)  # AppFilesPlans: compose apps' folders on Proxmox hosts
 
 
 def target_of(name: str, host: Host, ssh_key_file: Optional[str] = None) -> dict:
@@ -51,20 +34,6 @@ def target_of(name: str, host: Host, ssh_key_file: Optional[str] = None) -> dict
     if host.keyFile or ssh_key_file:
         target["key_file"] = host.keyFile or ssh_key_file
     return target
-
-
-def pull_ref(image: str, host: Host) -> str:
-    """The reference the host pulls: the image, or the same path on the host's mirror."""
-    ref = parse_image_ref(image).normalized
-    mirror = host.registryMirror.get(ref.registry)
-    if not mirror:
-        return str(ref)
-    return str(ref).replace(ref.registry, mirror.rstrip("/"), 1)
-
-
-def template_name(host: str, image: str) -> str:
-    slug = re.sub(r"[^a-z0-9.-]+", "-", str(parse_image_ref(image).normalized).lower()).strip("-")
-    return f"{host}-{slug}"
 
 
 def _gpu_devices(gpu, host: Host) -> list:
@@ -165,12 +134,10 @@ def ct_spec(stack: str, name: str, app: App, host: Host, package=None) -> dict:
 def make_plan(stack_name: str, stack: Stack, catalog: dict, ssh_key_file: Optional[str] = None,
               project_dir: str = ".", secret_names: Optional[dict] = None) -> Plan:
     """`secret_names`: {app: names set under homefleet:secrets} (names only) for compose variables."""
-    from .plan_compose import plan_compose_apps  # it builds on this module's CtPlan and templates
-
     targets = {name: target_of(name, host, ssh_key_file) for name, host in stack.hosts.items()}
     templates: dict = {}
     cts = []
-    compose_cts, warnings = plan_compose_apps(stack_name, stack, catalog, targets, templates,
+    compose_cts, warnings, app_dirs = plan_compose_apps(stack_name, stack, catalog, targets, templates,
                                               project_dir=project_dir, secret_names=secret_names)
     for name, app in stack.apps.items():
         host = stack.hosts[app.host]
@@ -199,4 +166,4 @@ def make_plan(stack_name: str, stack: Stack, catalog: dict, ssh_key_file: Option
     hosts = {name: {"kind": host.kind, "address": host.address,
                     "apps": sorted(a for a, app in stack.apps.items() if app.host == name)}
              for name, host in stack.hosts.items()}
-    return Plan(stack_name, targets, templates, cts + compose_cts, hosts, warnings)
+    return Plan(stack_name, targets, templates, cts + compose_cts, hosts, warnings, app_dirs)

@@ -13,10 +13,13 @@ from typing import Optional
 from .config import PROJECT, stack_file
 from .errors import ConfigError, located
 from .stack import App, Stack
-from .truenas_compose import convert, dump
+from .compose.acknowledge import filter_warnings
+from .compose.files import ProjectFiles
+from .compose.truenas import convert, dump
 
 # Keys of an app that mean something on a TrueNAS host; every other key set is an error.
-TRUENAS_KEYS = {"host", "compose", "env", "running", "deleteData", "ports", "allowSystemPaths"}
+TRUENAS_KEYS = {"host", "compose", "env", "running", "deleteData", "ports", "allowSystemPaths",
+                "allowFilesOutsideProject", "acknowledge"}
 APP_NAME_RULE = ("TrueNAS app names are 1-40 lowercase letters, digits and '-', start with a letter "
                  "and do not end with '-'")
 
@@ -68,13 +71,16 @@ def plan_truenas(stack_name: str, stack: Stack, targets: dict, project_dir: str 
             continue
         if not (Path(project_dir) / app.compose).is_file():
             problems.append(located(file, f"{PROJECT}:apps.{name}.compose", f"file {app.compose!r} not found",
-                                    "Write the path relative to the project folder (where Pulumi.yaml is)"))
+                                    "Write the path relative to the project folder (where Pulumi.yaml is), "
+                                    "e.g. stacks/compose/<app>.yml"))
             continue
         try:
             converted = convert(Path(project_dir) / app.compose, app.compose, app=name,
                                 app_key=f"{PROJECT}:apps.{name}", variables=app.env, pool=host.pool,
                                 allow_system_paths=app.allowSystemPaths,
-                                secrets=(secret_names or {}).get(name, ()), generation=host.midcltGeneration)
+                                secrets=(secret_names or {}).get(name, ()), generation=host.midcltGeneration,
+                                files=ProjectFiles(Path(project_dir), app.allowFilesOutsideProject,
+                                                   f"{PROJECT}:apps.{name}"))
         except ConfigError as exc:
             problems += exc.problems
             continue
@@ -92,7 +98,8 @@ def plan_truenas(stack_name: str, stack: Stack, targets: dict, project_dir: str 
         }
         protect = bool(converted.named_volumes) and not app.deleteData
         plans.append(TrueNASAppPlan(name, app.host, name, {k: v for k, v in props.items() if v is not None},
-                                    converted.warnings, protect))
+                                    filter_warnings(converted.warnings, app.compose, app.acknowledge,
+                                                    f"{file}: {PROJECT}:apps.{name}"), protect))
     if problems:
         raise ConfigError(problems)
     return plans

@@ -181,6 +181,7 @@ class Host(Strict):
     pool: Optional[str] = None  # TrueNAS: the pool apps' host paths live under
     midcltGeneration: Optional[Literal["24.10", "25.04"]] = None
     composeNetwork: Optional[ComposeNetwork] = None  # proxmox: static addresses for compose services
+    appRoot: Optional[str] = Field(None, pattern=r"^/[A-Za-z0-9._+@/-]*[A-Za-z0-9._+@-]$")  # compose apps' folders
 
     @field_validator("registryMirror")
     @classmethod
@@ -347,6 +348,8 @@ class App(Strict):
     adopt: bool = False
     deleteData: bool = False
     allowSystemPaths: bool = False  # TrueNAS compose apps: bind mounts outside /mnt/<pool>/
+    allowFilesOutsideProject: bool = False  # compose apps: env_file/.env outside the project folder
+    acknowledge: list[str] = []  # compose apps: warnings read (key paths of the compose file, * wildcards)
     ports: Optional[list[Port]] = None
 
     @model_validator(mode="after")

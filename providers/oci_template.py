@@ -3,6 +3,10 @@
 Identity: host + storage + archive file name (registry, repository, tag, digest).
 create: resolve the tag to a digest, `skopeo copy` to a temp file, rename.
 read: the archive is still there, and what the tag points to now (`latest_digest`): one exec.
+image_config: the image's Entrypoint, Cmd, Env, ExposedPorts, User and WorkingDir, read by
+digest during the pull (`skopeo inspect --config`), so a compose service's `command:` can run
+behind the image's ENTRYPOINT as Docker runs it. Templates made before this output existed
+get it on their next update or refresh.
 delete: remove the archive unless a CT on the host still records it as its template.
 """
 
@@ -29,6 +33,20 @@ def _auth_upload(props: dict, registry: str) -> Optional[str]:
     path = f".homefleet-auth-{secrets.token_hex(8)}.json"
     put(target_of(props), body, path, 0o600)
     return path
+
+
+def read_image_config(props: dict, digest: str) -> dict:
+    target = target_of(props)
+    ref = parse_image_ref(props["pull_ref"]).normalized
+    authfile = _auth_upload(props, ref.registry)
+    argv = skopeo.config_argv(f"{ref.name}@{digest}", authfile)
+    if authfile:
+        argv = script.sh([script.q(argv) + "; rc=$?", script.q(["rm", "-f", authfile]), "exit $rc"])
+    result = run(target, argv, timeout=300)
+    if not result.ok:
+        raise HostCommandError(target.name, f"reading the config of {props['image']} (skopeo inspect)",
+                               result.stderr)
+    return skopeo.parse_image_config(result.stdout)
 
 
 def resolve_digest(props: dict) -> str:
@@ -65,6 +83,8 @@ class OciTemplateProvider(HomefleetProvider):
         if olds.get("latest_digest") and olds.get("latest_digest") != olds.get("digest"):
             replaces.append("digest")
         moved = olds.get("pull_ref") != news.get("pull_ref") or olds.get("host") != news.get("host")
+        if not olds.get("image_config"):  # made before the output existed: the update reads it
+            moved = True
         return DiffResult(changes=diff_changes(["inputs"] if moved else [], replaces, moved), replaces=replaces,
                           delete_before_replace=False)
 
@@ -80,8 +100,14 @@ class OciTemplateProvider(HomefleetProvider):
         result = run(target, skopeo.pull_script(f"{ref.name}@{digest}", volid, authfile), timeout=3600)
         if not result.ok:
             raise HostCommandError(target.name, f"pulling {props['image']} into {props['storage']}", result.stderr)
-        size, path = skopeo.parse_archive(script.split_sections(result.stdout)["archive"])
-        outs = {**props, "digest": digest, "latest_digest": digest, "volid": volid, "path": path, "size": size}
+        sections = script.split_sections(result.stdout)
+        size, path = skopeo.parse_archive(sections["archive"])
+        try:
+            image_config = skopeo.parse_image_config(sections.get("config", ""))
+        except ValueError as exc:
+            raise HostCommandError(target.name, f"reading the config of {props['image']}", str(exc)) from None
+        outs = {**props, "digest": digest, "latest_digest": digest, "volid": volid, "path": path, "size": size,
+                "image_config": image_config}
         return CreateResult(id_=f"{target.name}/{volid}", outs=outs)
 
     def read(self, id_: str, props: dict) -> ReadResult:
@@ -104,10 +130,16 @@ class OciTemplateProvider(HomefleetProvider):
             latest = skopeo.parse_digest(sections.get("digest", ""))
             if latest != props.get("digest"):
                 log.info(target.name, props["image"], f"the tag now points to {latest[:19]}; the next up pulls it")
-        return ReadResult(id_, {**props, "size": size, "latest_digest": latest})
+        outs = {**props, "size": size, "latest_digest": latest}
+        if not props.get("image_config"):
+            outs["image_config"] = read_image_config(props, props["digest"])
+        return ReadResult(id_, outs)
 
     def update(self, _id: str, olds: dict, news: dict) -> UpdateResult:
-        return UpdateResult({**olds, "pull_ref": news["pull_ref"], "host": news["host"]})
+        outs = {**olds, "pull_ref": news["pull_ref"], "host": news["host"]}
+        if not olds.get("image_config"):
+            outs["image_config"] = read_image_config(outs, olds["digest"])
+        return UpdateResult(outs)
 
     def delete(self, _id: str, props: dict) -> None:
         target = target_of(props)
@@ -122,11 +154,13 @@ class OciTemplate(Resource, module="homefleet", name="OciTemplate"):
     volid: pulumi.Output[str]
     digest: pulumi.Output[str]
     size: pulumi.Output[int]
+    image_config: pulumi.Output[dict]
 
     def __init__(self, name: str, props: dict, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(
             OciTemplateProvider(),
             name,
-            {**props, "volid": None, "digest": None, "size": None, "latest_digest": None, "path": None},
+            {**props, "volid": None, "digest": None, "size": None, "latest_digest": None, "path": None,
+             "image_config": None},
             opts,
         )

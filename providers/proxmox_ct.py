@@ -21,7 +21,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from . import diffdetail, hostcache, log
 from .base import HomefleetProvider, diff_changes, inputs_moved, ints, same_host, target_of
 from .errors import HostCommandError, OwnershipError
-from .hosts import ctenv, ctops, ctview, pct
+from .hosts import ctenv, ctfiles, ctinit, ctops, ctview, pct, script
 from .transport import put, run
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -32,6 +32,8 @@ _VMID_RANGE = (100, 999999999)
 _HOSTNAME = re.compile(r"^(?=.{1,63}$)[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$")
 _ENV_KEY = re.compile(r"^\w+$")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_IP = re.compile(r"^[0-9a-fA-F.:]{2,45}$")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$")
 CREATE_TIMEOUT = 1800
 VMID_ATTEMPTS = 5
 _claimed_lock = threading.Lock()
@@ -222,6 +224,12 @@ class ProxmoxCTProvider(HomefleetProvider):
         for mount in news.get("mounts") or []:
             if not str(mount.get("source", "")).startswith("/") or not str(mount.get("path", "")).startswith("/"):
                 failures.append(CheckFailure("mounts", "a bind mount needs an absolute host path and container path"))
+        for entry in news.get("hosts") or []:
+            if entry == UNKNOWN or _has_unknown(entry):
+                continue
+            if not isinstance(entry, list) or len(entry) < 2 or not _IP.match(str(entry[0])) \
+                    or not all(_HOST_NAME.match(str(name)) for name in entry[1:]):
+                failures.append(CheckFailure("hosts", "each /etc/hosts entry is [address, name, ...] with plain names"))
         return CheckResult(news, failures)
 
     # ---------- diff ----------
@@ -253,7 +261,7 @@ class ProxmoxCTProvider(HomefleetProvider):
             changed.append("template")
         if (olds.get("secret_env") or {}) != (news.get("secret_env") or {}):
             changed.append("secret_env")
-        for key in ("ports", "delete_data", "host"):
+        for key in ("ports", "delete_data", "host", "hosts", "files", "init_user"):
             if olds.get(key) != news.get(key):
                 changed.append(key)
         return sorted(set(changed))
@@ -313,8 +321,10 @@ class ProxmoxCTProvider(HomefleetProvider):
             keys_file = f".homefleet-keys-{secrets.token_hex(8)}"
             put(target, props["ssh_public_keys"].encode() + b"\n", keys_file, 0o600)
             options["ssh-public-keys"] = keys_file
+        init_user = props.get("init_user")  # compose `user:`: written while the new CT is still stopped
         argv = ctops.create_script(
-            vmid, props["template"], options, oci=oci, has_env=bool(env), start=props.get("running", True),
+            vmid, props["template"], options, oci=oci, has_env=bool(env),
+            start=props.get("running", True) and not init_user,
             post_options=post, reclaim=None if holder is not None else (props["stack"], props["app"]),
             moves=moves, holder=holder, cleanup=keys_file,
             keep_options=pct.with_keepattrs(options, props) if oci else None,
@@ -332,6 +342,10 @@ class ProxmoxCTProvider(HomefleetProvider):
             log.info(target.name, props["app"], "taking the data volumes " + _paths_of(mounts) + f" back from holder CT {found}")
             return self._create_at(props, vmid, holder=found, holder_mounts=mounts)
         image_env = pct.env_dict(readback["image_env"]) if oci else {}
+        if init_user:
+            readback = {**readback, **self._set_init_user(props, vmid, False, props.get("running", True))}
+        self._write_hosts(props, vmid, readback["status"])
+        self._push_files(props, vmid, readback["status"], props.get("files") or [])
         return _outputs(props, vmid, readback, image_env)
 
     def _take_over(self, props: dict, vmid: int) -> dict:
@@ -440,7 +454,68 @@ class ProxmoxCTProvider(HomefleetProvider):
         readback = ctops.parse_readback(result.stdout)
         if readback["restarted"]:
             log.info(target.name, news["app"], f"restarted CT {vmid}: PVE left changes pending until the next start")
+        if news.get("init_user") and news.get("init_user") != olds.get("init_user"):
+            readback = {**readback, **self._set_init_user(news, vmid, readback["status"] == "running",
+                                                           news.get("running", True))}
+        if news.get("hosts") != olds.get("hosts") or not was_running:
+            self._write_hosts(news, vmid, readback["status"])
+        before = {f.get("path"): f.get("sha256") for f in olds.get("files") or []}
+        self._push_files(news, vmid, readback["status"],
+                         [f for f in news.get("files") or [] if before.get(f["path"]) != f["sha256"] or not was_running])
         return _outputs(news, vmid, readback, image_env)
+
+    def _set_init_user(self, props: dict, vmid: int, running: bool, start: bool) -> dict:
+        """lxc.init.uid/gid from the compose `user:` (stop first if running; start after if wanted) ->
+        a fresh read back."""
+        target = target_of(props)
+        user = props["init_user"]
+        lines = ["set -eu"]
+        if running:
+            lines.append(script.q(pct.shutdown_argv(vmid)) + " </dev/null")
+        lines.append(script.q(ctinit.write_argv(vmid, user["uid"], user["gid"])) + " </dev/null")
+        if start:
+            lines.append(script.q(pct.start_argv(vmid)) + " </dev/null")
+        result = _write(target, script.sh(lines))
+        if not result.ok:
+            raise HostCommandError(target.name, f"setting the user of CT {vmid} ({props['app']})", result.stderr)
+        result = run(target, ctops.read_script(vmid))
+        if not result.ok:
+            raise HostCommandError(target.name, f"reading CT {vmid}", result.stderr)
+        fresh = ctops.parse_readback(result.stdout)
+        return {"config": fresh["config"], "status": fresh["status"], "ip": fresh["ip"]}
+
+    def _push_files(self, props: dict, vmid: int, status: str, files: list) -> None:
+        """Files shipped beside a compose file (`files`: [{path, source, sha256}], uploaded to the host by
+        AppFiles): PVE bind-mounts folders only, so each is pushed into the running CT, then the CT is
+        restarted once so the app reads them. Only new or changed files, only this CT."""
+        if not files:
+            return
+        target = target_of(props)
+        if status != "running":
+            log.info(target.name, props["app"], f"CT {vmid} is not running; its files are written when it starts")
+            return
+        log.info(target.name, props["app"], f"writing {', '.join(f['path'] for f in files)} into CT {vmid}; restarting it")
+        result = _write(target, ctfiles.push_files_script(vmid, files, restart=True), timeout=CREATE_TIMEOUT)
+        if not result.ok:
+            raise HostCommandError(target.name, f"writing files into CT {vmid} ({props['app']})", result.stderr)
+
+    def _write_hosts(self, props: dict, vmid: int, status: str) -> None:
+        """A compose service's peers by name: /etc/hosts inside the CT (`hosts`: [[address, names...]]).
+
+        Written into the running CT; no restart (resolvers read /etc/hosts on every lookup). A CT
+        that is not running gets it the next time homefleet starts it."""
+        if not props.get("hosts"):
+            return
+        target = target_of(props)
+        if status != "running":
+            log.info(target.name, props["app"], f"CT {vmid} is not running; its /etc/hosts is written when it starts")
+            return
+        text = ctfiles.hosts_text(props["hosts"])
+        upload = f".homefleet-hosts-{secrets.token_hex(8)}"
+        put(target, text.encode(), upload, 0o644)
+        result = _write(target, ctfiles.push_script(vmid, upload, ctfiles.HOSTS))
+        if not result.ok:
+            raise HostCommandError(target.name, f"writing /etc/hosts of CT {vmid} ({props['app']})", result.stderr)
 
     def _set_options(self, news: dict, olds: dict, current: dict, changed: list) -> tuple:
         wanted = pct.spec_options(news)

@@ -1,7 +1,7 @@
 """TrueNASApp: one custom (Docker Compose) app on a TrueNAS SCALE 24.10+ host, via `midclt call`.
 
 Identity: host + app name (the TrueNAS app name). Inputs: `host`, `stack`, `app`, `compose`
-(the compose text, already converted by homefleet/truenas_compose.py), `running`,
+(the compose text, already converted by homefleet/compose/truenas.py), `running`,
 `delete_data`, `sudo` (every command runs as `sudo -n ...`), `generation` (skips version
 detection), `ports` (URL schemes per published port).
 

@@ -1,5 +1,6 @@
 """`skopeo` (and the few shell steps around it) for pulling an OCI image into template storage."""
 
+import json
 import re
 from typing import Optional
 
@@ -50,8 +51,50 @@ def pull_script(ref_with_digest: str, volid: str, authfile: Optional[str] = None
         "fi",
         script.section("archive"),
         'stat -c "%s %n" "$path"',
+        script.section("config"),
+        script.q(config_argv(ref_with_digest, authfile)),
     ]
     return script.sh(lines)
+
+
+def config_argv(ref_with_digest: str, authfile: Optional[str] = None) -> list:
+    """The image's config blob (Entrypoint, Cmd, Env, ...): one small registry read, by digest."""
+    argv = ["skopeo", "inspect", "--config", "--no-tags"]
+    if authfile:
+        argv += ["--authfile", authfile]
+    return argv + [f"docker://{ref_with_digest}"]
+
+
+def parse_image_config(text: str) -> dict:
+    """`skopeo inspect --config` output -> what a CT takes from its image, in plain keys.
+
+    entrypoint/cmd: argv lists; env: {NAME: value}; exposed_ports: ["80/tcp", ...] sorted;
+    user, working_dir: strings ("" when the image sets none). Raises ValueError on other text.
+    """
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError("skopeo inspect --config printed no JSON") from None
+    config = (body.get("config") if isinstance(body, dict) else None) or {}
+    if not isinstance(config, dict):
+        raise ValueError("the image config has no config object")
+
+    def words(key: str) -> list:
+        value = config.get(key) or []
+        return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+    env = {}
+    for entry in words("Env"):
+        name, _, value = entry.partition("=")
+        env[name] = value
+    return {
+        "entrypoint": words("Entrypoint"),
+        "cmd": words("Cmd"),
+        "env": env,
+        "exposed_ports": sorted(str(p) for p in (config.get("ExposedPorts") or {})),
+        "user": str(config.get("User") or ""),
+        "working_dir": str(config.get("WorkingDir") or ""),
+    }
 
 
 def parse_archive(section_text: str) -> tuple:

@@ -15,7 +15,7 @@ from .ct_ops import mount_points
 from .ct_schema import CONFDESC, MAX_MOUNT_POINTS, MAX_UNUSED, VMID_PROP
 from .errors import ParamError, PveError
 from .pct_create import CREATE_ONLY, create
-from .pct_exec import exec_command
+from .pct_exec import exec_command, push_file
 from .pct_move import move_volume
 from .pct_resize import resize
 from .pct_power import destroy, reboot, shutdown, start, stop
@@ -170,6 +170,9 @@ def _commands() -> dict[str, tuple[Command, Callable[[dict], int]]]:
         "destroy": (_cmd("destroy", ["vmid"], {"force": B, "purge": B,
                                                  "destroy-unreferenced-disks": B}), destroy),
         "exec": (_cmd("exec", ["vmid", "extra-args"], {"extra-args": Prop()}), exec_command),
+        "push": (_cmd("push", ["vmid", "file", "destination"], {
+            "file": Prop(optional=False), "destination": Prop(optional=False), "user": Prop(), "group": Prop(),
+            "perms": Prop(pattern=r"(0x[0-9a-fA-F]+|[0-7]+)")}), push_file),
         "move-volume": (_cmd("move-volume", ["vmid", "volume", "storage", "target-vmid", "target-volume"], {
             "volume": Prop(optional=False, enum=VOLUME_KEYS),
             "storage": Prop(format="pve-storage-id"),

@@ -1,7 +1,13 @@
 """`pct exec <vmid> -- <command> [args]`: a handful of commands, run against the CT's files.
 
 Paths inside the CT resolve through the rootfs volume, volume mount points and bind mounts
-(the deepest mount point wins). Supported: cat, ls, test, env, echo, true, false, pwd, id.
+(the deepest mount point wins). Supported: cat, ls, test, env, echo, true, false, pwd, id,
+and `getent hosts NAME`, answered from the CT's own /etc/hosts only: an app container has no
+resolver of its own for its peers' names (PVE writes no /etc/hosts for `ostype: unmanaged`).
+
+`pct push <vmid> <file> <destination> [--perms]` writes a host file into a running CT, as
+pve-container's src/PVE/CLI/pct.pm `push` does ("can only push files to a running CT"),
+resolving the destination inside the CT (here: through its mounts).
 """
 
 from __future__ import annotations
@@ -115,8 +121,49 @@ def run_command(ct: Container, argv: list[str]) -> int:
         ok = {"-e": host.exists(), "-f": host.is_file(), "-d": host.is_dir(),
               "-s": host.is_file() and host.stat().st_size > 0}[args[0]]
         return 0 if ok else 1
+    if cmd == "getent":
+        return _getent(ct, args)
     _err(f"sim: command not available in the simulated container: {cmd}\n")
     return 127
+
+
+def _getent(ct: Container, args: list[str]) -> int:
+    """glibc's `getent hosts NAME`: the first /etc/hosts line naming it; exit 2 when none does."""
+    if len(args) != 2 or args[0] != "hosts":
+        _err("sim: only `getent hosts NAME` is simulated\n")
+        return 1
+    try:
+        text = ct.host_path("/etc/hosts").read_text(errors="replace")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return 2
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2 and args[1] in fields[1:]:
+            _out(f"{fields[0]:<15} {' '.join(fields[1:])}\n")
+            return 0
+    return 2
+
+
+def push_file(params: dict) -> int:
+    vmid = int(params["vmid"])
+    conf = conf_mod.load(vmid)
+    if not runstate.is_running(vmid):
+        raise PveError("can only push files to a running CT")
+    source = Path(params["file"])
+    try:
+        data = source.read_bytes()
+    except OSError:
+        raise PveError(f"failed to open {params['file']} for reading")
+    dest = Container(conf).host_path(params["destination"])
+    if dest.is_symlink():  # pct push opens the destination inside the CT: a symlink cannot lead out of it
+        dest.unlink()
+    if not dest.parent.is_dir():
+        raise PveError(f"failed to create file: {params['destination']}: No such file or directory")
+    dest.write_bytes(data)
+    perms = params.get("perms")
+    if perms is not None:
+        dest.chmod(int(perms, 16) if str(perms).startswith("0x") else int(str(perms), 8))
+    return 0
 
 
 def exec_command(params: dict) -> int:

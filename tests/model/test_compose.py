@@ -5,11 +5,11 @@ import textwrap
 
 import pytest
 
-from homefleet import compose_proxmox as cp
+from homefleet.compose import proxmox as cp
 from homefleet.compose import SERVICE_KEYS, SecretText, load_compose, load_compose_text, start_order
-from homefleet.compose_addresses import allocate, pool
-from homefleet.compose_names import rewrite_value
-from homefleet.compose_vars import InterpolationError, Interpolator, SecretRef, parse_dotenv
+from homefleet.compose.addresses import allocate, pool
+from homefleet.compose.names import rewrite_value
+from homefleet.compose.variables import InterpolationError, Interpolator, SecretRef, parse_dotenv
 from homefleet.config import load
 from homefleet.errors import ConfigError
 from homefleet.plan import make_plan
@@ -63,6 +63,9 @@ def interp(text, values=None, secrets=()):
     ("$${A}", {"A": "x"}, "${A}"),
     ("cost: $$5", {}, "cost: $5"),
     ("${A:?must}", {"A": "ok"}, "ok"),
+    # `$` before a digit, punctuation, a space or the end stays literal, as docker compose leaves it
+    ("$5 $! a$ $-x $%{", {}, "$5 $! a$ $-x $%{"),
+    ("pa$$w0rd$1", {}, "pa$w0rd$1"),
 ])
 def test_interpolation(text, values, expected):
     assert interp(text, values) == expected
@@ -74,7 +77,6 @@ def test_interpolation(text, values, expected):
     ("${A:?}", "required variable A is missing a value"),
     ("${}", "invalid interpolation format in '${}'; write $$ for a literal $"),
     ("${A", "invalid interpolation format in '${A'; write $$ for a literal $"),
-    ("$5", "invalid interpolation format in '$5'; write $$ for a literal $"),
     ("${A B}", "invalid interpolation format in '${A B}'; write $$ for a literal $"),
 ])
 def test_interpolation_errors(text, message):
@@ -102,7 +104,7 @@ def test_dotenv_file():
         """)
     values = parse_dotenv(text, lambda n: None, ".env")
     assert values == {"A": "1", "B": "two words", "C": "literal ${A} $$", "D": "line\nnext 1", "E": "1-d", "F": ""}
-    with pytest.raises(ValueError, match=r"^\.env: line 1: 'BAD KEY' is not a variable name; write NAME=value$"):
+    with pytest.raises(ValueError, match=r"^\.env: line 1 is not NAME=value \(a name is letters, digits and _\)$"):
         parse_dotenv("BAD KEY=1\n", lambda n: None, ".env")
     with pytest.raises(ValueError, match=r"^\.env: line 1: unterminated \" quote; close it$"):
         parse_dotenv('A="open\n', lambda n: None, ".env")
@@ -251,8 +253,7 @@ def test_loader_refusals_are_located():
         f"{FILE}: services.noimage.image: is required. Add e.g. image: docker.io/library/nginx:1.27",
         f"{FILE}: services.bad.image: is not a valid image reference: " + problems[6].split("reference: ", 1)[1],
         f"{FILE}: services.bad.restart: must be no, always, unless-stopped or on-failure[:N] (got 'sometimes')",
-        f"{FILE}: services.web.depends_on.ghost: no service named 'ghost'. Services in this file: bad, web",
-    ]
+    ], "ghost may be defined in the included file: include: is reported once, without a cascade"
 
 
 def test_dependency_cycles_duplicates_and_profiles():
@@ -297,7 +298,7 @@ REFUSED = [
     ("privileged: true", "services.web.privileged: privileged containers cannot run OCI images on Proxmox (PVE refuses "
      "to create them: `unable to create CT - Invalid argument`). Remove privileged:; list the devices the app needs "
      "under devices:"),
-    ("cap_add: [NET_ADMIN]", "services.web.cap_add: adds the capabilities NET_ADMIN, which homefleet cannot grant to a "
+    ("cap_add: [SYS_ADMIN]", "services.web.cap_add: adds the capabilities SYS_ADMIN, which homefleet cannot grant to a "
      "Proxmox CT. " + IGNORE.format(key="cap_add")),
     ("network_mode: 'service:db'", "services.web.network_mode: shares the network of another container, which a Proxmox "
      "CT cannot do. Remove network_mode:; every service gets its own address and reaches the others by name"),
@@ -307,14 +308,15 @@ REFUSED = [
      "Remove ipc:, or run these processes in one service"),
     ("pid: 'service:db'", "services.web.pid: shares a PID namespace (pid: service:db), which separate Proxmox CTs cannot "
      "do. Remove pid:, or run these processes in one service"),
-    ("user: '1000:1000'", "services.web.user: runs the service as 1000:1000, which homefleet cannot set on a Proxmox CT "
-     "(it runs as the image's USER). " + IGNORE.format(key="user")),
+    ("user: 'unit:root'", "services.web.user: runs the service as the user named unit:root, which homefleet cannot look "
+     "up before the image is on the host (a numeric uid[:gid] or root works: it becomes the CT's lxc.init.uid). "
+     + IGNORE.format(key="user")),
     ("working_dir: /app", "services.web.working_dir: sets the working directory to /app, which homefleet cannot set on a "
      "Proxmox CT (it starts in the image's WORKDIR). " + IGNORE.format(key="working_dir")),
     ("volumes_from: [db]", "services.web.volumes_from: mounts another container's volumes, which a Proxmox CT cannot do. "
      "Bind-mount the same absolute host path in both services"),
-    ("links: [db]", "services.web.links: links are a legacy Docker feature a Proxmox CT cannot use. Remove links:; "
-     "services reach each other by name, and depends_on: orders them"),
+    ("links: [ghost]", "services.web.links: links to 'ghost', which is not a service of this file. Remove it; services "
+     "of this file reach each other by name"),
     ("secrets: [token]", "services.web.secrets: file-based secrets are not supported on Proxmox. Pass the value through "
      "environment: as ${VAR} and set VAR as a secret: pulumi config set --secret --path 'homefleet:secrets.app.VAR' "
      "<value>"),
@@ -325,25 +327,17 @@ REFUSED = [
     ("scale: 3", "services.web.scale: runs 3 copies; a Proxmox CT is one copy. Remove scale: or set it to 1"),
     ("deploy: {replicas: 2}", "services.web.deploy.replicas: runs 2 copies; a Proxmox CT is one copy. "
      "Remove replicas: or set it to 1"),
-    ("command: [redis-server, --save, '60']", "services.web.command: replaces only the image's CMD, but PVE runs one "
-     "command line (the image's ENTRYPOINT and CMD) and homefleet cannot read the image's ENTRYPOINT when planning. "
-     "Add entrypoint: with the image's entrypoint (skopeo inspect --config docker://IMAGE shows it), or add "
-     "`x-homefleet: {ignore: [command]}` to run the image's own command"),
-    ("volumes: ['./data:/data']", "services.web.volumes[0]: the relative host path './data' has no meaning on Proxmox: "
-     "there is no project folder on the host. Write an absolute host path (e.g. /srv/app/data, created on the host "
-     "beforehand), or use a named volume"),
-    ("volumes: [{type: tmpfs, target: /run}]", "services.web.volumes[0]: mounts a tmpfs at /run; a Proxmox CT has no "
-     "tmpfs mount points. " + IGNORE.format(key="tmpfs")),
-    ("ports: ['127.0.0.1:80:80']", "services.web.ports[0]: is bound to 127.0.0.1 on Docker; on Proxmox the port would be "
+    ("volumes: ['./data:/data']", "services.web.volumes[0]: needs a folder for the app on the host, and the host "
+     "has no appRoot. Set appRoot: /tank/apps (a folder on the host's data storage) on homefleet:hosts.pve1 "
+     "(docs/compose.md)"),
+    ("ports: ['192.0.2.5:80:80']", "services.web.ports[0]: is bound to 192.0.2.5 on Docker; on Proxmox the port would be "
      "reachable by everyone on the network at the CT's address. Remove the address, or add "
      "`x-homefleet: {ignore: [ports]}` to accept that"),
     ("devices: ['/dev/ttyUSB0:/dev/ttyACM0']", "services.web.devices[0]: maps /dev/ttyUSB0 to /dev/ttyACM0; PVE passes a "
      "device at its host path. Use the same path on both sides, or add `x-homefleet: {ignore: [devices]}` to pass it at "
      "its host path"),
     ("x-homefleet: {ignore: [privileged]}", "services.web.x-homefleet.ignore: 'privileged' cannot be ignored. Only these "
-     "can: cap_add, cap_drop, command, cpuset, devices, dns, dns_opt, dns_search, domainname, extra_hosts, group_add, init, "
-     "mac_address, oom_kill_disable, oom_score_adj, pids_limit, platform, ports, post_start, pre_stop, read_only, "
-     "security_opt, stop_signal, sysctls, tmpfs, ulimits, user, working_dir"),
+     "can: cap_add, command, devices, group_add, platform, ports, post_start, pre_stop, user, working_dir"),
     ("x-homefleet: {memry: 1}", "services.web.x-homefleet.memry: unknown key. allowed: cores, disk, ignore, ip, memory, "
      "swap, vmid"),
     ("x-homefleet: {vmid: 5}", "services.web.x-homefleet.vmid: must be a number from 100 to 999999999 (got 5)"),
@@ -359,7 +353,7 @@ def test_every_refused_feature_has_its_message(lines, message):
 
 @pytest.mark.parametrize("key", sorted(cp.HARD))
 def test_every_hard_refusal_is_reported_at_its_key(key):
-    value = {"privileged": "true"}.get(key, "x")
+    value = {"privileged": "true", "use_api_socket": "true"}.get(key, "x")
     plan = convert(one_service(f"{key}: {value}"))
     message, fix = cp.HARD[key]
     assert plan.problems == [f"{FILE}: services.web.{key}: {message}. {fix.replace('{app}', 'app')}"]
@@ -396,8 +390,8 @@ def test_volume_refusals():
           hostdir: {driver_opts: {type: none, o: bind, device: /tank/h}}
         """)
     assert plan.problems == [
-        f"{FILE}: volumes.shared: is used by the services a, b; a Proxmox volume belongs to one CT. Give each service "
-        "its own volume, or bind-mount one absolute host path in all of them",
+        f"{FILE}: volumes.shared: needs a folder for the app on the host, and the host has no appRoot. Set appRoot: "
+        "/tank/apps (a folder on the host's data storage) on homefleet:hosts.pve1 (docs/compose.md)",
         f"{FILE}: volumes.ext: is an external volume (created outside this file); Proxmox has no Docker volumes. Remove "
         "external: so homefleet creates the volume, or bind-mount an absolute host path",
         f"{FILE}: volumes.nfs.driver: the volume driver 'rexray' is not available on Proxmox. Remove driver:, or "
@@ -433,9 +427,6 @@ def test_warnings_are_grouped_and_located():
         "(e.g. Uptime Kuma)",
         f"{FILE}: services.db.restart, services.web.restart: Proxmox starts the CT when the host boots (onboot) but does "
         "not restart the app if it exits",
-        f"{FILE}: services.db.command: runs its command without the image's ENTRYPOINT: PVE runs one command line and "
-        "homefleet cannot read the image's ENTRYPOINT when planning. If the image's entrypoint must run first, add "
-        "entrypoint: [<it>] to the service",
         f"{FILE}: services.db.networks, services.web.networks: all services of the app share the host's composeNetwork; "
         "the separation between the file's networks is lost",
         f"{FILE}: services.web.shm_size: is ignored: PVE gives an app container a /dev/shm of its default size",
@@ -450,7 +441,8 @@ def test_warnings_are_grouped_and_located():
         "composeNetwork",
     ]
     db = next(ct for ct in plan.cts if ct.service == "db")
-    assert db.spec["entrypoint"] == "/bin/sh -c 'exec postgres'"
+    assert "entrypoint" not in db.spec and db.command == ["/bin/sh", "-c", "exec postgres"], \
+        "command: alone runs behind the image's ENTRYPOINT, joined at deploy time from the template's image_config"
 
 
 # ---------------------------------------------------------------- Proxmox: the CT specs
@@ -610,7 +602,9 @@ def test_stack_compose_path_and_name_clash(tmp_path):
     stack, catalog = load("t", stack_raw({"shop": {"host": "pve1", "compose": "missing.yml"}}))
     with pytest.raises(ConfigError) as exc:
         make_plan("t", stack, catalog, project_dir=tmp_path)
-    assert exc.value.problems == ["missing.yml: (file): not found. Check the path (it is relative to the project folder)"]
+    assert exc.value.problems == ["stacks/Pulumi.t.yaml: homefleet:apps.shop.compose: file 'missing.yml' not found. "
+                                  "Write the path relative to the project folder (where Pulumi.yaml is), "
+                                  "e.g. stacks/compose/<app>.yml"], "the error names the app and the key (issue 19.2)"
 
 
 def test_the_compose_network_is_validated():

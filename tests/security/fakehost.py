@@ -45,6 +45,9 @@ class Sent:
     stdin: bytes
 
 
+IMAGE_CONFIG = '{"config": {"Entrypoint": ["/docker-entrypoint.sh"], "Cmd": ["nginx"], "Env": ["PATH=/usr/bin"]}}'
+
+
 @dataclass
 class FakeHost:
     props: dict = field(default_factory=dict)   # the CT the host "has" (for reads)
@@ -71,6 +74,8 @@ class FakeHost:
     def _answer(self, argv: list) -> str:
         if argv == pct.nextid_argv():
             return "100\n"
+        if argv[:3] == ["skopeo", "inspect", "--config"]:
+            return IMAGE_CONFIG + "\n"
         if argv[:2] == ["skopeo", "inspect"]:
             return DIGEST + "\n"
         if argv[:2] == ["pct", "config"]:
@@ -90,7 +95,8 @@ class FakeHost:
                     + SECTION("docker-rc") + "\n0\n" + SECTION("pool") + '\n[{"name": "tank"}]\n'
                     + SECTION("pool-rc") + "\n0\n")
         if "skopeo copy" in text:
-            return SECTION("archive") + "\n1234 /var/lib/vz/template/cache/x.tar\n"
+            return (SECTION("archive") + "\n1234 /var/lib/vz/template/cache/x.tar\n" + SECTION("config") + "\n"
+                    + IMAGE_CONFIG + "\n")
         if "skopeo inspect" in text:
             return DIGEST + "\n"
         if "move-volume" in text and SECTION("parked") in text:

@@ -478,6 +478,23 @@ def test_exec_resolves_rootfs_volumes_and_bind_mounts(host, tmp_path):
     assert (res.rc, res.stderr) == (255, "missing command\n")
 
 
+def test_push_needs_a_running_ct_and_getent_reads_only_the_cts_hosts_file(host, tmp_path):
+    create(host, 100, "--rootfs", "local-zfs:1")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1\tlocalhost\n198.18.0.7\tdb database # the peer\n")
+    res = host.run("pct", "push", "100", str(hosts), "/etc/hosts", "--perms", "0644")
+    assert (res.rc, res.stderr) == (255, "can only push files to a running CT\n")
+    host.run("pct", "start", "100")
+    assert host.run("pct", "exec", "100", "--", "getent", "hosts", "db").rc == 2, "no entries: not resolved"
+    assert host.run("pct", "push", "100", str(hosts), "/etc/hosts", "--perms", "644").rc == 0
+    res = host.run("pct", "exec", "100", "--", "getent", "hosts", "database")
+    assert (res.rc, res.stdout.split()) == (0, ["198.18.0.7", "db", "database"])
+    assert host.run("pct", "exec", "100", "--", "getent", "hosts", "the").rc == 2, "comments are not names"
+    assert host.run("pct", "exec", "100", "--", "cat", "/etc/hosts").stdout == hosts.read_text()
+    res = host.run("pct", "push", "100", str(hosts), "/nodir/hosts")
+    assert res.rc == 255 and "No such file or directory" in res.stderr
+
+
 # --- move-volume ---------------------------------------------------------------------------------
 
 def test_move_volume_to_another_ct(host):

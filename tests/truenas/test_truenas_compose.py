@@ -9,7 +9,7 @@ from homefleet.config import load
 from homefleet.errors import ConfigError
 from homefleet.plan import make_plan
 from homefleet.plan_truenas import plan_truenas
-from homefleet.truenas_compose import convert, dump
+from homefleet.compose.truenas import convert, dump
 
 
 def write(tmp_path, text: str, name: str = "app.yml", **files) -> object:
@@ -194,7 +194,7 @@ def test_plan_refuses_proxmox_keys_and_non_compose_apps_on_truenas(tmp_path):
         "stacks/Pulumi.fleet.yaml: homefleet:apps.b.image: host nas1 is a TrueNAS host, where apps are Docker "
         "Compose files. Set compose: <file> for this app, or place it on a Proxmox host",
         "stacks/Pulumi.fleet.yaml: homefleet:apps.c.compose: file 'missing.yml' not found. "
-        "Write the path relative to the project folder (where Pulumi.yaml is)",
+        "Write the path relative to the project folder (where Pulumi.yaml is), e.g. stacks/compose/<app>.yml",
     ]
 
 
@@ -202,7 +202,7 @@ def test_plan_refuses_proxmox_keys_and_non_compose_apps_on_truenas(tmp_path):
                                             ("0x1F", False), (".inf", False), ("1.0", False), ("8080", False),
                                             ("yes", False), ("v1e3", False), ("1e", False), ("", False)])
 def test_strings_truenas_2410_turns_into_numbers(value, misread):
-    from homefleet.truenas_compose import misread_after_redump
+    from homefleet.compose.truenas import misread_after_redump
     assert misread_after_redump(value) is misread
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from .compose_vars import SecretText
+from .variables import SecretText
 
 HOST_KEY = re.compile(r"HOST|ADDR|SERVER|ENDPOINT", re.I)
 _EDGE = r"A-Za-z0-9_.\-"

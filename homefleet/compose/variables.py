@@ -8,8 +8,9 @@ Interpolation follows the Compose spec (compose-go's template package):
     ${VAR:?msg}   an error when VAR is unset or empty ${VAR?msg} an error when unset
     ${VAR:+a}     a when VAR is set and not empty   ${VAR+a}  a when VAR is set
 
-Defaults and messages may themselves hold `${...}`. A `$` followed by anything else is an
-error ("invalid interpolation format"), as in docker compose.
+Defaults and messages may themselves hold `${...}`. A `$` followed by anything else (a digit,
+punctuation, a space, the end) stays a literal `$`, as in docker compose (compose-go's
+template pattern matches only `$$`, `$name` and `${...}`); a malformed `${...}` is an error.
 
 A variable can also be a *secret*: its value is not known to the plan (it lives in Pulumi's
 encrypted config). Then the result is a `SecretText` — a template with `${NAME}` where
@@ -28,6 +29,14 @@ _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
 
 class InterpolationError(ValueError):
     """A `${...}` that is malformed or a required variable that is missing."""
+
+    def __init__(self, message: str, public: str = ""):
+        super().__init__(message)
+        self._public = public or message
+
+    def public(self) -> str:
+        """The message without the text it was found in (for values read from env files)."""
+        return self._public
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ class Interpolator:
     def __init__(self, lookup: Lookup):
         self.lookup = lookup
         self.unset: dict = {}  # variable -> the first key path that used it unset
+        self.unset_at: dict = {}  # key path -> [variables it used unset], to name them in its errors
 
     def value(self, text: str, where: str) -> Value:
         return join(self.parts(text, where))
@@ -105,8 +115,9 @@ class Interpolator:
         if nxt == "{":
             return self._braced(text, start, out, where)
         match = _NAME.match(text, start + 1)
-        if not match:
-            raise _invalid(text)
+        if not match:  # `$1`, `$!`, `$ `, a trailing `$`: literal, as docker compose leaves them
+            out.append("$")
+            return start + 1
         out.extend(self._resolve(match.group(0), None, "", where, text))
         return match.end()
 
@@ -135,6 +146,7 @@ class Interpolator:
         if op is None:
             if not is_set:
                 self.unset.setdefault(name, where)
+                self.unset_at.setdefault(where, []).append(name)
             return value
         if op in (":-", "-"):
             use_value = non_empty if op == ":-" else is_set
@@ -144,7 +156,8 @@ class Interpolator:
             if not ok:
                 message = "".join(str(p) for p in self.parts(word, where)) if word else ""
                 raise InterpolationError(
-                    f"required variable {name} is missing a value" + (f": {message}" if message else ""))
+                    f"required variable {name} is missing a value" + (f": {message}" if message else ""),
+                    f"required variable {name} is missing a value")
             return value
         use_alt = non_empty if op == ":+" else is_set
         return self.parts(word, where) if use_alt else []
@@ -170,7 +183,8 @@ def _closing_brace(text: str, pos: int) -> int:
 
 
 def _invalid(text: str) -> InterpolationError:
-    return InterpolationError(f"invalid interpolation format in {text!r}; write $$ for a literal $")
+    return InterpolationError(f"invalid interpolation format in {text!r}; write $$ for a literal $",
+                              "invalid interpolation format (a malformed ${...}); write $$ for a literal $")
 
 
 # ---------------------------------------------------------------- .env files
@@ -207,7 +221,8 @@ def parse_dotenv(text: str, lookup: Lookup, display: str) -> dict:
         key, sep, raw = stripped.partition("=")
         key = key.strip()
         if not _NAME.fullmatch(key):
-            raise ValueError(f"{display}: line {number}: {key!r} is not a variable name; write NAME=value")
+            # never quote the line: the file may not be a dotenv file at all (issue 18.3)
+            raise ValueError(f"{display}: line {number} is not NAME=value (a name is letters, digits and _)")
         if not sep:
             continue  # `NAME` alone sets nothing (compose takes it from the shell, which homefleet does not read)
         raw = raw.lstrip()
@@ -230,7 +245,7 @@ def parse_dotenv(text: str, lookup: Lookup, display: str) -> dict:
         try:
             values[key] = interp.value(raw_value, f"{display} line {number}")
         except InterpolationError as exc:
-            raise ValueError(f"{display}: line {number}: {exc}") from None
+            raise ValueError(f"{display}: line {number}: {exc.public()}") from None
     return values
 
 

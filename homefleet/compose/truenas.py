@@ -45,11 +45,13 @@ from typing import Optional
 
 import yaml
 
-from .compose import read_compose_yaml
-from .compose import load_compose_text
-from .compose_vars import InterpolationError, Interpolator, parse_dotenv, secret_names
-from .errors import ConfigError, Findings, located
-from .imageref import ImageRefError, parse_image_ref
+from . import host_access
+from .files import ProjectFiles
+from .read import read_compose_yaml
+from .read import load_compose_text
+from .variables import InterpolationError, Interpolator, parse_dotenv, secret_names
+from ..errors import ConfigError, Findings, located
+from ..imageref import ImageRefError, parse_image_ref
 
 MARKER_KEY = "x-homefleet"
 SECRETISH = re.compile(r"(PASS(WORD)?|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?|AUTH)", re.I)
@@ -232,7 +234,7 @@ def _as_list(value) -> list:
 
 def convert(path: Path, display: str, *, app: str, app_key: str, variables: Optional[dict] = None,
             pool: Optional[str] = None, allow_system_paths: bool = False, secrets=(),
-            generation: Optional[str] = None) -> Converted:
+            generation: Optional[str] = None, files: Optional[ProjectFiles] = None) -> Converted:
     """Read `path` and make it a TrueNAS custom app's compose; ConfigError lists every problem.
 
     `generation`: the host's TrueNAS version when the stack names it (`24.10`, `25.04`);
@@ -258,13 +260,15 @@ def convert(path: Path, display: str, *, app: str, app_key: str, variables: Opti
 
     variables = {k: str(v) for k, v in (variables or {}).items()}
     dotenv_path = Path(path).parent / ".env"
+    if files is not None and dotenv_path.is_file() and files.check(Path(path).parent, ".env")[1]:
+        raise ConfigError([located(display, ".env (beside the file)", *files.check(Path(path).parent, ".env")[1])])
     dotenv_text = dotenv_path.read_text(encoding="utf-8") if dotenv_path.is_file() else None
     nas_env = _nas_env_files(raw)
     shared_text = yaml.safe_dump(_without_nas_env_files(raw, nas_env), sort_keys=False) if nas_env else text
     try:
         compose = load_compose_text(shared_text, display, base_dir=Path(path).parent, dotenv=dotenv_text,
                                     dotenv_display=str(dotenv_path), variables=variables, path=Path(path),
-                                    secrets=secrets)
+                                    secrets=secrets, files=files)
     except ConfigError as exc:
         raise ConfigError(exc.problems + checker.problems) from None
     for service in compose.services.values():
@@ -340,6 +344,8 @@ def _convert(data: dict, compose, checker: _Checker, app: str) -> dict:
             else:
                 body.pop("env_file")
         services[name] = body
+    host_access.gate(compose, checker.allow_system_paths, checker.app_key, checker.fail, checker.warn,
+                     bind_sources=False)  # bind sources: host_path's pool rules
     _check_ports(checker, compose)
     _check_named(checker, compose)
     _check_networks(checker, compose)

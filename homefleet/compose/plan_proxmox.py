@@ -10,29 +10,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from .catalog import DEFAULT_PACKAGES_DIR
-from .compose import load_compose
-from .compose_addresses import allocate, pool
-from .compose_proxmox import app_problems, convert, pinned_address
-from .config import PROJECT, stack_file
-from .errors import ConfigError, located
-from .imageref import parse_image_ref
-from .plan import CtPlan, TemplatePlan, pull_ref, template_name
+from ..catalog import DEFAULT_PACKAGES_DIR
+from .acknowledge import filter_warnings
+from .files import ProjectFiles
+from .read import ComposeErrors, load_compose
+from .addresses import allocate, pool
+from .proxmox import app_problems, convert, pinned_address
+from ..config import PROJECT, stack_file
+from ..errors import ConfigError, located
+from ..imageref import parse_image_ref
+from ..plan_types import AppFilesPlan, CtPlan, TemplatePlan, pull_ref, template_name
 
 
 def compose_source(name: str, app, catalog: dict, project_dir: Path, packages_dir: Path) -> Optional[tuple]:
-    """(path, display) of the app's compose file, or None if it is not a compose app."""
+    """(path, display, the folder its files must stay in) of the app's compose file, or None."""
     if app.compose:
-        return project_dir / app.compose, app.compose
+        return project_dir / app.compose, app.compose, project_dir
     package = catalog.get(app.package) if app.package else None
     if package is not None and package.compose:
-        return package.compose_path(packages_dir), f"packages/{package.compose}"
+        return package.compose_path(packages_dir), f"packages/{package.compose}", packages_dir
     return None
 
 
 def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, templates: dict,
                       project_dir=".", packages_dir=None, secret_names: Optional[dict] = None) -> tuple:
-    """-> (CtPlans in start order, warnings). Adds the templates it needs to `templates`.
+    """-> (CtPlans in start order, warnings, AppFilesPlans). Adds the templates it needs to `templates`.
 
     Raises ConfigError listing every problem of every compose app.
     """
@@ -43,6 +45,9 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
     problems: list = []
     warnings: list = []
     loaded: dict = {}
+    boundaries: dict = {}
+    app_warnings: dict = {}  # app -> its compose file's warnings, acknowledged ones dropped at the end
+    app_dirs: list = []
     for name, app in stack.apps.items():
         host = stack.hosts[app.host]
         source = compose_source(name, app, catalog, project_dir, packages_dir)
@@ -50,17 +55,31 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
             continue
         where = f"{PROJECT}:apps.{name}"
         problems += app_problems(app, file, where)
-        path, display = source
+        path, display, root = source
+        if app.compose and not path.is_file():
+            problems.append(located(file, f"{where}.compose", f"file {app.compose!r} not found",
+                                    "Write the path relative to the project folder (where Pulumi.yaml is), "
+                                    "e.g. stacks/compose/<app>.yml"))
+            continue
+        files = ProjectFiles(root, app.allowFilesOutsideProject, where)
         hint = (f"Set it in the .env file beside {display}, in {where}.env, or as a secret: "
                 f"pulumi config set --secret --path '{PROJECT}:secrets.{name}.{{name}}' <value>")
         try:
             compose = load_compose(path, display=display, variables=app.env,
-                                   secrets=secret_names.get(name) or (), unset_fix=hint)
+                                   secrets=secret_names.get(name) or (), unset_fix=hint, files=files)
+        except ComposeErrors as exc:
+            problems += exc.problems
+            if exc.compose is not None:  # what Proxmox cannot do goes in the same report
+                partial = convert(stack_name, name, exc.compose, app.host, host, app,
+                                  catalog.get(app.package) if app.package else None, {}, files)
+                problems += partial.problems
+            continue
         except ConfigError as exc:
             problems += exc.problems
             continue
-        warnings += compose.warnings
+        app_warnings[name] = list(compose.warnings)
         loaded[name] = compose
+        boundaries[name] = files
     addresses, more_problems, more_warnings = _addresses(stack, loaded, file)
     problems += more_problems
     warnings += more_warnings
@@ -69,9 +88,16 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
         app = stack.apps[name]
         package = catalog.get(app.package) if app.package else None
         plan = convert(stack_name, name, compose, app.host, stack.hosts[app.host], app, package,
-                       addresses.get(name, {}))
+                       addresses.get(name, {}), boundaries[name])
         problems += plan.problems
-        warnings += plan.warnings
+        warnings += filter_warnings(app_warnings.pop(name) + plan.warnings, compose.display, app.acknowledge,
+                                    f"{file}: {PROJECT}:apps.{name}")
+        app_dir = None
+        if plan.app_dir is not None:
+            app_dir = f"{name}-files"
+            app_dirs.append(AppFilesPlan(app_dir, app.host, name, {
+                "host": targets[app.host], "stack": stack_name, "app": name, **plan.app_dir,
+                "delete_data": app.deleteData}))
         for ct in plan.cts:
             tmpl = template_name(app.host, ct.image)
             if tmpl not in templates:
@@ -83,11 +109,12 @@ def plan_compose_apps(stack_name: str, stack, catalog: dict, targets: dict, temp
                 })
             cts.append(CtPlan(ct.name, app.host, name, tmpl, {"host": targets[app.host], **ct.spec}, [],
                               (package.notes or "") if package else "", depends_on=list(ct.depends_on),
-                              secret_env=dict(ct.secret_env), service=ct.service))
+                              secret_env=dict(ct.secret_env), service=ct.service, command=ct.command,
+                              app_dir=app_dir))
     problems += _clashes(stack, cts, file)
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
-    return cts, list(dict.fromkeys(warnings))
+    return cts, list(dict.fromkeys(warnings)), app_dirs
 
 
 def _addresses(stack, loaded: dict, file: str) -> tuple:
