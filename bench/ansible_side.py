@@ -32,6 +32,7 @@ from .homefleet_side import UPDATED_MEMORY, children_cpu
 PLAYBOOK = Path(__file__).resolve().parent / "ansible" / "deploy.yml"
 FIRST_VMID = 5000    # fixed vmids, far above those `pvesh get /cluster/nextid` hands the others
 TEMPLATE_DIR = "/var/lib/vz/template/cache"
+PREFIX = "ansible-"
 
 
 def ansible_bin(name: str) -> str:
@@ -41,16 +42,19 @@ def ansible_bin(name: str) -> str:
 
 
 def host_vars(plan: dict, host: str, memory: dict) -> dict:
+    """The host's templates and CTs. Archives get an `ansible-` prefix: the baseline pulls the
+    same images under the same names on the same hosts, and Ansible must pull its own."""
     cts = []
     for index, ct in enumerate(c for c in plan["cts"] if c["host"] == host):
         vmid = FIRST_VMID + index
         create = dict(ct["create"])
         create["memory"] = str(memory.get(ct["app"], create["memory"]))
+        template = ct["template"].replace("vztmpl/", "vztmpl/" + PREFIX, 1)
         cts.append({"vmid": vmid, "app": ct["app"], "memory": int(create["memory"]),
-                    "create_argv": pct.create_argv(vmid, ct["template"], create),
+                    "create_argv": pct.create_argv(vmid, template, create),
                     "sets": [[k, v] for k, v in ct["separate"].items()],
                     "env": [f"{k}={v}" for k, v in ct["env"].items()]})
-    templates = [{"path": f"{TEMPLATE_DIR}/{t['archive']}", "pull_ref": t["pull_ref"]}
+    templates = [{"path": f"{TEMPLATE_DIR}/{PREFIX}{t['archive']}", "pull_ref": t["pull_ref"]}
                  for t in plan["templates"] if t["host"] == host]
     return {"cts": cts, "templates": templates}
 
