@@ -148,6 +148,11 @@ def _hwaddr(net_value: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
+def _host_path_mount(key: str, value: str) -> bool:
+    """An mpN whose source is a host path (a bind mount, or a block device)."""
+    return bool(re.fullmatch(r"mp\d+", key)) and value.split(",", 1)[0].startswith("/")
+
+
 def _volume_keys(raw_mounts: dict) -> list:
     return sorted((k for k, v in raw_mounts.items() if not v.split(",", 1)[0].startswith("/")), key=lambda k: int(k[2:]))
 
@@ -272,7 +277,12 @@ class ProxmoxCTProvider(HomefleetProvider):
                 if key in (holder_mounts or {}) and re.fullmatch(r"mp\d+", key):
                     del options[key]
                     moves.append((key, key))
-        post = {"entrypoint": props["entrypoint"]} if props.get("entrypoint") else None
+        # Bind and device mount points go in after the create, before the start: PVE mounts
+        # every mount point read-write while it extracts the image (create_vm -> mount_all),
+        # so it would chown the host directory and write the image's files into it.
+        post = {key: options.pop(key) for key in list(options) if _host_path_mount(key, options[key])}
+        if props.get("entrypoint"):
+            post["entrypoint"] = props["entrypoint"]
         env = {**(props.get("env") or {}), **(props.get("secret_env") or {})}
         keys_file = None
         if props.get("ssh_public_keys") and not oci:
@@ -281,7 +291,7 @@ class ProxmoxCTProvider(HomefleetProvider):
             options["ssh-public-keys"] = keys_file
         argv = ctops.create_script(
             vmid, props["template"], options, oci=oci, has_env=bool(env), start=props.get("running", True),
-            post_options=post, reclaim=None if holder is not None else (props["stack"], props["app"]),
+            post_options=post or None, reclaim=None if holder is not None else (props["stack"], props["app"]),
             moves=moves, holder=holder, cleanup=keys_file,
         )
         log.info(target.name, props["app"], f"creating CT {vmid} from {props['template']}")

@@ -20,6 +20,8 @@ MOUNTS: dict[str, list[tuple[str, str]]] = {
         ("vz", "/var/lib/vz"),
         ("lock", "/run/lock/lxc"),
         ("containers", "/etc/containers"),
+        # Datasets for bind mounts (a ZFS pool `tank`, as on many home servers).
+        ("tank", "/tank"),
     ],
     # /var/log holds the middleware's app_lifecycle.log (sim/truenas writes it there).
     "truenas": [("var-log", "/var/log")],
@@ -134,6 +136,11 @@ def _prepare_pve(state: Path, name: str) -> None:
     _write_if_absent(etc / "datacenter.cfg", DATACENTER_CFG)
     for sub in ("template/cache", "template/iso", "dump", "images"):
         (state / "vz" / sub).mkdir(parents=True, exist_ok=True)
+    # /tank/media: a dataset root made by root (owner 0:0, mode 0755), with the user's files.
+    media = state / "tank" / "media"
+    if not media.exists():
+        media.mkdir(parents=True)
+        (media / "README.txt").write_text("the user's media library\n")
 
 
 def ensure_mount_points(kind: str) -> None:

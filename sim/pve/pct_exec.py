@@ -11,7 +11,7 @@ import sys
 from pathlib import Path, PurePosixPath
 
 from . import conf as conf_mod
-from . import runstate, storage
+from . import paths, runstate, storage
 from .ct_ops import mount_points
 from .errors import PveError
 
@@ -28,7 +28,7 @@ class Container:
                 except PveError:
                     continue
             else:
-                host = Path(mp["volume"])
+                host = paths.host_path(mp["volume"])
             self.mounts.append((str(PurePosixPath("/") / mp["mp"].lstrip("/")), host))
         self.mounts.sort(key=lambda item: len(item[0]), reverse=True)
 
