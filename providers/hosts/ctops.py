@@ -85,9 +85,13 @@ def _fetch_classic(volid: str) -> list:
     """A classic template missing from the storage is fetched with `pveam download` first."""
     storage, _, rest = volid.partition(":")
     name = rest.rsplit("/", 1)[-1]
+    failed = q([f"homefleet: `pveam download {storage} {name}` did not store the template "
+                "(PVE's download task exits 0 when it fails): "])
     return [
-        f"if [ ! -e \"$({q(['pvesm', 'path', volid])})\" ]; then",
-        f"  {q(['pveam', 'download', storage, name])} </dev/null >&2 || exit $?",
+        f"tpl=$({q(['pvesm', 'path', volid])}) || exit $?",
+        'if [ ! -e "$tpl" ]; then',
+        f"  dl=$({q(['pveam', 'download', storage, name])} 2>&1 </dev/null) || {{ printf '%s\\n' \"$dl\" >&2; exit 1; }}",
+        f'  [ -e "$tpl" ] || {{ printf \'%s%s\\n\' {failed} "$(printf \'%s\\n\' "$dl" | tail -n 1)" >&2; exit 1; }}',
         "fi",
     ]
 
@@ -201,7 +205,7 @@ def update_script(
     if options or delete:
         lines.append(q(pct.set_argv(vmid, options, delete)) + " </dev/null")
     for disk, gib in resizes or []:
-        lines.append(q(pct.resize_argv(vmid, disk, gib)) + " </dev/null")
+        lines += _resize_checked(vmid, disk, gib)
     lines += [
         "restart=0",
         q(pct.pending_argv(vmid)) + " </dev/null | grep -qE '^(new|del) ' && restart=1",
@@ -226,6 +230,19 @@ def update_script(
     if not want_running and was_running:
         lines.append(q(pct.status_argv(vmid)) + " | grep -qx 'status: stopped' || " + q(pct.shutdown_argv(vmid)) + " </dev/null")
     return script.sh(lines + _readback(vmid))
+
+
+def _resize_checked(vmid: int, disk: str, gib) -> list:
+    """`pct resize`, then its result read back: its task exits 0 even when it failed (no
+    `$upid_exit` in pve-container src/PVE/CLI/pct.pm), with PVE's error only on stderr."""
+    argv = pct.resize_argv(vmid, disk, gib)
+    size = pct.stored_size(gib)
+    said = q([f"homefleet: `{' '.join(argv)}` did not take effect (PVE's resize task exits 0 when it fails): "])
+    return [
+        f"rs=$({q(argv)} 2>&1 </dev/null) || {{ printf '%s\\n' \"$rs\" >&2; exit 1; }}",
+        f"{q(pct.config_argv(vmid))} </dev/null | {q(['grep', '-qE', f'^{disk}: (.*,)?size={size}(,|$)'])} || "
+        f"{{ printf '%s%s\\n' {said} \"$rs\" >&2; exit 1; }}",
+    ]
 
 
 def delete_script(vmid: int, running: bool) -> list:

@@ -46,8 +46,8 @@ class ToolHost:
                    PYTHONPATH=str(REPO))
         return env
 
-    def run(self, tool: str, *args: str, timeout: float = 30) -> Result:
-        proc = subprocess.run([sys.executable, "-m", "sim.pve", tool, *args], env=self.env,
+    def run(self, tool: str, *args: str, timeout: float = 30, env: dict | None = None) -> Result:
+        proc = subprocess.run([sys.executable, "-m", "sim.pve", tool, *args], env={**self.env, **(env or {})},
                               capture_output=True, timeout=timeout, cwd=REPO)
         return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"),
                       proc.stderr.decode("utf-8", "replace"), proc.stdout)

@@ -1,6 +1,8 @@
 """The create sequence as a real PVE host needs it (issue 13 items 1, 4, 5, 6), through the
 real engine against simulated hosts that fail where PVE fails."""
 
+import fcntl
+
 import pytest
 
 from sim.engine import LocalProject
@@ -53,3 +55,41 @@ def test_bind_mount_is_added_after_create_and_the_dataset_is_untouched(fleet, pr
     assert ran.index(create) < mount < ran.index(["pct", "start", "400"])
     assert ct_config(pve1, 400)["mp0"] == "/tank/media,mp=/media,ro=1"
     assert sh(pve1, "stat -c '%u:%g %a' /tank/media; ls -A /tank/media") == before
+
+
+# ---- item 4: `pct resize` and `pveam download` exit 0 when their task fails ----
+
+def test_a_failed_resize_task_fails_the_update_with_pves_message(fleet, project):
+    """The resize task waits 10 s for the CT's config lock; held longer (a backup, another
+    tool), it fails — and `pct resize` still exits 0. The provider reads the size back."""
+    pve1 = fleet["pve1"]
+    app = {**APP, "vmid": 410, "disk": 2}
+    deploy(project, fleet, {"sized": app})
+    with open(pve1.state / "lock" / "pve-config-410.lock", "a") as held:  # /run/lock/lxc on the host
+        fcntl.flock(held, fcntl.LOCK_EX)
+        run = deploy(project, fleet, {"sized": {**app, "disk": 3}}, check=False)
+    assert not run.ok
+    out = run.stdout + run.stderr
+    assert "can't lock file '/run/lock/lxc/pve-config-410.lock' - got timeout" in out, out
+    assert "`pct resize 410 rootfs 3G` did not take effect" in out, out
+    assert "size=2G" in ct_config(pve1, 410)["rootfs"]
+    deploy(project, fleet, {"sized": {**app, "disk": 3}})
+    assert "size=3G" in ct_config(pve1, 410)["rootfs"]
+
+
+def test_a_failed_template_download_fails_before_the_create(fleet, project):
+    pve1 = fleet["pve1"]
+    offline = pve1.state / "sim" / "no-internet"
+    offline.touch()
+    try:
+        start = tool_count(pve1)
+        run = deploy(project, fleet, {"classic": {"host": "pve1", "vmid": 420,
+                                                  "template": "local:vztmpl/alpine-3.22-default_20250617_amd64.tar.xz"}},
+                     check=False)
+    finally:
+        offline.unlink()
+    assert not run.ok
+    out = run.stdout + run.stderr
+    assert "did not store the template" in out and "download failed: command 'wget" in out, out
+    assert not any(argv[:2] == ["pct", "create"] for argv in tools_since(pve1, start))
+

@@ -583,5 +583,11 @@ def test_resize_grows_and_refuses_to_shrink(host, tmp_path):
     ]:
         res = host.run("pct", "resize", "100", *args)
         assert (res.rc, res.stderr) == (255, message), args
+    with open(host.path("/run/lock/lxc/pve-config-100.lock"), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another command holds the config lock: the task times out
+        res = host.run("pct", "resize", "100", "rootfs", "4G", env={"SIM_PVE_LOCK_TIMEOUT": "0.2"})
+    assert res.rc == 0, "no $upid_exit for `pct resize` (pve-container src/PVE/CLI/pct.pm)"
+    assert res.stderr == f"can't lock file '{host.path('/run/lock/lxc/pve-config-100.lock')}' - got timeout\n"
+    assert "size=3G" in host.conf_text(100)
     res = host.run("pct", "resize", "100", "rootfs", "big")
     assert res.rc == 255 and "size: value does not match the regex pattern" in res.stderr
