@@ -26,7 +26,8 @@ from providers import proxmox_ct
 from providers.hosts import ctops
 from providers.oci_template import OciTemplateProvider
 from providers.proxmox_ct import ProxmoxCTProvider
-from providers.transport import close_all, to_command_line
+from providers.transport import close_all
+from providers.transport.quoting import remote_command_line
 from providers.truenas_app import TrueNASAppProvider
 from sim.testing import clear_faults, reset_host, set_faults, ssh_run
 
@@ -230,7 +231,7 @@ def running(host, images, request):
 
 
 def _read_script(vmid: int) -> str:
-    return "^" + re.escape(to_command_line(ctops.read_script(vmid))) + "$"
+    return "^" + re.escape(remote_command_line(ctops.read_script(vmid))) + "$"
 
 
 UPDATE_POINTS = {
