@@ -406,14 +406,18 @@ class ProxmoxCTProvider(HomefleetProvider):
             env = _merged_env(news, image_env)
         was_running = current["status"] == "running"
         want_running = news.get("running", True)
-        argv = ctops.update_script(vmid, options, delete, env, was_running, want_running, resizes)
+        # hostname is config-only (pve-container Config.pm $LXC_FASTPLUG_OPTIONS): never pending,
+        # and a running CT keeps its UTS name until its next start
+        restart = was_running and want_running and "hostname" in options
+        argv = ctops.update_script(vmid, options, delete, env, was_running, want_running, resizes, restart)
         log.info(target.name, news["app"], f"updating CT {vmid}: {', '.join(sorted(set(changed))) or 'outputs only'}")
         result = _write(target, argv, stdin=ctenv.stdin_data(env or {}), timeout=CREATE_TIMEOUT)
         if not result.ok:
             raise HostCommandError(target.name, f"updating CT {vmid} ({news['app']})", result.stderr)
         readback = ctops.parse_readback(result.stdout)
         if readback["restarted"]:
-            log.info(target.name, news["app"], f"restarted CT {vmid}: PVE left changes pending until the next start")
+            why = "its new hostname takes effect at a start" if restart else "PVE left changes pending until the next start"
+            log.info(target.name, news["app"], f"restarted CT {vmid}: {why}")
         return _outputs(news, vmid, readback, image_env)
 
     def _set_options(self, news: dict, olds: dict, current: dict, changed: list) -> tuple:

@@ -196,8 +196,10 @@ def update_script(
     was_running: bool,
     want_running: bool,
     resizes: Optional[list] = None,
+    restart: bool = False,
 ) -> list:
-    """pct set; then a restart only if PVE left changes pending or the env changed.
+    """pct set; then a restart only if PVE left changes pending, the env changed or `restart`
+    (a config-only change such as `hostname`, which a running CT only takes at its start).
 
     `env` (the full merged list) is written while the CT is stopped; None leaves it alone.
     """
@@ -210,7 +212,7 @@ def update_script(
         "restart=0",
         q(pct.pending_argv(vmid)) + " </dev/null | grep -qE '^(new|del) ' && restart=1",
     ]
-    if env is not None:
+    if env is not None or restart:
         lines.append("restart=1")
     stop_start = []
     if was_running:

@@ -1,7 +1,7 @@
 """`pct exec <vmid> -- <command> [args]`: a handful of commands, run against the CT's files.
 
 Paths inside the CT resolve through the rootfs volume, volume mount points and bind mounts
-(the deepest mount point wins). Supported: cat, ls, test, env, echo, true, false, pwd, id.
+(the deepest mount point wins). Supported: cat, ls, test, env, echo, true, false, pwd, id, hostname (the name the CT got at its start).
 """
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ def run_command(ct: Container, argv: list[str]) -> int:
         return 0
     if cmd == "pwd":
         _out("/\n")
+        return 0
+    if cmd == "hostname":  # the UTS name the CT got at its start
+        _out((runstate.info(ct.conf.vmid) or {}).get("hostname", "") + "\n")
         return 0
     if cmd == "id":
         _out("uid=0(root) gid=0(root) groups=0(root)\n")

@@ -26,7 +26,7 @@ def start_in_task(vmid: int, t: task.Task, skiplock: bool = False) -> None:
             errors: dict[str, str] = {}
             apply_pending(conf, storage.load_config(), None, errors, t.log)
             conf_mod.write(conf)
-        runstate.mark_running(vmid)
+        runstate.mark_running(vmid, conf.get("hostname"))
 
 
 def start(params: dict) -> int:

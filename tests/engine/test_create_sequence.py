@@ -93,3 +93,40 @@ def test_a_failed_template_download_fails_before_the_create(fleet, project):
     assert "did not store the template" in out and "download failed: command 'wget" in out, out
     assert not any(argv[:2] == ["pct", "create"] for argv in tools_since(pve1, start))
 
+
+
+# ---- item 6: every host command runs with LC_ALL=C ----
+
+def test_a_host_in_another_language_is_read_in_english(fleet, project):
+    """A host whose /etc/default/locale is German gets coreutils' messages in German; the
+    template's read matches stat's English `No such file`. LC_ALL=C on every command keeps
+    the messages English: the removed archive is dropped from the state, no refresh error."""
+    pve1 = fleet["pve1"]
+    deploy(project, fleet, {"lang": {**APP, "vmid": 430}})
+    (pve1.state / "locale").write_text("LANG=de_DE.UTF-8\n")
+    try:
+        rc, _, err = ssh_run(pve1, ["stat", "/var/lib/vz/template/cache/none.tar"])
+        assert rc == 1 and "Datei oder Verzeichnis nicht gefunden" in err, err
+        sh(pve1, "rm -f /var/lib/vz/template/cache/*.tar")
+        run = project.pulumi("refresh", "--yes", stack=STACK)
+    finally:
+        (pve1.state / "locale").unlink()
+    assert run.ok, run
+    assert "Datei" not in run.stdout + run.stderr
+
+
+
+# ---- item 5: a hostname change reaches the running app ----
+
+def test_hostname_change_restarts_the_ct_so_the_app_gets_the_name(fleet, project):
+    """`hostname` is config-only on PVE (Config.pm $LXC_FASTPLUG_OPTIONS): written at once,
+    never pending, and the running CT keeps its UTS name until the next start."""
+    pve1 = fleet["pve1"]
+    app = {**APP, "vmid": 440, "hostname": "first-name"}
+    deploy(project, fleet, {"named": app})
+    assert sh(pve1, "pct exec 440 -- hostname") == "first-name\n"
+    run = deploy(project, fleet, {"named": {**app, "hostname": "second-name"}})
+    assert ct_config(pve1, 440)["hostname"] == "second-name"
+    assert sh(pve1, "pct pending 440 | grep -c '^new ' || true") == "0\n"
+    assert sh(pve1, "pct exec 440 -- hostname") == "second-name\n", "the running app still has the old name"
+    assert "restarted CT 440" in run.stdout
