@@ -29,7 +29,7 @@ my $lockfile = "/run/lock/lxc/pve-config-$vmid.lock";
 open(my $lock, ">>", $lockfile) or die "cannot open $lockfile - $!\n";
 my $waited = 0;
 until (flock($lock, LOCK_EX | LOCK_NB)) {
-    die "can't lock file '$lockfile' - got timeout\n" if $waited >= 100;
+    die "can\x27t lock file \x27$lockfile\x27 - got timeout\n" if $waited >= 100;
     select(undef, undef, undef, 0.1);
     $waited++;
 }
