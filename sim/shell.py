@@ -160,6 +160,17 @@ def apply_fault(rule: dict) -> None:
     os._exit(int(rule.get("exit", 255)))
 
 
+# ---------------------------------------------------------------- programs
+
+def system_path(state: str) -> str:
+    """`DIR/<host>/system_path`: the host's PATH without the fake tools, when a test removed a
+    program (a host without skopeo: sim.testing.remove_program); else the machine's."""
+    try:
+        return _read(os.path.join(state, "system_path")).strip() or SYSTEM_PATH
+    except OSError:
+        return SYSTEM_PATH
+
+
 # ---------------------------------------------------------------- locale
 
 def default_locale(state: str) -> dict[str, str]:
@@ -205,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
 
     env = dict(os.environ)
     env.update(default_locale(args["state"]))
-    env.update(PATH=f"{args['bin']}:{SYSTEM_PATH}", SIM_STATE=args["state"],
+    env.update(PATH=f"{args['bin']}:{system_path(args['state'])}", SIM_STATE=args["state"],
                SIM_NODE=args["node"], PYTHONPATH=args["pythonpath"])
     sys.stdout.flush()
     if kind == "sftp":

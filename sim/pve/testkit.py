@@ -38,6 +38,10 @@ class ToolHost:
         self.node = node
         self.root.mkdir(parents=True, exist_ok=True)
         self.state.mkdir(parents=True, exist_ok=True)
+        for bridge in ("vmbr0", "vmbr1"):  # what lxc-start needs for a netN (see pct_power)
+            mtu = self.path(f"/sys/class/net/{bridge}/mtu")
+            mtu.parent.mkdir(parents=True, exist_ok=True)
+            mtu.write_text("1500\n")
 
     @property
     def env(self) -> dict[str, str]:
