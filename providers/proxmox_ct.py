@@ -21,7 +21,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from . import hostcache, log
 from .base import HomefleetProvider, diff_changes, inputs_moved, ints, same_host, target_of
 from .errors import HostCommandError, OwnershipError
-from .hosts import ctenv, ctops, ctview, pct
+from .hosts import ctenv, ctops, ctview, pct, preflight
 from .transport import put, run
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -292,7 +292,7 @@ class ProxmoxCTProvider(HomefleetProvider):
         argv = ctops.create_script(
             vmid, props["template"], options, oci=oci, has_env=bool(env), start=props.get("running", True),
             post_options=post or None, reclaim=None if holder is not None else (props["stack"], props["app"]),
-            moves=moves, holder=holder, cleanup=keys_file,
+            moves=moves, holder=holder, cleanup=keys_file, checks=preflight.ct_checks(props),
         )
         log.info(target.name, props["app"], f"creating CT {vmid} from {props['template']}")
         result = _write(target, argv, stdin=ctenv.stdin_data(env), timeout=CREATE_TIMEOUT)

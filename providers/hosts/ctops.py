@@ -32,8 +32,12 @@ def create_script(
     moves: Optional[list] = None,
     holder: Optional[int] = None,
     cleanup: Optional[str] = None,
+    checks: Optional[list] = None,
 ) -> list:
     """pct create (no --start, no --env), the env write, pct start, read back; roll back on failure.
+
+    `checks` (preflight lines) run first: a host that lacks what the CT needs is told so
+    before anything changes.
 
     A failed `pct create` leaves nothing (PVE cleans up its own worker), so rollback only
     covers the steps after it: the CT this script created is destroyed before exiting.
@@ -58,6 +62,7 @@ def create_script(
     lines = ["set -u"]
     if cleanup:
         lines.append(script.on_exit(["rm", "-f", cleanup]))
+    lines += checks or []
     if not oci:
         lines += _fetch_classic(template)
     if reclaim:

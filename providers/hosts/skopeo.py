@@ -3,7 +3,7 @@
 import re
 from typing import Optional
 
-from . import pct, script
+from . import pct, preflight, script
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -39,6 +39,7 @@ def pull_script(ref_with_digest: str, volid: str, authfile: Optional[str] = None
     copy += [f"docker://{ref_with_digest}"]
     lines = [
         "set -eu",
+        *preflight.template_checks(volid.split(":", 1)[0]),
         f"path=$({script.q(['pvesm', 'path', volid])})",
     ]
     if authfile:

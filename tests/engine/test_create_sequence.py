@@ -2,14 +2,16 @@
 real engine against simulated hosts that fail where PVE fails."""
 
 import fcntl
+import os
+import stat
 
 import pytest
 
 from sim.engine import LocalProject
-from sim.testing import running_fleet, ssh_run
+from sim.testing import remove_program, restore_programs, running_fleet, ssh_run
 
 from .conftest import hosts_config
-from .helpers import ct_config, tool_count, tools_since
+from .helpers import command_count, ct_config, tool_count, tools_since
 
 pytestmark = pytest.mark.engine
 STACK = "seq"
@@ -130,3 +132,98 @@ def test_hostname_change_restarts_the_ct_so_the_app_gets_the_name(fleet, project
     assert sh(pve1, "pct pending 440 | grep -c '^new ' || true") == "0\n"
     assert sh(pve1, "pct exec 440 -- hostname") == "second-name\n", "the running app still has the old name"
     assert "restarted CT 440" in run.stdout
+
+
+# ---- preflight: what the host lacks is told before anything changes ----
+
+def refused(project, fleet, app: dict, *needles: str):
+    """`up` fails naming the host, the missing piece and the fix; no CT was created."""
+    pve1 = fleet["pve1"]
+    start = tool_count(pve1)
+    run = deploy(project, fleet, {"pre": {"host": "pve1", "vmid": 460, **app}}, check=False)
+    assert not run.ok
+    out = run.stdout + run.stderr
+    assert "host pve1:" in out, out
+    for needle in needles:
+        assert needle in out, out
+    ran = tools_since(pve1, start)
+    assert not any(argv[:2] in (["pct", "create"], ["pct", "set"], ["pct", "start"]) for argv in ran), ran
+    rc, _, _ = ssh_run(pve1, ["pct", "config", "460"])
+    assert rc != 0, "a CT was left behind"
+    return ran
+
+
+def test_preflight_skopeo_missing(fleet, project):
+    pve1 = fleet["pve1"]
+    remove_program(pve1, "skopeo")
+    try:
+        ran = refused(project, fleet, {"image": "docker.io/library/busybox:1.36"},
+                      "skopeo is not installed (PVE only recommends it) — apt install skopeo")
+    finally:
+        restore_programs(pve1)
+    assert ran == [], "nothing ran: not even pvesm path"
+
+
+def _storage_cfg(host, old: str, new: str):
+    path = host.state / "etc-pve" / "storage.cfg"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_preflight_template_storage_without_vztmpl(fleet, project):
+    pve1 = fleet["pve1"]
+    _storage_cfg(pve1, "content vztmpl,iso,backup,rootdir,images", "content iso,backup,rootdir,images")
+    try:
+        refused(project, fleet, {"image": "docker.io/library/busybox:1.36"},
+                "storage 'local' (templateStorage) does not allow templates (content type 'vztmpl')",
+                "pvesm set local --content")
+    finally:
+        _storage_cfg(pve1, "content iso,backup,rootdir,images", "content vztmpl,iso,backup,rootdir,images")
+
+
+def test_preflight_storage_without_rootdir(fleet, project):
+    pve1 = fleet["pve1"]
+    _storage_cfg(pve1, "\tpool rpool/data\n\tcontent rootdir,images", "\tpool rpool/data\n\tcontent images")
+    try:
+        refused(project, fleet, APP, "storage 'local-zfs' (storage) does not allow container disks "
+                                     "(content type 'rootdir')", "pvesm set local-zfs --content")
+    finally:
+        _storage_cfg(pve1, "\tpool rpool/data\n\tcontent images", "\tpool rpool/data\n\tcontent rootdir,images")
+
+
+def test_preflight_bridge_missing(fleet, project):
+    refused(project, fleet, {**APP, "networks": [{"bridge": "vmbr0"}, {"bridge": "vmbr7"}]},
+            "bridge 'vmbr7' (networks[1].bridge) does not exist on this host")
+
+
+def test_preflight_gpu_node_missing(fleet, project):
+    pve1 = fleet["pve1"]
+    node = pve1.state / "dev-dri" / "renderD128"
+    node.unlink()
+    try:
+        refused(project, fleet, {**APP, "gpu": "intel"},
+                "device /dev/dri/renderD128 (devices: /dev/dri/renderD128) does not exist on this host")
+    finally:
+        os.mknod(node, 0o660 | stat.S_IFCHR, os.makedev(226, 128))
+
+
+def test_preflight_bind_source_missing(fleet, project):
+    refused(project, fleet, {**APP, "mounts": ["/tank/nope:/data:ro"]},
+            "bind mount source /tank/nope (mounts: /tank/nope:/data) does not exist on this host",
+            "mkdir -p /tank/nope")
+
+
+def test_preflight_writable_bind_source_owned_by_host_root(fleet, project):
+    refused(project, fleet, {**APP, "mounts": ["/tank/media:/media"]},
+            "bind mount source /tank/media (mounts: /tank/media:/media) is owned by a uid the unprivileged CT "
+            "cannot write", "chown 100000:100000 /tank/media")
+
+
+def test_no_change_up_sends_no_command(fleet, project):
+    """The checks ride in the scripts that change a host: an up with nothing to do sends none."""
+    pve1 = fleet["pve1"]
+    deploy(project, fleet, {"quiet": {**APP, "vmid": 470, "mounts": ["/tank/media:/media:ro"]}})
+    before = command_count(pve1)
+    deploy(project, fleet, {"quiet": {**APP, "vmid": 470, "mounts": ["/tank/media:/media:ro"]}})
+    assert command_count(pve1) == before
