@@ -409,7 +409,8 @@ class ProxmoxCTProvider(HomefleetProvider):
         # hostname is config-only (pve-container Config.pm $LXC_FASTPLUG_OPTIONS): never pending,
         # and a running CT keeps its UTS name until its next start
         restart = was_running and want_running and "hostname" in options
-        argv = ctops.update_script(vmid, options, delete, env, was_running, want_running, resizes, restart)
+        checks = preflight.ct_checks(news, keys=options)
+        argv = ctops.update_script(vmid, options, delete, env, was_running, want_running, resizes, restart, checks)
         log.info(target.name, news["app"], f"updating CT {vmid}: {', '.join(sorted(set(changed))) or 'outputs only'}")
         result = _write(target, argv, stdin=ctenv.stdin_data(env or {}), timeout=CREATE_TIMEOUT)
         if not result.ok:

@@ -202,13 +202,15 @@ def update_script(
     want_running: bool,
     resizes: Optional[list] = None,
     restart: bool = False,
+    checks: Optional[list] = None,
 ) -> list:
     """pct set; then a restart only if PVE left changes pending, the env changed or `restart`
     (a config-only change such as `hostname`, which a running CT only takes at its start).
 
     `env` (the full merged list) is written while the CT is stopped; None leaves it alone.
+    `checks`: preflight lines for what the changed options need, run before any change.
     """
-    lines = ["set -eu"]
+    lines = ["set -eu", *(checks or [])]
     if options or delete:
         lines.append(q(pct.set_argv(vmid, options, delete)) + " </dev/null")
     for disk, gib in resizes or []:

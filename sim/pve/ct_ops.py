@@ -357,6 +357,10 @@ def hotplug_pending(conf: CTConfig, cfg: dict, selection: set[str] | None,
                 if opt in conf.main.values:
                     continue
                 apply_pending_mountpoint(conf, opt, cfg, True, log)
+                mp = parse_volume(opt, conf.pending.values[opt])
+                if mp["type"] == "bind" and not paths.host_path(mp["volume"]).is_dir():
+                    # LXC.pm mountpoint_hotplug -> __mountpoint_mount
+                    raise PveError(f"directory '{mp['volume']}' does not exist")
             elif re.fullmatch(r"dev\d+", opt):
                 if opt in conf.main.values:
                     continue

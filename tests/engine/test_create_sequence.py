@@ -227,3 +227,15 @@ def test_no_change_up_sends_no_command(fleet, project):
     before = command_count(pve1)
     deploy(project, fleet, {"quiet": {**APP, "vmid": 470, "mounts": ["/tank/media:/media:ro"]}})
     assert command_count(pve1) == before
+
+
+def test_preflight_on_update_a_new_bind_mount_whose_source_is_missing(fleet, project):
+    pve1 = fleet["pve1"]
+    app = {**APP, "vmid": 480}
+    deploy(project, fleet, {"grow": app})
+    start = tool_count(pve1)
+    run = deploy(project, fleet, {"grow": {**app, "mounts": ["/tank/later:/later:ro"]}}, check=False)
+    assert not run.ok
+    assert "bind mount source /tank/later (mounts: /tank/later:/later) does not exist on this host" in run.stdout
+    assert not any(argv[:2] == ["pct", "set"] for argv in tools_since(pve1, start))
+    assert "mp0" not in ct_config(pve1, 480)
