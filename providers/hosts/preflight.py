@@ -12,6 +12,7 @@ The sources of each rule are in docs/proxmox.md ("Preflight").
 
 from typing import Iterable, Optional
 
+from . import pct
 from .script import q
 
 # An unprivileged CT's default id map (pve-container LXC.pm parse_id_maps): CT id N is host id
@@ -92,8 +93,6 @@ def bind_source(source: str, key: str, read_only: bool) -> list:
 
 def ct_checks(spec: dict, keys: Optional[Iterable[str]] = None) -> list:
     """The checks for a CT spec; with `keys` (pct option names), only those options'."""
-    from . import pct  # a sibling builder module; imported here to keep this one import-light
-
     wanted = None if keys is None else set(keys)
     lines = []
 
