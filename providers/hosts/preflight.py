@@ -7,7 +7,8 @@ CT created, then `startup for container 'N' failed`), so the scripts that change
 with these checks, in the same SSH exec: each failed check prints one line `<what> — <fix>` on
 stderr, and the script exits 1 before its first change. Pure builders; nothing here connects.
 
-The sources of each rule are in docs/proxmox.md ("Preflight").
+The sources of each rule are in docs/proxmox.md ("Preflight"). The checks use `test`, `command`,
+`awk` and `stat` by name (never `[`), so tests/security/shellsim.py can stand in for all of them.
 """
 
 from typing import Iterable, Optional
@@ -31,7 +32,7 @@ def begin() -> list:
 
 
 def end() -> list:
-    return ['[ "$bad" = 0 ] || exit 1']
+    return ['test "$bad" = 0 || exit 1']
 
 
 def skopeo() -> list:
@@ -49,7 +50,7 @@ def storage_content(storage: str, content: str, what: str, key: str) -> list:
     var = "c_" + "".join(ch if ch.isalnum() else "_" for ch in f"{storage}_{content}")
     return [
         f"{var}=$({q(['awk', '-v', f'id={storage}', awk, '/etc/pve/storage.cfg'])} 2>/dev/null || echo -)",
-        _fail_line(f'[ "${var}" != - ]',
+        _fail_line(f'test "${var}" != -',
                    f"storage '{storage}' ({key}) does not exist on this host — `pvesm status` lists the storages; "
                    f"set {key} to one of them"),
         f'case ",${var}," in *,-,*|*,{content},*) ;; *) echo '
@@ -61,33 +62,45 @@ def storage_content(storage: str, content: str, what: str, key: str) -> list:
 
 def bridge(name: str, key: str) -> list:
     """PVE plugs a CT's NIC into /sys/class/net/<bridge> (pve-common Network.pm read_bridge_mtu)."""
-    return [_fail_line(f"[ -r {q(['/sys/class/net/' + name + '/mtu'])} ]",
+    return [_fail_line(f"test -r {q(['/sys/class/net/' + name + '/mtu'])}",
                        f"bridge '{name}' ({key}) does not exist on this host — create it (System > Network, "
                        f"or /etc/network/interfaces and ifreload -a) or use an existing one, e.g. vmbr0")]
 
 
-def device(path: str, key: str) -> list:
+def _say(fmt: str, *args: str) -> str:
+    """printf of a fixed text with shell words (`"$src"`) in it: a long value is written once."""
+    return f"printf {q([fmt + chr(92) + 'n'])} {' '.join(args)} >&2; {_FAIL}"
+
+
+def device(path: str) -> list:
     """pve-container LXC/Tools.pm get_device_mode_and_rdev: a character or block device."""
-    return [_fail_line(f"{{ [ -c {q([path])} ] || [ -b {q([path])} ]; }}",
-                       f"device {path} ({key}) does not exist on this host — check the GPU/driver "
-                       f"(ls -l {path}) or remove it from the app")]
+    return [
+        f"dev={q([path])}",
+        'test -c "$dev" || test -b "$dev" || { '
+        + _say("device %s (devices: %s) does not exist on this host — check the GPU/driver (ls -l %s) "
+               "or remove it from the app", '"$dev"', '"$dev"', '"$dev"') + "; }",
+    ]
 
 
-def bind_source(source: str, key: str, read_only: bool) -> list:
+def bind_source(source: str, path: str, read_only: bool) -> list:
     """A bind source must be a directory (LXC.pm __mountpoint_mount); one the CT writes to must
     belong to a uid of the CT's map, or the app sees it as nobody's and cannot write."""
-    lines = [_fail_line(f"[ -d {q([source])} ]",
-                        f"bind mount source {source} ({key}) does not exist on this host — "
-                        f"create it (mkdir -p {source}, or a dataset) or fix the path")]
+    where = "mounts: %s:%s"
+    lines = [
+        f"src={q([source])}; dst={q([path])}",
+        'test -d "$src" || { '
+        + _say(f"bind mount source %s ({where}) does not exist on this host — create it (mkdir -p %s, "
+               "or a dataset) or fix the path", '"$src"', '"$src"', '"$dst"', '"$src"') + "; }",
+    ]
     if not read_only:
-        fix = (f"bind mount source {source} ({key}) is owned by a uid the unprivileged CT cannot write "
-               f"(CT uid N is host uid {MAP_FIRST}+N) — chown {MAP_FIRST}:{MAP_FIRST} {source} "
-               f"(or {MAP_FIRST}+<the app's uid>), or mount it read-only")
         lines.append(
-            f"if [ -d {q([source])} ]; then owner=$({q(['stat', '-c', '%u %a', source])}); "
-            f'case "${{owner#* }}" in *[2367]) ;; *) '
-            f'[ "${{owner%% *}}" -ge {MAP_FIRST} ] && [ "${{owner%% *}}" -le {MAP_LAST} ] || '
-            f"{{ echo {q([fix])} >&2; {_FAIL}; }} ;; esac; fi")
+            'if test -d "$src"; then owner=$(stat -c \'%u %a\' "$src"); '
+            'case "${owner#* }" in *[2367]) ;; *) '
+            f'test "${{owner%% *}}" -ge {MAP_FIRST} && test "${{owner%% *}}" -le {MAP_LAST} || {{ '
+            + _say(f"bind mount source %s ({where}) is owned by a uid the unprivileged CT cannot write "
+                   f"(CT uid N is host uid {MAP_FIRST}+N) — chown {MAP_FIRST}:{MAP_FIRST} %s "
+                   f"(or {MAP_FIRST}+<the app's uid>), or mount it read-only", '"$src"', '"$src"', '"$dst"', '"$src"')
+            + "; } ;; esac; fi")
     return lines
 
 
@@ -103,9 +116,10 @@ def ct_checks(spec: dict, keys: Optional[Iterable[str]] = None) -> list:
     if want("rootfs"):
         storages.setdefault(spec["rootfs_storage"], "rootfs")
     slots = pct.mount_slots(spec)
-    for key, kind, item in slots:
-        if kind == "volume" and want(key):
-            storages.setdefault(item["storage"], f"volumes ({item['path']})")
+    volumes = [(key, item) for key, kind, item in slots if kind == "volume"]
+    for index, (key, item) in enumerate(volumes):
+        if want(key):
+            storages.setdefault(item["storage"], f"volumes[{index}].storage")
     for storage, key in storages.items():
         lines += storage_content(storage, "rootdir", "container disks", "storage" if key == "rootfs" else key)
     for index, net in enumerate(spec.get("nets") or [{"bridge": "vmbr0"}]):
@@ -113,10 +127,10 @@ def ct_checks(spec: dict, keys: Optional[Iterable[str]] = None) -> list:
             lines += bridge(net["bridge"], f"networks[{index}].bridge")
     for index, dev in enumerate(spec.get("devices") or []):
         if want(f"dev{index}"):
-            lines += device(dev["path"], f"devices: {dev['path']}")
+            lines += device(dev["path"])
     for key, kind, item in slots:
         if kind == "bind" and want(key) and not item["source"].startswith("/dev/"):
-            lines += bind_source(item["source"], f"mounts: {item['source']}:{item['path']}", bool(item.get("read_only")))
+            lines += bind_source(item["source"], item["path"], bool(item.get("read_only")))
     return begin() + lines + end() if lines else []
 
 
