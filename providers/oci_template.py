@@ -19,7 +19,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from . import credentials, log
 from .base import HomefleetProvider, diff_changes, same_host, target_of
 from .errors import HostCommandError
-from .hosts import script, skopeo
+from .hosts import preflight, script, skopeo
 from homefleet.imageref import parse_image_ref
 from .transport import put, run
 
@@ -53,10 +53,10 @@ def resolve_digest(props: dict) -> str:
     target = target_of(props)
     ref = parse_image_ref(props["pull_ref"]).normalized
     authfile = _auth_upload(props, ref.registry)
-    argv = skopeo.inspect_argv(props["pull_ref"], authfile)
-    if authfile:
-        argv = script.sh([script.q(argv) + "; rc=$?", script.q(["rm", "-f", authfile]), "exit $rc"])
-    result = run(target, argv, timeout=300)
+    lines = [script.on_exit(["rm", "-f", authfile])] if authfile else []
+    lines += [*preflight.begin(), *preflight.skopeo(), *preflight.end(),
+              script.q(skopeo.inspect_argv(props["pull_ref"], authfile))]
+    result = run(target, script.sh(lines), timeout=300)
     if not result.ok:
         raise HostCommandError(target.name, f"resolving {props['image']} (skopeo inspect)", result.stderr)
     return skopeo.parse_digest(result.stdout)

@@ -21,7 +21,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from . import diffdetail, hostcache, log
 from .base import HomefleetProvider, diff_changes, inputs_moved, ints, same_host, target_of
 from .errors import HostCommandError, OwnershipError
-from .hosts import ctenv, ctfiles, ctinit, ctops, ctview, pct, script
+from .hosts import ctenv, ctfiles, ctinit, ctops, ctview, pct, preflight, script
 from .transport import put, run
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -181,6 +181,11 @@ def _paths_of(raw_mounts: dict) -> str:
     return ", ".join(paths) or "(none)"
 
 
+def _host_path_mount(key: str, value: str) -> bool:
+    """An mpN whose source is a host path (a bind mount, or a block device)."""
+    return bool(re.fullmatch(r"mp\d+", key)) and value.split(",", 1)[0].startswith("/")
+
+
 def _volume_keys(raw_mounts: dict) -> list:
     return sorted((k for k, v in raw_mounts.items() if not v.split(",", 1)[0].startswith("/")), key=lambda k: int(k[2:]))
 
@@ -314,7 +319,12 @@ class ProxmoxCTProvider(HomefleetProvider):
                 if key in (holder_mounts or {}) and re.fullmatch(r"mp\d+", key):
                     del options[key]
                     moves.append((key, key))
-        post = {"entrypoint": props["entrypoint"]} if props.get("entrypoint") else None
+        # Bind and device mount points go in after the create, before the start: PVE mounts
+        # every mount point read-write while it extracts the image (create_vm -> mount_all),
+        # so it would chown the host directory and write the image's files into it.
+        post = {key: options.pop(key) for key in list(options) if _host_path_mount(key, options[key])}
+        if props.get("entrypoint"):
+            post["entrypoint"] = props["entrypoint"]
         env = {**(props.get("env") or {}), **(props.get("secret_env") or {})}
         keys_file = None
         if props.get("ssh_public_keys") and not oci:
@@ -325,8 +335,8 @@ class ProxmoxCTProvider(HomefleetProvider):
         argv = ctops.create_script(
             vmid, props["template"], options, oci=oci, has_env=bool(env),
             start=props.get("running", True) and not init_user,
-            post_options=post, reclaim=None if holder is not None else (props["stack"], props["app"]),
-            moves=moves, holder=holder, cleanup=keys_file,
+            post_options=post or None, reclaim=None if holder is not None else (props["stack"], props["app"]),
+            moves=moves, holder=holder, cleanup=keys_file, checks=preflight.ct_checks(props),
             keep_options=pct.with_keepattrs(options, props) if oci else None,
         )
         log.info(target.name, props["app"], f"creating CT {vmid} from {props['template']}")
@@ -445,15 +455,21 @@ class ProxmoxCTProvider(HomefleetProvider):
             env = _merged_env(news, image_env)
         was_running = current["status"] == "running"
         want_running = news.get("running", True)
+        # hostname is config-only (pve-container Config.pm $LXC_FASTPLUG_OPTIONS): never pending,
+        # and a running CT keeps its UTS name until its next start
+        restart = was_running and want_running and "hostname" in options
+        checks = preflight.ct_checks(news, keys=options)
         keep = pct.with_keepattrs(options, news) if news.get("template_kind", "oci") == "oci" else None
-        argv = ctops.update_script(vmid, options, delete, env, was_running, want_running, resizes, keep_options=keep)
+        argv = ctops.update_script(vmid, options, delete, env, was_running, want_running, resizes, keep_options=keep,
+                                   restart=restart, checks=checks)
         log.info(target.name, news["app"], f"updating CT {vmid}: {_stack_names(changed, news) or 'outputs only'}")
         result = _write(target, argv, stdin=ctenv.stdin_data(env or {}), timeout=CREATE_TIMEOUT)
         if not result.ok:
             raise HostCommandError(target.name, f"updating CT {vmid} ({news['app']})", result.stderr)
         readback = ctops.parse_readback(result.stdout)
         if readback["restarted"]:
-            log.info(target.name, news["app"], f"restarted CT {vmid}: PVE left changes pending until the next start")
+            why = "its new hostname takes effect at a start" if restart else "PVE left changes pending until the next start"
+            log.info(target.name, news["app"], f"restarted CT {vmid}: {why}")
         if news.get("init_user") and news.get("init_user") != olds.get("init_user"):
             readback = {**readback, **self._set_init_user(news, vmid, readback["status"] == "running",
                                                            news.get("running", True))}

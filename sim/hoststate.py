@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import stat
 from pathlib import Path
 
 # State sub-folder -> path on the host, per kind. The launcher bind-mounts each one
@@ -20,6 +21,13 @@ MOUNTS: dict[str, list[tuple[str, str]]] = {
         ("vz", "/var/lib/vz"),
         ("lock", "/run/lock/lxc"),
         ("containers", "/etc/containers"),
+        # Datasets for bind mounts (a ZFS pool `tank`, as on many home servers).
+        ("tank", "/tank"),
+        ("srv", "/srv"),
+        # The host's network interfaces as the kernel shows them (PVE reads a bridge's
+        # /sys/class/net/<bridge>/mtu), and its GPU nodes: both differ between hosts.
+        ("sys-class-net", "/sys/class/net"),
+        ("dev-dri", "/dev/dri"),
     ],
     # /var/log holds the middleware's app_lifecycle.log (sim/truenas writes it there).
     "truenas": [("var-log", "/var/log")],
@@ -110,6 +118,11 @@ def _write_if_absent(path: Path, text: str) -> None:
         path.write_text(text)
 
 
+def _write_if_absent_path(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_if_absent(path, text)
+
+
 def _symlink_if_absent(link: Path, target: str) -> None:
     if not link.is_symlink() and not link.exists():
         link.symlink_to(target)
@@ -153,6 +166,20 @@ def _prepare_pve(state: Path, name: str) -> None:
     _write_if_absent(etc / "datacenter.cfg", DATACENTER_CFG)
     for sub in ("template/cache", "template/iso", "dump", "images"):
         (state / "vz" / sub).mkdir(parents=True, exist_ok=True)
+    # vmbr0, the bridge every PVE install has; more are added by tests (add_bridge)
+    _write_if_absent_path(state / "sys-class-net" / "vmbr0" / "mtu", "1500\n")
+    # an Intel iGPU: /dev/dri/card0 (226:0) and renderD128 (226:128), group video/render
+    for name, minor in (("card0", 0), ("renderD128", 128)):
+        node = state / "dev-dri" / name
+        if not node.exists():
+            node.parent.mkdir(parents=True, exist_ok=True)
+            os.mknod(node, 0o660 | stat.S_IFCHR, os.makedev(226, minor))
+    # /tank/media: a dataset root made by root (owner 0:0, mode 0755), with the user's files.
+    # /srv/media the same (the benchmark's bind mount)
+    for media in (state / "tank" / "media", state / "srv" / "media"):
+        if not media.exists():
+            media.mkdir(parents=True)
+            (media / "README.txt").write_text("the user's media library\n")
 
 
 def ensure_mount_points(kind: str) -> None:

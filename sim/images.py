@@ -84,6 +84,11 @@ def split_ref(ref: str) -> tuple[str, str, str]:
 
 # ---------------------------------------------------------------- specs
 
+# Bump when layer_files/build_layer change what a spec builds: the layout cache is keyed by
+# content and shared by every simulator run on the machine.
+LAYER_BUILD = "2: base dirs /media /mnt /opt /srv"
+
+
 @dataclass
 class ImageSpec:
     ref: str                                  # normalized, with tag
@@ -110,7 +115,7 @@ class ImageSpec:
 
     def key(self) -> str:
         """Content key: equal keys build byte-identical layouts."""
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        blob = json.dumps({**dataclasses.asdict(self), "build": LAYER_BUILD}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
 
     def with_overrides(self, **changes) -> "ImageSpec":
@@ -344,7 +349,8 @@ def layer_files(spec: ImageSpec) -> tuple[set[str], dict[str, tuple[str, int]]]:
         files["/" + path.lstrip("/")] = (text, 0o644)
     if spec.behaviour:
         files[BEHAVIOUR_FILE] = (json.dumps(spec.behaviour, sort_keys=True) + "\n", 0o644)
-    dirs = {"/tmp", "/root", *spec.volumes, *spec.dirs}
+    # Base images (debian, ubuntu, alpine) ship these empty: where a user bind-mounts media.
+    dirs = {"/tmp", "/root", "/media", "/mnt", "/opt", "/srv", *spec.volumes, *spec.dirs}
     if spec.workdir:
         dirs.add(spec.workdir)
     for path in list(files) + list(dirs):

@@ -50,6 +50,7 @@ def write_shims(bin_dir: Path, with_truenas: bool) -> None:
     """DIR/bin: the fake host tools, each a tiny sh script running the venv's python."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     shims = {tool: ("sim.pve", tool) for tool in PVE_TOOLS}
+    shims["stat"] = ("sim.localized", "stat")  # coreutils' messages in the host's language
     if with_truenas:
         shims["midclt"] = ("sim.truenas", "midclt")
         shims["sudo"] = ("sim.truenas", "sudo")

@@ -160,6 +160,34 @@ def apply_fault(rule: dict) -> None:
     os._exit(int(rule.get("exit", 255)))
 
 
+# ---------------------------------------------------------------- programs
+
+def system_path(state: str) -> str:
+    """`DIR/<host>/system_path`: the host's PATH without the fake tools, when a test removed a
+    program (a host without skopeo: sim.testing.remove_program); else the machine's."""
+    try:
+        return _read(os.path.join(state, "system_path")).strip() or SYSTEM_PATH
+    except OSError:
+        return SYSTEM_PATH
+
+
+# ---------------------------------------------------------------- locale
+
+def default_locale(state: str) -> dict[str, str]:
+    """`DIR/<host>/locale`: the host's /etc/default/locale (`LANG=de_DE.UTF-8` lines), which
+    Debian's sshd PAM stack (pam_env envfile=/etc/default/locale) puts into every session."""
+    try:
+        text = _read(os.path.join(state, "locale"))
+    except OSError:
+        return {}
+    found = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and (key == "LANG" or key == "LANGUAGE" or key.startswith("LC_")):
+            found[key] = value.strip().strip('"')
+    return found
+
+
 # ---------------------------------------------------------------- main
 
 def parse_args(argv: list[str]) -> dict[str, str]:
@@ -187,7 +215,8 @@ def main(argv: list[str] | None = None) -> None:
         apply_fault(rule)
 
     env = dict(os.environ)
-    env.update(PATH=f"{args['bin']}:{SYSTEM_PATH}", SIM_STATE=args["state"],
+    env.update(default_locale(args["state"]))
+    env.update(PATH=f"{args['bin']}:{system_path(args['state'])}", SIM_STATE=args["state"],
                SIM_NODE=args["node"], PYTHONPATH=args["pythonpath"])
     sys.stdout.flush()
     if kind == "sftp":

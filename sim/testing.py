@@ -11,6 +11,8 @@ Connections pin the host key from hosts.json (paramiko RejectPolicy).
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import json
 import shlex
 from dataclasses import dataclass
@@ -175,6 +177,24 @@ def faults(host: SimHost) -> list[dict]:
 
 def clear_faults(host: SimHost) -> None:
     set_faults(host, [])
+
+
+def remove_program(host: SimHost, name: str) -> None:
+    """The host as if package `name` were not installed (e.g. skopeo, which PVE only
+    recommends): its commands find no `name` on PATH. A folder of links to every program in
+    /usr/bin and /bin but that one stands in for them (read by sim/shell.py)."""
+    farm = host.state / "sim" / "usr-bin"
+    shutil.rmtree(farm, ignore_errors=True)
+    farm.mkdir(parents=True)
+    for folder in ("/usr/bin", "/bin"):
+        for entry in os.scandir(folder):
+            if entry.name != name and not (farm / entry.name).exists():
+                (farm / entry.name).symlink_to(os.path.join(folder, entry.name))
+    (host.state / "system_path").write_text(f"/usr/sbin:{farm}:/sbin\n")
+
+
+def restore_programs(host: SimHost) -> None:
+    (host.state / "system_path").unlink(missing_ok=True)
 
 
 def set_latency(host: SimHost, ms: float) -> None:

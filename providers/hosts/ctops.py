@@ -33,12 +33,16 @@ def create_script(
     holder: Optional[int] = None,
     cleanup: Optional[str] = None,
     keep_options: Optional[dict] = None,
+    checks: Optional[list] = None,
 ) -> list:
     """pct create (no --start, no --env), the env write, pct start, read back; roll back on failure.
 
     `keep_options`: the create options to use instead when the host's pve-container is 6.1.2
     or later, the first with the `keepattrs` mount point flag (older versions refuse the key;
     6.0.19 to 6.1.1 inherited the owner for every volume anyway).
+
+    `checks` (preflight lines) run first: a host that lacks what the CT needs is told so
+    before anything changes.
 
     A failed `pct create` leaves nothing (PVE cleans up its own worker), so rollback only
     covers the steps after it: the CT this script created is destroyed before exiting.
@@ -63,6 +67,7 @@ def create_script(
     lines = ["set -u"]
     if cleanup:
         lines.append(script.on_exit(["rm", "-f", cleanup]))
+    lines += checks or []
     if not oci:
         lines += _fetch_classic(template)
     if reclaim:
@@ -113,9 +118,13 @@ def _fetch_classic(volid: str) -> list:
     """A classic template missing from the storage is fetched with `pveam download` first."""
     storage, _, rest = volid.partition(":")
     name = rest.rsplit("/", 1)[-1]
+    failed = q([f"homefleet: `pveam download {storage} {name}` did not store the template "
+                "(PVE's download task exits 0 when it fails): "])
     return [
-        f"if [ ! -e \"$({q(['pvesm', 'path', volid])})\" ]; then",
-        f"  {q(['pveam', 'download', storage, name])} </dev/null >&2 || exit $?",
+        f"tpl=$({q(['pvesm', 'path', volid])}) || exit $?",
+        'if [ ! -e "$tpl" ]; then',
+        f"  dl=$({q(['pveam', 'download', storage, name])} 2>&1 </dev/null) || {{ printf '%s\\n' \"$dl\" >&2; exit 1; }}",
+        f'  [ -e "$tpl" ] || {{ printf \'%s%s\\n\' {failed} "$(printf \'%s\\n\' "$dl" | tail -n 1)" >&2; exit 1; }}',
         "fi",
     ]
 
@@ -221,13 +230,17 @@ def update_script(
     want_running: bool,
     resizes: Optional[list] = None,
     keep_options: Optional[dict] = None,
+    restart: bool = False,
+    checks: Optional[list] = None,
 ) -> list:
-    """pct set; then a restart only if PVE left changes pending or the env changed.
+    """pct set; then a restart only if PVE left changes pending, the env changed or `restart`
+    (a config-only change such as `hostname`, which a running CT only takes at its start).
 
     `env` (the full merged list) is written while the CT is stopped; None leaves it alone.
     `keep_options`: the options to set instead on pve-container 6.1.2+ (see create_script).
+    `checks`: preflight lines for what the changed options need, run before any change.
     """
-    lines = ["set -eu"]
+    lines = ["set -eu", *(checks or [])]
     if options or delete:
         set_line = q(pct.set_argv(vmid, options, delete)) + " </dev/null"
         if keep_options and keep_options != options:
@@ -241,12 +254,12 @@ def update_script(
         else:
             lines.append(set_line)
     for disk, gib in resizes or []:
-        lines.append(q(pct.resize_argv(vmid, disk, gib)) + " </dev/null")
+        lines += _resize_checked(vmid, disk, gib)
     lines += [
         "restart=0",
         q(pct.pending_argv(vmid)) + " </dev/null | grep -qE '^(new|del) ' && restart=1",
     ]
-    if env is not None:
+    if env is not None or restart:
         lines.append("restart=1")
     stop_start = []
     if was_running:
@@ -266,6 +279,19 @@ def update_script(
     if not want_running and was_running:
         lines.append(q(pct.status_argv(vmid)) + " | grep -qx 'status: stopped' || " + q(pct.shutdown_argv(vmid)) + " </dev/null")
     return script.sh(lines + _readback(vmid))
+
+
+def _resize_checked(vmid: int, disk: str, gib) -> list:
+    """`pct resize`, then its result read back: its task exits 0 even when it failed (no
+    `$upid_exit` in pve-container src/PVE/CLI/pct.pm), with PVE's error only on stderr."""
+    argv = pct.resize_argv(vmid, disk, gib)
+    size = pct.stored_size(gib)
+    said = q([f"homefleet: `{' '.join(argv)}` did not take effect (PVE's resize task exits 0 when it fails): "])
+    return [
+        f"rs=$({q(argv)} 2>&1 </dev/null) || {{ printf '%s\\n' \"$rs\" >&2; exit 1; }}",
+        f"{q(pct.config_argv(vmid))} </dev/null | {q(['grep', '-qE', f'^{disk}: (.*,)?size={size}(,|$)'])} || "
+        f"{{ printf '%s%s\\n' {said} \"$rs\" >&2; exit 1; }}",
+    ]
 
 
 def delete_script(vmid: int, running: bool) -> list:

@@ -225,6 +225,16 @@ def resize_argv(vmid: int, disk: str, gib) -> list:
     return ["pct", "resize", str(vmid), disk, f"{gib}G"]
 
 
+def stored_size(gib) -> str:
+    """A size in GiB as PVE prints it in `pct config` (JSONSchema format_size: the largest
+    unit that divides it): 5 -> 5G, 2.5 -> 2560M."""
+    size = int(round(float(gib) * 1024 ** 3))
+    for unit, factor in (("T", 1024 ** 4), ("G", 1024 ** 3), ("M", 1024 ** 2), ("K", 1024)):
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
 def move_volume_argv(vmid: int, volume: str, target_vmid: int, target_volume: str) -> list:
     return ["pct", "move-volume", str(vmid), volume, "--target-vmid", str(target_vmid),
             "--target-volume", target_volume]

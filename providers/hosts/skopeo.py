@@ -4,7 +4,7 @@ import json
 import re
 from typing import Optional
 
-from . import pct, script
+from . import pct, preflight, script
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -42,6 +42,7 @@ def pull_script(ref_with_digest: str, volid: str, authfile: Optional[str] = None
     if authfile:  # before anything that can fail: a failed storage lookup must not leave the 0600 file
         lines.append(script.on_exit(["rm", "-f", authfile]))
     lines += [
+        *preflight.template_checks(volid.split(":", 1)[0]),
         f"path=$({script.q(['pvesm', 'path', volid])})",
         'if [ ! -s "$path" ]; then',
         '  tmp="$path.tmp.$$"',

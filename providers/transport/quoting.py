@@ -27,3 +27,14 @@ def describe(argv: Sequence[str], words: int = 3) -> str:
     """A short, secret-free name for a command in error messages: its first words only."""
     head = [a for a in argv[:words]]
     return " ".join(head) + (" ..." if len(argv) > words else "")
+
+
+# Every command runs in the C locale: homefleet matches host messages in English, and a host's
+# own locale (its /etc/default/locale, applied by PAM at login) would translate them.
+LOCALE_PREFIX = "LC_ALL=C "
+
+
+def remote_command_line(argv: Sequence[str]) -> str:
+    """The line sent to the host: `LC_ALL=C` then the quoted argv (an assignment before a
+    simple command holds in every POSIX shell and reaches all its children)."""
+    return LOCALE_PREFIX + to_command_line(argv)

@@ -10,7 +10,7 @@ from paramiko.sftp import CMD_HANDLE, CMD_OPEN, SFTP_FLAG_CREATE, SFTP_FLAG_TRUN
 
 from . import pool
 from .errors import TransportError
-from .quoting import describe, to_command_line
+from .quoting import describe, remote_command_line
 from .target import SshTarget
 
 DEFAULT_TIMEOUT = 600.0
@@ -148,7 +148,7 @@ def run(
     it may have done its work. Only opening the channel is retried, once, on a new
     connection.
     """
-    command_line = to_command_line(argv)
+    command_line = remote_command_line(argv)
     size = len(command_line.encode())
     if size > MAX_COMMAND_LINE:
         # sshd hands the line to the shell as one exec argument: the exec would fail and the

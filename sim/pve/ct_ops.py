@@ -6,12 +6,14 @@ Mount point and network normalisation, disk allocation, and the pending-change m
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import stat
 import sys
 from typing import Callable
 
-from . import pveversion, storage
+from . import paths, pveversion, storage
 from .conf import CTConfig, check_protection
 from .ct_schema import (FASTPLUG, MP_DESC, NET_DESC, ROOTFS_DESC, UNUSED_DESC, DEV_DESC,
                         classify_mountpoint)
@@ -225,6 +227,7 @@ def update_config(conf: CTConfig, running: bool, params: dict[str, str], delete:
                 raise PveError(str(err).rstrip("\n"))
             if not dev.get("path"):
                 raise PveError(f"Path is not defined for passthrough device {opt}")
+            device_mode_and_rdev(dev["path"])
         conf.pending.values[opt] = value
         conf.remove_from_pending_delete(opt)
 
@@ -235,6 +238,20 @@ def update_config(conf: CTConfig, running: bool, params: dict[str, str], delete:
     else:
         apply_pending(conf, cfg, modified, errors, log)
     return errors
+
+
+def device_mode_and_rdev(path: str) -> tuple[int, int]:
+    """pve-container LXC/Tools.pm get_device_mode_and_rdev, as update_pct_config calls it for
+    every devN (so `pct create` and `pct set` refuse a node the host lacks)."""
+    try:
+        st = os.stat(paths.host_path(path))
+    except FileNotFoundError:
+        raise PveError(f"Device {path} does not exist")
+    except OSError:
+        raise PveError(f"Error accessing device {path}")
+    if not (stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode)):
+        raise PveError(f"{path} is not a device")
+    return st.st_mode, st.st_rdev
 
 
 def _free_unused(conf: CTConfig, volid: str, cfg: dict) -> None:
@@ -343,6 +360,10 @@ def hotplug_pending(conf: CTConfig, cfg: dict, selection: set[str] | None,
                 if opt in conf.main.values:
                     continue
                 apply_pending_mountpoint(conf, opt, cfg, True, log)
+                mp = parse_volume(opt, conf.pending.values[opt])
+                if mp["type"] == "bind" and not paths.host_path(mp["volume"]).is_dir():
+                    # LXC.pm mountpoint_hotplug -> __mountpoint_mount
+                    raise PveError(f"directory '{mp['volume']}' does not exist")
             elif re.fullmatch(r"dev\d+", opt):
                 if opt in conf.main.values:
                     continue

@@ -141,7 +141,62 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _apply_layer(layer: tarfile.TarFile, root: Path, attrs: dict | None = None) -> None:
+# The default id map of an unprivileged CT (LXC.pm parse_id_maps): CT id N is host id 100000+N.
+ID_MAP_BASE, ID_MAP_SIZE = 100000, 65536
+
+
+@dataclass
+class Mount:
+    """A mount point mounted while the image is extracted (LXC.pm mount_all, `ro` ignored)."""
+    path: str          # in the CT, e.g. /media
+    source: Path       # where its files are on the host
+    kind: str          # volume | bind
+
+
+class _Target:
+    """Where a member of a layer lands: the rootfs, or a mount point's source mounted over it.
+
+    PVE extracts with every create-time mount point mounted (API2/LXC.pm create_vm calls
+    LXC.pm mount_all before Create.pm restore_oci_archive), so the image's files under a
+    mount path go into the mount's source. The extractor (proxmox-oci extract_archive, the
+    `tar` crate with preserve_ownerships) chowns every directory it meets, an existing one
+    too, inside the CT's user namespace: a bind source owned by an id outside the map
+    fails with EPERM, which PVE reports as `failed to unpack <path>`."""
+
+    def __init__(self, root: Path, mounts: list[Mount], shown_root: str):
+        self.root = root
+        self.mounts = sorted(mounts, key=lambda m: len(m.path), reverse=True)
+        self.shown_root = shown_root.rstrip("/")
+
+    def locate(self, name: str) -> tuple[Path, Path, Mount | None]:
+        """(host path, the root it must stay inside, the mount it falls under)."""
+        ct_path = "/" + name
+        for mount in self.mounts:
+            base = mount.path.rstrip("/") or "/"
+            if ct_path == base or ct_path.startswith(base.rstrip("/") + "/"):
+                rest = ct_path[len(base):].lstrip("/")
+                return (mount.source / rest if rest else mount.source), mount.source, mount
+        return self.root.joinpath(*name.split("/")), self.root, None
+
+    def refuse(self, name: str) -> OciError:
+        return OciError(f"IO error: failed to unpack `{self.shown_root}/{name}`")
+
+
+def _mapped(st: os.stat_result) -> bool:
+    return all(ID_MAP_BASE <= i < ID_MAP_BASE + ID_MAP_SIZE for i in (st.st_uid, st.st_gid))
+
+
+def _into_bind(target: Path, mount: Mount, member: tarfile.TarInfo, where: _Target, name: str) -> None:
+    """A member that lands in a bind source: checked and owned as the user namespace allows."""
+    parent = target if member.isdir() and target.is_dir() else target.parent
+    holder = parent if parent.exists() else mount.source
+    if not _mapped(os.stat(holder)):
+        raise where.refuse(name)  # EPERM (chown) / EACCES (create) for an unmapped owner
+
+
+def _apply_layer(layer: tarfile.TarFile, root: Path, where: "_Target | None" = None,
+                 attrs: dict | None = None) -> None:
+    where = where or _Target(root, [], str(root))
     members = layer.getmembers()
     # whiteouts only hide lower layers, so apply them before this layer's own entries
     for m in members:
@@ -158,14 +213,20 @@ def _apply_layer(layer: tarfile.TarFile, root: Path, attrs: dict | None = None) 
             target = parent / base[4:]
             if _inside(root, target) and (target.exists() or target.is_symlink()):
                 _remove(target)
-    for m in members:
+    # proxmox-oci extract_archive: entries in order, directories delayed to the end and
+    # applied in reverse path order
+    ordered = [m for m in members if not m.isdir()]
+    ordered += sorted((m for m in members if m.isdir()), key=lambda m: _norm(m.name), reverse=True)
+    for m in ordered:
         name = _norm(m.name).rstrip("/")
         parts = name.split("/")
         if not name or name == "." or ".." in parts or parts[-1].startswith(".wh."):
             continue
-        target = root.joinpath(*parts)
-        if not _inside(root, target):
+        target, inside, mount = where.locate(name)
+        if target != inside and not _inside(inside, target):
             continue
+        if mount is not None and mount.kind == "bind":
+            _into_bind(target, mount, m, where, name)
         if m.isdir():
             if target.is_symlink() or (target.exists() and not target.is_dir()):
                 _remove(target)
@@ -173,6 +234,8 @@ def _apply_layer(layer: tarfile.TarFile, root: Path, attrs: dict | None = None) 
             os.chmod(target, m.mode & 0o7777 | 0o700)
             if attrs is not None:  # the extractor keeps the image's owners and modes
                 attrs["/" + name] = (m.uid, m.gid, m.mode & 0o7777)
+            if mount is not None and mount.kind == "bind":
+                os.chown(target, ID_MAP_BASE + m.uid, ID_MAP_BASE + m.gid)
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists() or target.is_symlink():
@@ -188,11 +251,17 @@ def _apply_layer(layer: tarfile.TarFile, root: Path, attrs: dict | None = None) 
             with open(target, "wb") as out:
                 shutil.copyfileobj(fh, out)
             os.chmod(target, m.mode & 0o7777)
+            if mount is not None and mount.kind == "bind":
+                os.chown(target, ID_MAP_BASE + m.uid, ID_MAP_BASE + m.gid)
         # device nodes and fifos are skipped in the simulator
 
 
-def extract(path: Path, rootfs: Path) -> ImageConfig:
-    """Flatten the image's layers into `rootfs` and return its config."""
+def extract(path: Path, rootfs: Path, mounts: list[Mount] | None = None,
+            shown_root: str | None = None) -> ImageConfig:
+    """Flatten the image's layers into `rootfs` (and the `mounts` mounted over it) and
+    return its config. `shown_root` is the rootfs path messages name (PVE's
+    /var/lib/lxc/<vmid>/rootfs)."""
+    where = _Target(rootfs, list(mounts or []), shown_root or str(rootfs))
     try:
         tar = tarfile.open(path, "r:")
     except (tarfile.TarError, OSError) as err:
@@ -217,7 +286,7 @@ def extract(path: Path, rootfs: Path) -> ImageConfig:
             data = _decompress(archive.blob(desc["digest"]), LAYER_TYPES[desc["mediaType"]])
             try:
                 with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as layer:
-                    _apply_layer(layer, rootfs, attrs)
+                    _apply_layer(layer, rootfs, where, attrs)
             except tarfile.TarError as err:
                 raise OciError(f"invalid layer {desc['digest']}: {err}")
     image = _image_config(config)

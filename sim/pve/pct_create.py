@@ -9,7 +9,7 @@ from pathlib import Path
 from . import conf as conf_mod
 from . import oci, ossetup, paths, storage, task, volattrs
 from .conf import CTConfig
-from .ct_ops import allocate_volume, parse_volume, update_config, warn_plain
+from .ct_ops import allocate_volume, mount_points, parse_volume, update_config, warn_plain
 from .ct_schema import CONFDESC, NET_DESC
 from .errors import ParamError, PveError
 from .pct_power import start_in_task
@@ -158,11 +158,12 @@ def _create_worker(t: task.Task, vmid: int, conf: CTConfig, mp_param: dict[str, 
         rootfs = parse_volume("rootfs", conf["rootfs"])
         rootdir = (storage.volume_path(rootfs["volume"], cfg) if rootfs["type"] == "volume"
                    else Path(rootfs["volume"]))
+        mounts = _mount_all(conf, cfg, rootdir, t)
 
         if is_oci:
             if not unprivileged:
                 raise PveError("Invalid argument")
-            image = oci.extract(tpl_path, rootdir)
+            image = oci.extract(tpl_path, rootdir, mounts, f"/var/lib/lxc/{vmid}/rootfs")
             if rootfs["type"] == "volume":
                 volattrs.record_tree(rootfs["volume"], image.dir_attrs)
             settings = oci.image_settings(image, rootdir, t.log)
@@ -207,6 +208,29 @@ def _create_worker(t: task.Task, vmid: int, conf: CTConfig, mp_param: dict[str, 
                 pass
         conf_mod.destroy(vmid)
         raise PveError(f"unable to create CT {vmid} - {err}")
+
+
+def _mount_all(conf: CTConfig, cfg: dict, rootdir: Path, t: task.Task) -> list:
+    """LXC.pm mount_all($vmid, $storage_cfg, $conf, $ignore_ro = 1), as create_vm calls it
+    before extracting: every mount point is mounted, read-write. A bind source that is not a
+    directory dies in __mountpoint_mount. The mount path is made in the rootfs
+    (__mount_prepare_rootdir). Device mount points are not modelled (nothing to mount)."""
+    mounts = []
+    for key, mp in mount_points(conf.main.values):
+        if key == "rootfs" or not mp.get("mp"):
+            continue
+        if mp["type"] == "bind":
+            source = paths.host_path(mp["volume"])
+            if not source.is_dir():
+                t.log("mounting container failed")
+                raise PveError(f"directory '{mp['volume']}' does not exist")
+        elif mp["type"] == "volume":
+            source = storage.volume_path(mp["volume"], cfg)
+        else:
+            continue
+        (rootdir / mp["mp"].lstrip("/")).mkdir(parents=True, exist_ok=True)
+        mounts.append(oci.Mount(path="/" + mp["mp"].strip("/"), source=source, kind=mp["type"]))
+    return mounts
 
 
 def _apply_image_settings(conf: CTConfig, settings: dict, t: task.Task) -> None:

@@ -2,6 +2,7 @@
 
 Paths inside the CT resolve through the rootfs volume, volume mount points and bind mounts
 (the deepest mount point wins). Supported: cat, ls, test, env, echo, true, false, pwd, id,
+hostname (the name the CT got at its start),
 and `getent hosts NAME`, answered from the CT's own /etc/hosts only: an app container has no
 resolver of its own for its peers' names (PVE writes no /etc/hosts for `ostype: unmanaged`).
 
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path, PurePosixPath
 
 from . import conf as conf_mod
-from . import runstate, storage
+from . import paths, runstate, storage
 from .ct_ops import mount_points
 from .errors import PveError
 
@@ -34,7 +35,7 @@ class Container:
                 except PveError:
                     continue
             else:
-                host = Path(mp["volume"])
+                host = paths.host_path(mp["volume"])
             self.mounts.append((str(PurePosixPath("/") / mp["mp"].lstrip("/")), host))
         self.mounts.sort(key=lambda item: len(item[0]), reverse=True)
 
@@ -70,6 +71,9 @@ def run_command(ct: Container, argv: list[str]) -> int:
         return 0
     if cmd == "pwd":
         _out("/\n")
+        return 0
+    if cmd == "hostname":  # the UTS name the CT got at its start
+        _out((runstate.info(ct.conf.vmid) or {}).get("hostname", "") + "\n")
         return 0
     if cmd == "id":
         _out("uid=0(root) gid=0(root) groups=0(root)\n")

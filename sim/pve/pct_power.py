@@ -6,7 +6,7 @@ import re
 
 from . import conf as conf_mod
 from . import appstart, paths, runstate, storage, task
-from .ct_ops import apply_pending, mount_points, owned_volumes
+from .ct_ops import apply_pending, device_mode_and_rdev, mount_points, owned_volumes
 from .errors import PveError
 
 
@@ -26,8 +26,34 @@ def start_in_task(vmid: int, t: task.Task, skiplock: bool = False) -> None:
             errors: dict[str, str] = {}
             apply_pending(conf, storage.load_config(), None, errors, t.log)
             conf_mod.write(conf)
-        runstate.mark_running(vmid)
+        missing = _missing_at_start(conf)
+        if missing:
+            # lxc-start's hooks die (their reasons go to the journal, not to the task) and
+            # LXC.pm vm_start reports only this
+            raise PveError(f"startup for container '{vmid}' failed")
+        runstate.mark_running(vmid, conf.get("hostname"))
         appstart.start(vmid, conf)
+
+
+def _missing_at_start(conf) -> list[str]:
+    """What lxc-start needs from the host: bind sources (LXC.pm __mountpoint_mount: directory
+    '...' does not exist), bridges (pve-common Network.pm read_bridge_mtu: bridge '...' does
+    not exist) and device nodes (LXC/Tools.pm get_device_mode_and_rdev)."""
+    missing = []
+    for _key, mp in mount_points(conf.main.values):
+        if mp["type"] == "bind" and not paths.host_path(mp["volume"]).is_dir():
+            missing.append(f"directory '{mp['volume']}' does not exist")
+    for key, value in conf.main.values.items():
+        if re.fullmatch(r"net\d+", key):
+            bridge = re.search(r"(?:^|,)bridge=([^,]+)", value)
+            if bridge and not paths.host_path(f"/sys/class/net/{bridge.group(1)}/mtu").is_file():
+                missing.append(f"bridge '{bridge.group(1)}' does not exist")
+        elif re.fullmatch(r"dev\d+", key):
+            try:
+                device_mode_and_rdev(value.split(",")[0].removeprefix("path="))
+            except PveError as err:
+                missing.append(err.message)
+    return missing
 
 
 def start(params: dict) -> int:

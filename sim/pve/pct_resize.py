@@ -3,7 +3,10 @@
 As pve-container's `resize_vm`: `+N` adds to the current size, `N` is absolute (bytes
 unless a K/M/G/T unit follows); shrinking dies `unable to shrink disk size`, the same size
 dies `disk is already at specified size`; a bind mount dies in parse_volname
-(`unable to parse volume ID '/path'`).
+(`unable to parse volume ID '/path'`). Those checks also run before the task (exit 255);
+the task itself runs under the config lock, and its failure (e.g. `can't lock file ... -
+got timeout` while another command holds the lock) exits 0: `resize` has no `$upid_exit`
+in pve-container src/PVE/CLI/pct.pm.
 """
 
 from __future__ import annotations
@@ -43,8 +46,7 @@ def resize(params: dict) -> int:
             raise PveError("disk is already at specified size")
         return conf, mp, volid, newsize
 
-    with conf_mod.lock_config(vmid):
-        load_and_check()
+    load_and_check()  # early checks before forking+locking (resize_vm)
 
     def worker(t: task.Task) -> None:
         with conf_mod.lock_config(vmid):
@@ -54,4 +56,4 @@ def resize(params: dict) -> int:
             conf.main.values[disk] = print_mountpoint(disk, mp)
             conf_mod.write(conf)
 
-    return task.run(worker)
+    return task.run(worker, upid_exit=False)

@@ -16,7 +16,7 @@ import struct
 import sys
 import tarfile
 
-from . import cli_args, storage
+from . import cli_args, paths, storage, task
 from .cli_args import Command
 from .errors import ParamError, PveError
 from .ossetup import template_os
@@ -123,7 +123,16 @@ def cmd_available(params: dict) -> int:
     return 0
 
 
+def offline() -> bool:
+    """`DIR/<host>/sim/no-internet`: the host cannot reach download.proxmox.com."""
+    return (paths.private_dir() / "no-internet").exists()
+
+
 def cmd_download(params: dict) -> int:
+    """pve-manager PVE/API2/Nodes.pm apl_download: checks, then a `download` task running
+    pve-common Tools.pm download_file_from_url (wget into `<dest>.tmp_dwnl.<pid>`, checksum,
+    rename). PVE/CLI/pveam.pm maps `download` without an `$upid_exit` handler, so a failed
+    download prints its error on stderr and exits 0."""
     storeid, template = params["storage"], params["template"]
     section = _find(template)
     if section is None:
@@ -131,19 +140,28 @@ def cmd_download(params: dict) -> int:
     scfg = _template_storage(storeid)
     dest = scfg.base_path() / "template" / "cache" / template
     url = f"{BASE_URL}/{section}/{template}"
-    data = template_bytes(template)
-    sys.stdout.write(f"downloading {url} to {dest}\n")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f"{template}.tmp_dwnl.{os.getpid()}")
-    tmp.write_bytes(data)
-    sys.stdout.write(f"--{'2025-11-20 10:00:00'}--  {url}\n")
-    sys.stdout.write(f"Length: {len(data)} ({len(data) / 1024:.0f}K) [application/octet-stream]\n")
-    sys.stdout.write(f"Saving to: '{tmp}'\n")
-    sys.stdout.write("calculating checksum...OK, checksum verified\n")
-    sys.stdout.write(f"sha512sum: {hashlib.sha512(data).hexdigest()}\n")
-    os.replace(tmp, dest)
-    sys.stdout.write(f"download of '{url}' to '{dest}' finished\n")
-    return 0
+
+    def worker(t: task.Task) -> None:
+        data = template_bytes(template)
+        t.log(f"downloading {url} to {dest}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f"{template}.tmp_dwnl.{os.getpid()}")
+        t.log(f"--{'2025-11-20 10:00:00'}--  {url}")
+        if offline():
+            t.log("Resolving download.proxmox.com (download.proxmox.com)... failed: "
+                  "Temporary failure in name resolution.")
+            t.log("wget: unable to resolve host address 'download.proxmox.com'")
+            raise PveError(f"download failed: command 'wget --progress=dot:giga -O {tmp} {url}' "
+                           "failed: exit code 4")
+        tmp.write_bytes(data)
+        t.log(f"Length: {len(data)} ({len(data) / 1024:.0f}K) [application/octet-stream]")
+        t.log(f"Saving to: '{tmp}'")
+        t.log("calculating checksum...OK, checksum verified")
+        t.log(f"sha512sum: {hashlib.sha512(data).hexdigest()}")
+        os.replace(tmp, dest)
+        t.log(f"download of '{url}' to '{dest}' finished")
+
+    return task.run(worker, upid_exit=False)
 
 
 def cmd_list(params: dict) -> int:

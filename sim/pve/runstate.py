@@ -24,10 +24,13 @@ def info(vmid: int) -> dict | None:
         return None
 
 
-def mark_running(vmid: int) -> None:
+def mark_running(vmid: int, hostname: str | None = None) -> None:
+    """`hostname`: the CT's UTS name, set from its config at start (lxc.uts.name) and kept
+    until the next start: a `pct set --hostname` on a running CT changes only the config."""
     paths.run_dir().mkdir(parents=True, exist_ok=True)
     # a made-up init pid, stable per CT and distinct from real low pids
-    data = {"status": "running", "pid": 100000 + vmid % 800000, "started": time.time()}
+    data = {"status": "running", "pid": 100000 + vmid % 800000, "started": time.time(),
+            "hostname": hostname or f"CT{vmid}"}
     tmp = _path(vmid).with_suffix(f".tmp.{os.getpid()}")
     tmp.write_text(json.dumps(data))
     os.replace(tmp, _path(vmid))

@@ -1,7 +1,10 @@
 """Foreground tasks (`fork_worker` in CLI mode).
 
 Worker output, including warnings, goes to stdout. A failed task prints its error on
-stderr (newlines folded into spaces) and exits 255; a task that only warned prints
+stderr (newlines folded into spaces, pve-common RESTEnvironment.pm `$tee_worker`) and exits
+255 — but only for commands whose CLI entry has an `$upid_exit` handler (pct create, start,
+destroy, ...: pve-container src/PVE/CLI/pct.pm). `pct resize` and `pveam download` have none:
+they exit 0 however their task ends (`upid_exit=False`). A task that only warned prints
 `Task finished with N warning(s)!` on stderr and exits 0.
 """
 
@@ -27,14 +30,14 @@ class Task:
         self.log("WARN: " + message)
 
 
-def run(worker: Callable[[Task], None]) -> int:
+def run(worker: Callable[[Task], None], upid_exit: bool = True) -> int:
     task = Task()
     try:
         worker(task)
     except PveError as err:
         sys.stdout.flush()
         sys.stderr.write(fold(err.message) + "\n")
-        return EXIT_DIE
+        return EXIT_DIE if upid_exit else 0
     sys.stdout.flush()
     if task.warnings:
         sys.stderr.write(f"Task finished with {task.warnings} warning(s)!\n")

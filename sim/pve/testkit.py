@@ -38,6 +38,10 @@ class ToolHost:
         self.node = node
         self.root.mkdir(parents=True, exist_ok=True)
         self.state.mkdir(parents=True, exist_ok=True)
+        for bridge in ("vmbr0", "vmbr1"):  # what lxc-start needs for a netN (see pct_power)
+            mtu = self.path(f"/sys/class/net/{bridge}/mtu")
+            mtu.parent.mkdir(parents=True, exist_ok=True)
+            mtu.write_text("1500\n")
 
     @property
     def env(self) -> dict[str, str]:
@@ -46,8 +50,8 @@ class ToolHost:
                    PYTHONPATH=str(REPO))
         return env
 
-    def run(self, tool: str, *args: str, timeout: float = 30) -> Result:
-        proc = subprocess.run([sys.executable, "-m", "sim.pve", tool, *args], env=self.env,
+    def run(self, tool: str, *args: str, timeout: float = 30, env: dict | None = None) -> Result:
+        proc = subprocess.run([sys.executable, "-m", "sim.pve", tool, *args], env={**self.env, **(env or {})},
                               capture_output=True, timeout=timeout, cwd=REPO)
         return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"),
                       proc.stderr.decode("utf-8", "replace"), proc.stdout)

@@ -49,7 +49,7 @@ services:
       - appdata:/data
       - /srv/shop/media:/media:ro
     devices:
-      - /dev/ttyUSB0
+      - /dev/dri/renderD128
     ports: ["8080:8080"]
     x-homefleet: {memory: 256}
 
@@ -111,6 +111,10 @@ def write_stack(project, pve, app_env=None):
 
 @pytest.fixture(scope="module")
 def deployed(pve, project):
+    # the bind source must exist on the host (preflight; PVE's start needs it too); a simulated host
+    # has /dev/dri/renderD128 but no serial adapter, so the device is the GPU node
+    rc, _, err = ssh_run(pve["pve1"], ["mkdir", "-p", "/srv/shop/media"])
+    assert rc == 0, err
     write_stack(project, pve)
     project.set_secret(STACK, "homefleet:secrets.shop.DB_PASSWORD", PASSWORD, path=True)
     preview = project.pulumi("preview", stack=STACK, check=True)
@@ -150,7 +154,7 @@ def test_volumes_mounts_devices_and_addresses(pve, deployed):
     assert "mp=/data" in cache["mp0"] and "size=8G" in cache["mp0"], "an unsized volume gets 8 GiB"
     # the absolute bind path is a bind mount, read-only as written
     assert api["mp1"] == "/srv/shop/media,mp=/media,ro=1"
-    assert api["dev0"] == "/dev/ttyUSB0"
+    assert api["dev0"] == "/dev/dri/renderD128"
     assert "mp0" not in web and "dev0" not in db
     # static addresses from composeNetwork, the service name as hostname
     addresses = {}

@@ -38,6 +38,14 @@ def deploy(project, fleet, apps, check=True):
 
 @pytest.fixture(scope="module")
 def base(fleet, project):
+    pve1 = fleet["pve1"]
+    # what FULL needs from pve1 beyond a fresh install (preflight checks it): a second bridge
+    # and writable bind sources owned by the CT's root (host uid 100000)
+    (pve1.state / "sys-class-net" / "vmbr1").mkdir(exist_ok=True)
+    (pve1.state / "sys-class-net" / "vmbr1" / "mtu").write_text("1500\n")
+    rc, _, err = ssh_run(pve1, ["sh", "-c", "mkdir -p /tank/downloads /tank/extra && "
+                                            "chown 100000:100000 /tank/downloads /tank/extra"])
+    assert rc == 0, err
     apps = {"full": dict(FULL), "classic": dict(CLASSIC)}
     deploy(project, fleet, apps)
     return apps

@@ -23,7 +23,7 @@ from .hostile import canary
 from .shellsim import MAX_ARG_BYTES, ShellSim
 
 # Commands whose arguments the scripts build from shell variables ("$tmp", "$path", "$holder").
-_DYNAMIC = {"mv", "stat", "basename", "head"}
+_DYNAMIC = {"mv", "stat", "basename", "head", "test"}  # test: the preflight compares "$bad", "$owner"
 
 
 def _as_written(call: list) -> str:

@@ -22,7 +22,7 @@ MAX_ARG_BYTES = 32 * 4096 - 1
 _BATCH_BYTES = 1_200_000
 
 STUBBED = ("pct", "pvesm", "pvesh", "pveam", "perl", "skopeo", "midclt", "python3", "sudo", "grep", "head",
-           "basename", "mv", "stat", "rm", "tail", "cat", "sh")
+           "basename", "mv", "stat", "rm", "tail", "cat", "sh", "test", "command", "awk")
 
 PRELUDE = r"""
 _log() { printf '%s\0' "$#" "$@" >> "$HF_LOG"; }
@@ -40,6 +40,9 @@ head() { _log head "$@"; }
 basename() { _log basename "$@"; }
 mv() { _log mv "$@"; }
 stat() { _log stat "$@"; echo "1 $3"; }
+test() { _log test "$@"; return 0; }   # the preflight's checks (providers/hosts/preflight.py) pass
+command() { _log command "$@"; return 0; }
+awk() { _log awk "$@"; echo "images,rootdir,vztmpl"; }
 rm() { _log rm "$@"; }
 tail() { _log tail "$@"; }
 cat() { _log cat "$@"; }

@@ -26,7 +26,8 @@ from providers import proxmox_ct
 from providers.hosts import ctops
 from providers.oci_template import OciTemplateProvider
 from providers.proxmox_ct import ProxmoxCTProvider
-from providers.transport import close_all, to_command_line
+from providers.transport import close_all
+from providers.transport.quoting import remote_command_line
 from providers.truenas_app import TrueNASAppProvider
 from sim.testing import clear_faults, reset_host, set_faults, ssh_run
 
@@ -135,7 +136,7 @@ def _counted(point: str) -> None:
 # ---------------------------------------------------------------- template
 
 TEMPLATE_POINTS = {
-    "inspect fails": (Fault("ssh", r"^skopeo inspect", message="unauthorized: authentication required"), ("resolving",)),
+    "inspect fails": (Fault("ssh", r"skopeo inspect --no-tags", message="unauthorized: authentication required"), ("resolving",)),
     "connection dropped during the pull": (Fault("ssh", r"skopeo copy", action="drop"), ("connection was lost",)),
     "full template storage": (Fault("tool", "skopeo copy *", message="writing blob: write /var/lib/vz/template/cache/"
                                     "x.tar: no space left on device"), ("pulling", "no space left")),
@@ -165,7 +166,7 @@ def test_a_template_pull_fails_cleanly_and_the_next_run_pulls_it(host, point):
 # ---------------------------------------------------------------- create
 
 CREATE_POINTS = {
-    "vmid allocation fails": (Fault("ssh", r"^pvesh get /cluster/nextid", message="pvesh: cluster not ready"),
+    "vmid allocation fails": (Fault("ssh", r"^LC_ALL=C pvesh get /cluster/nextid", message="pvesh: cluster not ready"),
                               ("pvesh get /cluster/nextid",)),
     "connection dropped": (Fault("ssh", r"section:created", action="drop"), ("connection was lost",)),
     "timeout": (Fault("timeout", r"section:created"), ("timed out",)),
@@ -230,7 +231,7 @@ def running(host, images, request):
 
 
 def _read_script(vmid: int) -> str:
-    return "^" + re.escape(to_command_line(ctops.read_script(vmid))) + "$"
+    return "^" + re.escape(remote_command_line(ctops.read_script(vmid))) + "$"
 
 
 UPDATE_POINTS = {

@@ -97,8 +97,9 @@ def _pct_option(name: str, how: str = "equals", transform=lambda v: v) -> Callab
 
 def _mp(want: str, how: str = "startswith") -> Callable:
     def expect(value, case, calls):
-        create = _create(calls)
-        values = [create[i + 1] for i, word in enumerate(create[:-1]) if word.startswith("--mp")]
+        # volumes go in at `pct create`, bind mounts with `pct set` after it (issue 13 item 1)
+        values = [argv[i + 1] for argv in [_create(calls), *calls_of(calls, "pct", "set")]
+                  for i, word in enumerate(argv[:-1]) if word.startswith("--mp")]
         target = want.format(v=_norm(value))
         ok = any(v.startswith(target) if how == "startswith" else target in v for v in values)
         assert ok, f"no --mpN carries {target!r}: {values}"

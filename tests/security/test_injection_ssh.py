@@ -23,7 +23,8 @@ from homefleet.plan import make_plan
 from providers.hosts import ctops, midclt, pct
 from providers.oci_template import OciTemplateProvider
 from providers.proxmox_ct import ProxmoxCTProvider
-from providers.transport import SshTarget, TransportError, run, to_command_line
+from providers.transport import SshTarget, TransportError, run
+from providers.transport.quoting import remote_command_line
 from providers.transport.run import MAX_COMMAND_LINE
 from sim.testing import ssh_run
 
@@ -73,7 +74,7 @@ def test_hostile_argv_reaches_the_tools_byte_for_byte(security_fleet):
             host, tgt = targets[kind]
             tried[0] += 1
             try:
-                line = to_command_line(argv)
+                line = remote_command_line(argv)
             except ValueError:
                 refused[0] += 1  # NUL or a lone surrogate: refused before anything is sent
                 continue

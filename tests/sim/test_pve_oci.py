@@ -191,3 +191,71 @@ def test_archive_written_by_real_skopeo(host, tmp_path):
     assert res.rc == 0, res.stderr
     assert res.stdout.startswith("Detected OCI archive\n")
     assert "entrypoint: /app/server --listen" in host.conf_text(212)
+
+
+# ---- create-time mount points (API2/LXC.pm create_vm -> LXC.pm mount_all, ignore_ro) ----
+
+def _srv_archive(host: ToolHost) -> str:
+    """An image whose /srv holds a file (base_layer's srv/lower.txt)."""
+    return app_archive(host, layers=[base_layer()])
+
+
+def test_bind_mount_at_create_owned_by_host_root_fails_like_pve(host):
+    """Extraction chowns the existing host directory inside the CT's user namespace: EPERM
+    when it is owned by an id outside the map (host root here), so the create fails."""
+    data = host.path("/tank/data")
+    data.mkdir(parents=True)
+    (data / "mine.txt").write_text("user data")
+    res = host.run("pct", "create", "200", _srv_archive(host), "--rootfs", "local-zfs:1",
+                   "--mp0", "/tank/data,mp=/srv,ro=1")
+    assert res.rc == 255
+    assert res.stderr == ("unable to create CT 200 - Error while extracting OCI image: "
+                          "IO error: failed to unpack `/var/lib/lxc/200/rootfs/srv/lower.txt`\n")
+    assert sorted(p.name for p in data.iterdir()) == ["mine.txt"]
+    assert not (host.conf_dir / "200.conf").exists()
+
+
+def test_bind_mount_at_create_owned_by_mapped_id_receives_the_image_files(host):
+    """`ro=1` is ignored while extracting: the image's files land in the user's directory,
+    which then belongs to the image's owner (host uid 100000 + N)."""
+    import os
+    data = host.path("/tank/data")
+    data.mkdir(parents=True)
+    os.chown(data, 100000, 100000)
+    res = host.run("pct", "create", "200", _srv_archive(host), "--rootfs", "local-zfs:1",
+                   "--mp0", "/tank/data,mp=/srv,ro=1")
+    assert res.rc == 0, res.stderr
+    assert (data / "lower.txt").read_text() == "lower"
+    assert (os.stat(data / "lower.txt").st_uid, os.stat(data).st_uid) == (100000, 100000)
+
+
+def test_bind_source_missing_at_create(host):
+    res = host.run("pct", "create", "200", _srv_archive(host), "--rootfs", "local-zfs:1",
+                   "--mp0", "/tank/nope,mp=/data")
+    assert (res.rc, res.stderr) == (255, "unable to create CT 200 - directory '/tank/nope' does not exist\n")
+    assert "mounting container failed\n" in res.stdout
+    assert zfs_names_of(host) == []
+
+
+def test_bind_mount_added_after_create_leaves_the_source_alone(host):
+    data = host.path("/tank/data")
+    data.mkdir(parents=True)
+    res = host.run("pct", "create", "200", _srv_archive(host), "--rootfs", "local-zfs:1")
+    assert res.rc == 0, res.stderr
+    assert host.run("pct", "set", "200", "--mp0", "/tank/data,mp=/srv,ro=1").rc == 0
+    assert list(data.iterdir()) == [] and data.stat().st_uid == 0
+
+
+def zfs_names_of(host: ToolHost) -> list:
+    folder = host.state / "sim" / "zfs" / "rpool" / "data"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_bind_mount_at_create_fails_on_an_empty_image_directory_too(host):
+    """Debian-based images ship an empty /media: the chown of that directory alone fails."""
+    data = host.path("/tank/media")
+    data.mkdir(parents=True)
+    tpl = app_archive(host, layers=[base_layer(), layer_tar({"media": None})])
+    res = host.run("pct", "create", "200", tpl, "--rootfs", "local-zfs:1", "--mp0", "/tank/media,mp=/media,ro=1")
+    assert (res.rc, res.stderr) == (255, "unable to create CT 200 - Error while extracting OCI image: "
+                                         "IO error: failed to unpack `/var/lib/lxc/200/rootfs/media`\n")

@@ -433,11 +433,11 @@ def test_start_template_and_quota(host):
 
 
 def test_destroy_frees_owned_volumes_but_not_bind_mounts(host, tmp_path):
-    media = tmp_path / "tank" / "media"
+    media = host.path("/tank/media")
     media.mkdir(parents=True)
     (media / "movie.mkv").write_text("data")
     create(host, 100, "--rootfs", "local-zfs:1", "--mp0", "local-zfs:1,mp=/config",
-           "--mp1", f"{media},mp=/media,ro=1", "--mp2", "local:1,mp=/cache")
+           "--mp1", "/tank/media,mp=/media,ro=1", "--mp2", "local:1,mp=/cache")
     host.run("pct", "set", "100", "--mp0", "local-zfs:1,mp=/config")  # old mp0 -> unused0
     assert "unused0: local-zfs:subvol-100-disk-1\n" in host.conf_text(100)
     host.run("pct", "start", "100")
@@ -456,11 +456,11 @@ def test_destroy_frees_owned_volumes_but_not_bind_mounts(host, tmp_path):
 
 
 def test_exec_resolves_rootfs_volumes_and_bind_mounts(host, tmp_path):
-    media = tmp_path / "media"
-    media.mkdir()
+    media = host.path("/srv/media")
+    media.mkdir(parents=True)
     (media / "a.txt").write_text("from host\n")
     create(host, 100, "--rootfs", "local-zfs:1", "--mp0", "local-zfs:1,mp=/config",
-           "--mp1", f"{media},mp=/media", "--env", "TZ=UTC")
+           "--mp1", "/srv/media,mp=/media", "--env", "TZ=UTC")
     (zfs(host, "subvol-100-disk-1") / "app.ini").write_text("[app]\n")
     res = host.run("pct", "exec", "100", "--", "cat", "/etc/os-release")
     assert (res.rc, res.stderr) == (255, "container '100' not running!\n")
@@ -519,8 +519,9 @@ def test_move_volume_to_another_ct(host):
 
 
 def test_move_volume_errors(host, tmp_path):
+    host.path("/srv/bind").mkdir(parents=True)
     create(host, 100, "--rootfs", "local-zfs:1", "--mp0", "local-zfs:1,mp=/data",
-           "--mp1", f"{tmp_path},mp=/bind")
+           "--mp1", "/srv/bind,mp=/bind")
     create(host, 101, "--rootfs", "local-zfs:1", "--mp0", "local-zfs:1,mp=/taken")
     cases = [
         (["100", "rootfs", "--target-vmid", "101"], "Cannot move to/from 'rootfs'\n"),
@@ -584,7 +585,8 @@ def test_concurrent_create_of_one_vmid(host):
 
 
 def test_resize_grows_and_refuses_to_shrink(host, tmp_path):
-    create(host, 100, "--rootfs", "local-zfs:1", "--mp0", "local-zfs:1,mp=/data", "--mp1", f"{tmp_path},mp=/bind")
+    host.path("/srv/bind").mkdir(parents=True)
+    create(host, 100, "--rootfs", "local-zfs:1", "--mp0", "local-zfs:1,mp=/data", "--mp1", "/srv/bind,mp=/bind")
     res = host.run("pct", "resize", "100", "rootfs", "3G")
     assert (res.rc, res.stderr) == (0, ""), res.stderr
     res = host.run("pct", "resize", "100", "mp0", "+1G")
@@ -594,9 +596,15 @@ def test_resize_grows_and_refuses_to_shrink(host, tmp_path):
     for args, message in [
         (["rootfs", "2G"], "unable to shrink disk size\n"),
         (["rootfs", "3G"], "disk is already at specified size\n"),
-        (["mp1", "5G"], f"unable to parse volume ID '{tmp_path}'\n"),
+        (["mp1", "5G"], "unable to parse volume ID '/srv/bind'\n"),
     ]:
         res = host.run("pct", "resize", "100", *args)
         assert (res.rc, res.stderr) == (255, message), args
+    with open(host.path("/run/lock/lxc/pve-config-100.lock"), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another command holds the config lock: the task times out
+        res = host.run("pct", "resize", "100", "rootfs", "4G", env={"SIM_PVE_LOCK_TIMEOUT": "0.2"})
+    assert res.rc == 0, "no $upid_exit for `pct resize` (pve-container src/PVE/CLI/pct.pm)"
+    assert res.stderr == f"can't lock file '{host.path('/run/lock/lxc/pve-config-100.lock')}' - got timeout\n"
+    assert "size=3G" in host.conf_text(100)
     res = host.run("pct", "resize", "100", "rootfs", "big")
     assert res.rc == 255 and "size: value does not match the regex pattern" in res.stderr

@@ -188,6 +188,21 @@ def test_pveam(host):
     assert (res.rc, res.stderr) == (255, "storage 'local-zfs' does not support templates\n")
 
 
+def test_pveam_download_failure_exits_0(host):
+    """No `$upid_exit` for `pveam download` (pve-manager PVE/CLI/pveam.pm): the task's error is
+    on stderr, the exit code 0, and no file is left."""
+    name = "alpine-3.20-default_20240908_amd64.tar.xz"
+    (host.state / "sim").mkdir(parents=True, exist_ok=True)
+    (host.state / "sim" / "no-internet").touch()
+    res = host.run("pveam", "download", "local", name)
+    assert res.rc == 0
+    assert re.fullmatch(r"download failed: command 'wget --progress=dot:giga -O \S+\.tmp_dwnl\.\d+ "
+                        rf"http://download\.proxmox\.com/images/system/{re.escape(name)}' failed: exit code 4\n",
+                        res.stderr), res.stderr
+    assert "wget: unable to resolve host address 'download.proxmox.com'\n" in res.stdout
+    assert not any(p.name.startswith(name) for p in host.template_cache.iterdir())
+
+
 def test_pveversion(host):
     assert host.run("pveversion").stdout == \
         "pve-manager/9.1.1/42db4a6cf33dac83 (running kernel: 6.17.2-1-pve)\n"

@@ -163,7 +163,7 @@ def test_drop_fails_in_flight_commands_once_and_the_next_run_reconnects(pve1):
     thread = threading.Thread(target=long_command)
     thread.start()
     deadline = time.monotonic() + 5
-    while not any(c["command"] == "sleep 3" for c in commands(pve1)):
+    while not any(c["command"] == "LC_ALL=C sleep 3" for c in commands(pve1)):
         assert time.monotonic() < deadline, "sleep 3 never reached the host"
         time.sleep(0.01)
 
@@ -177,7 +177,7 @@ def test_drop_fails_in_flight_commands_once_and_the_next_run_reconnects(pve1):
     assert MAY_OR_MAY_NOT in str(bystander["error"]) and bystander["seconds"] < 2.5
     # Nothing was silently re-run.
     sent = [c["command"] for c in commands(pve1)]
-    assert sent.count("echo drop-me") == 1 and sent.count("sleep 3") == 1
+    assert sent.count("LC_ALL=C echo drop-me") == 1 and sent.count("LC_ALL=C sleep 3") == 1
 
     assert run(target, ["echo", "back"]).stdout == "back\n"
     assert host_stats("pve1")["connections_opened"] - before["connections_opened"] == 2
@@ -631,7 +631,7 @@ def test_hostile_arguments_reach_the_host_as_one_argument_each(pve1, tmp_path):
     assert _args_seen_by_host(target_for(pve1), args) == args
     assert not canary.exists()
     # The host was sent one command line, quoted once.
-    assert commands(pve1)[-1]["command"] == shlex.join(["printf", "%s\\0", *args])
+    assert commands(pve1)[-1]["command"] == "LC_ALL=C " + shlex.join(["printf", "%s\\0", *args])
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
