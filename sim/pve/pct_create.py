@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from . import conf as conf_mod
-from . import oci, ossetup, paths, storage, task
+from . import oci, ossetup, paths, rootfs_space, storage, task
 from .conf import CTConfig
 from .ct_ops import allocate_volume, parse_volume, update_config, warn_plain
 from .ct_schema import CONFDESC, NET_DESC
@@ -162,6 +162,7 @@ def _create_worker(t: task.Task, vmid: int, conf: CTConfig, mp_param: dict[str, 
         if is_oci:
             if not unprivileged:
                 raise PveError("Invalid argument")
+            rootfs_space.check(tpl_path, int(rootfs.get("size") or 0))
             image = oci.extract(tpl_path, rootdir)
             settings = oci.image_settings(image, rootdir, t.log)
             conf["arch"] = conf.get("arch") or image.architecture

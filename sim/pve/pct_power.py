@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from . import conf as conf_mod
-from . import paths, runstate, storage, task
+from . import guest_cleanup, paths, runstate, storage, task
 from .ct_ops import apply_pending, mount_points, owned_volumes
 from .errors import PveError
 
@@ -120,8 +120,13 @@ def destroy(params: dict) -> int:
                     t.log(err.message)
             if unreferenced:
                 _destroy_unreferenced(vmid, cfg, t)
+            guest_cleanup.remove_vm_access(vmid)
+            guest_cleanup.remove_vmfw_conf(vmid)
             if purge:
                 t.log(f"purging CT {vmid} from related configurations..")
+                guest_cleanup.remove_vmid_from_backup_jobs(vmid)
+                if guest_cleanup.remove_ha_resource(vmid):
+                    t.log(f"NOTE: removed CT {vmid} from HA resource configuration.")
             conf_mod.destroy(vmid)
 
     return task.run(worker)
