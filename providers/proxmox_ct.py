@@ -21,7 +21,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from . import hostcache, log
 from .base import HomefleetProvider, diff_changes, inputs_moved, ints, same_host, target_of
 from .errors import HostCommandError, OwnershipError
-from .hosts import ctenv, ctops, ctview, pct
+from .hosts import ctenv, ctops, ctview, holder_image, pct, skopeo
 from .transport import put, run
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -30,8 +30,12 @@ SETTABLE = ("hostname", "cores", "memory", "swap", "onboot", "tags", "descriptio
             "timezone", "nameserver", "searchdomain", "features", "entrypoint")
 _VMID_RANGE = (100, 999999999)
 _HOSTNAME = re.compile(r"^(?=.{1,63}$)[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$")
-_ENV_KEY = re.compile(r"^\w+$")
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# ASCII only: the host's env writer (Perl `\w` on bytes) and PVE's `env` format take [A-Za-z0-9_];
+# Python's `\w` would also pass `ÄPFEL`, which the host then refuses (a create/rollback loop).
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Control characters, and the line breaks str.splitlines() knows beyond \n (NEL, LS, PS, ...):
+# nothing that could read as a new line of `pct config` output gets into a CT's env.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 CREATE_TIMEOUT = 1800
 VMID_ATTEMPTS = 5
 _claimed_lock = threading.Lock()
@@ -48,7 +52,10 @@ def _has_unknown(value) -> bool:
     return False
 
 
-_NOT_INPUTS = {"__provider", "vmid", "image_env", "observed", "raw_mounts", "hwaddrs", "ip", "status", "urls"}
+_NOT_INPUTS = {"__provider", "vmid", "image_env", "observed", "raw_mounts", "hwaddrs", "ip", "status", "urls",
+               "kept_on_holder"}
+# Outputs that can hold env values (the image's, the CT's): stored as secrets in the state.
+SECRET_OUTPUTS = ["image_env", "observed"]
 
 
 def _merged_env(spec: dict, image_env: dict) -> dict:
@@ -83,10 +90,11 @@ def _urls(spec: dict, ip: Optional[str]) -> list:
     return urls
 
 
-def _outputs(spec: dict, vmid: int, readback: dict, image_env: dict) -> dict:
+def _outputs(spec: dict, vmid: int, readback: dict, image_env: dict, kept: Optional[dict] = None) -> dict:
     observed = _hide_secrets(ctview.from_config(readback["config"], readback["status"], spec), spec)
     return {
         **spec,
+        "kept_on_holder": kept,
         "vmid": vmid,
         "image_env": image_env,
         "observed": observed,
@@ -137,7 +145,7 @@ def _resizes(observed: dict, desired: dict, changed: list) -> list:
 def _template_of(config: dict) -> Optional[str]:
     """The template a CT was made from, from the `template:` line homefleet writes in its description."""
     prefix = pct.template_line("")
-    for line in config.get("description", "").splitlines():
+    for line in config.get("description", "").split("\n"):
         if line.startswith(prefix):
             return line[len(prefix):]
     return None
@@ -148,8 +156,105 @@ def _hwaddr(net_value: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
-def _volume_keys(raw_mounts: dict) -> list:
-    return sorted((k for k, v in raw_mounts.items() if not v.split(",", 1)[0].startswith("/")), key=lambda k: int(k[2:]))
+def _adopt_problem(props: dict, current: dict) -> Optional[str]:
+    """Why adopting this CT would recreate it (and so destroy what is adopted), or None.
+
+    Adopt takes a CT over as it is; a difference that only a new CT can carry (privilege,
+    rootfs storage, a data volume at another path) is refused instead of recreating it."""
+    config = current["config"]
+    owner = pct.owner_of(config)
+    if owner is not None and owner != (props["stack"], props["app"]):
+        return f"it belongs to stack {owner[0]} app {owner[1]}"
+    if pct.holder_of(config) is not None:
+        return "it is a homefleet data holder"
+    observed = ctview.from_config(config, current["status"], props)
+    desired = ctview.from_spec(_view_spec(props), {})
+    reasons = []
+    if observed.get("unprivileged") != desired.get("unprivileged"):
+        have = "unprivileged" if observed.get("unprivileged") == "1" else "privileged"
+        want = "unprivileged" if desired.get("unprivileged") == "1" else "privileged"
+        reasons.append(f"it is {have} and the app asks for {want} (PVE cannot change that in place"
+                       + ("; an OCI app is always unprivileged" if props.get("template_kind", "oci") == "oci" else "")
+                       + ")")
+    if observed.get("rootfs") != desired.get("rootfs"):
+        reasons.append(f"its rootfs is on storage {observed.get('rootfs')!r}, the app asks for {desired.get('rootfs')!r}")
+    moved = _volume_path_changes(config, props)
+    if moved:
+        reasons.append("its data volumes are at other paths than the app's (" + "; ".join(moved) + ")")
+    if not reasons:
+        return None
+    return ("; ".join(reasons) + ". Adopting would recreate it and lose its root disk: make the app's "
+            "settings match the CT (unprivileged, storage, volumes), or remove `adopt`")
+
+
+def _volume_path_changes(config: dict, props: dict) -> list:
+    """`mpN: /old -> /new` for slots where a storage volume the CT holds would get another
+    container path (the data would show up at the wrong place)."""
+    wanted = {key: item for key, kind, item in pct.mount_slots(props)}
+    changes = []
+    for key, path in pct.held_volumes(config).items():
+        item = wanted.get(key)
+        if key.startswith("mp") and item is not None and item.get("path") != path and "source" not in item:
+            changes.append(f"{key}: {path} -> {item.get('path')}")
+    return changes
+
+
+def _key_order(key: str) -> tuple:
+    return (key.startswith("unused"), int(re.sub(r"\D", "", key) or 0))
+
+
+def _paths(held: dict) -> str:
+    """The container paths of {key: path} volumes, for messages (an unused volume by its key)."""
+    return ", ".join(sorted(p or k for k, p in held.items()))
+
+
+def _takeback_plan(props: dict, holder_conf: Optional[dict]) -> tuple:
+    """([(holder key, new CT key)], {holder key: path left on the holder}).
+
+    Matched by container path, never by slot: the volume that was at /config goes back to
+    /config whatever its mpN, and a volume whose path the spec no longer names stays on the
+    holder (which is then kept, not destroyed)."""
+    wanted = {item["path"]: key for key, kind, item in pct.mount_slots(props) if kind == "volume"}
+    held = pct.held_volumes(holder_conf or {})
+    moves, left = [], {}
+    for hkey in sorted(held, key=_key_order):
+        path = held[hkey]
+        if hkey.startswith("mp") and path in wanted:
+            moves.append((hkey, wanted.pop(path)))
+        else:
+            left[hkey] = path
+    return moves, left
+
+
+def _park_moves(host: str, held: dict, holder_conf: Optional[dict], holder: Optional[int]) -> list:
+    """[(CT key, holder key)]: each volume to a free key of the holder (its own key when free).
+
+    A holder that already holds a volume for the same path (parked earlier, never taken back)
+    is not given a second one: which one is the data would be a guess, so refuse."""
+    on_holder = pct.held_volumes(holder_conf or {})
+    taken = {k for k in (holder_conf or {}) if re.fullmatch(r"(mp|unused)\d+", k)}
+    clash = sorted(p for p in held.values() if p and p in on_holder.values())
+    if clash:
+        raise HostCommandError(
+            host, f"parking data volumes on holder CT {holder}",
+            f"holder CT {holder} already holds a volume for {', '.join(clash)}; homefleet will not put a second one "
+            f"there. Move or remove one of them by hand (`pct config {holder}`), then run `pulumi up` again")
+    moves = []
+    for key in sorted(held, key=_key_order):
+        prefix = "unused" if key.startswith("unused") else "mp"
+        target = key
+        n = 0
+        while target in taken:
+            target = f"{prefix}{n}"
+            n += 1
+        taken.add(target)
+        moves.append((key, target))
+    return moves
+
+
+def _template_storage(props: dict) -> str:
+    """The template storage of the app's own template (`STORE:vztmpl/...`): where the holder's goes."""
+    return props.get("template_storage") or props["template"].split(":", 1)[0]
 
 
 class ProxmoxCTProvider(HomefleetProvider):
@@ -170,14 +275,24 @@ class ProxmoxCTProvider(HomefleetProvider):
         hostname = news.get("hostname")
         if hostname not in (None, UNKNOWN) and not _HOSTNAME.match(hostname):
             failures.append(CheckFailure("hostname", "must be a DNS label: letters, digits and '-', at most 63"))
-        for key, value in {**(news.get("env") or {}), **(news.get("secret_env") or {})}.items():
-            if not _ENV_KEY.match(key):
-                failures.append(CheckFailure("", f"env key {key!r} must be letters, digits and '_'"))
-            elif value != UNKNOWN and _CONTROL.search(str(value)):
-                failures.append(CheckFailure("", f"env {key}: a value cannot hold control characters"))
-            elif value != UNKNOWN and str(value) != str(value).rstrip(" \t"):
-                failures.append(CheckFailure("", f"env {key}: the value ends in whitespace, which PVE drops "
-                                                 "when it reads the CT config; remove it"))
+        for field in ("env", "secret_env"):
+            for key, value in (news.get(field) or {}).items():
+                if not _ENV_KEY.match(key):
+                    failures.append(CheckFailure(field, f"env key {key!r} must be ASCII letters, digits and '_', "
+                                                        "not starting with a digit (PVE's env format)"))
+                elif value != UNKNOWN and _CONTROL.search(str(value)):
+                    failures.append(CheckFailure(field, f"env {key}: a value cannot hold control characters or "
+                                                        "line separators (U+0085, U+2028, U+2029)"))
+                elif value != UNKNOWN and str(value) != str(value).rstrip(" \t"):
+                    failures.append(CheckFailure(field, f"env {key}: the value ends in whitespace, which PVE drops "
+                                                        "when it reads the CT config; remove it"))
+        description = news.get("description")
+        if isinstance(description, str) and description != UNKNOWN and any(
+                line.startswith(pct.MARKER_PREFIX) for line in description.split("\n")):
+            failures.append(CheckFailure("description", f"a line may not begin with {pct.MARKER_PREFIX!r}: "
+                                                        "that is homefleet's ownership marker; reword that line"))
+        if news.get("adopt") and not olds:
+            failures += self._check_adopt(news)
         if olds and news.get("rootfs_size") not in (None, UNKNOWN) and olds.get("rootfs_size") is not None \
                 and float(news["rootfs_size"]) < float(olds["rootfs_size"]):
             failures.append(CheckFailure("rootfs_size", f"PVE cannot shrink a disk (unable to shrink disk size); "
@@ -193,9 +308,29 @@ class ProxmoxCTProvider(HomefleetProvider):
                 failures.append(CheckFailure("mounts", "a bind mount needs an absolute host path and container path"))
         return CheckResult(news, failures)
 
+    def _check_adopt(self, news: dict) -> list:
+        """At preview time: adopting a CT whose settings would force a recreate is refused
+        before anything runs (create checks again). An unreachable host is left to create."""
+        if _has_unknown({k: v for k, v in news.items() if k != "__provider"}) or not news.get("vmid"):
+            return []
+        try:
+            current = self._read_current(news, int(news["vmid"]))
+        except Exception:  # noqa: BLE001 - the host may be unreachable at preview; create decides
+            return []
+        if current is None:
+            return [CheckFailure("adopt", f"CT {news['vmid']} does not exist on {target_of(news).name}; remove `adopt`")]
+        problem = _adopt_problem(news, current)
+        return [CheckFailure("adopt", f"refusing to adopt CT {news['vmid']}: {problem}")] if problem else []
+
     # ---------- diff ----------
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
         olds, news = ints(olds), ints(news)
+        kept = olds.get("kept_on_holder")
+        if isinstance(kept, dict) and kept.get("vmid"):
+            # Said at every preview until the paths come back or the holder is removed by hand.
+            log.info(target_of(olds).name, olds.get("app", "?"),
+                     f"holder CT {kept['vmid']} still holds data volumes for {', '.join(kept.get('paths') or [])}, "
+                     "which the app no longer names: add the paths back to take them, or remove the holder by hand")
         replaces = []
         if not same_host(olds.get("host", {}), news.get("host", {})):
             replaces.append("host")
@@ -262,16 +397,14 @@ class ProxmoxCTProvider(HomefleetProvider):
             claimed.add(vmid)
         return vmid
 
-    def _create_at(self, props: dict, vmid: int, holder: Optional[int] = None, holder_mounts: Optional[dict] = None) -> dict:
+    def _create_at(self, props: dict, vmid: int, holder: Optional[int] = None, holder_conf: Optional[dict] = None,
+                   ignore: Optional[list] = None) -> dict:
         target = target_of(props)
         oci = props.get("template_kind", "oci") == "oci"
         options = pct.spec_options(props)
-        moves = []
-        if holder is not None:
-            for key in list(options):
-                if key in (holder_mounts or {}) and re.fullmatch(r"mp\d+", key):
-                    del options[key]
-                    moves.append((key, key))
+        moves, left = _takeback_plan(props, holder_conf) if holder is not None else ([], {})
+        for _source, key in moves:
+            del options[key]
         post = {"entrypoint": props["entrypoint"]} if props.get("entrypoint") else None
         env = {**(props.get("env") or {}), **(props.get("secret_env") or {})}
         keys_file = None
@@ -282,7 +415,7 @@ class ProxmoxCTProvider(HomefleetProvider):
         argv = ctops.create_script(
             vmid, props["template"], options, oci=oci, has_env=bool(env), start=props.get("running", True),
             post_options=post, reclaim=None if holder is not None else (props["stack"], props["app"]),
-            moves=moves, holder=holder, cleanup=keys_file,
+            moves=moves, holder=holder, cleanup=keys_file, keep_holder=bool(left), ignore_holders=ignore,
         )
         log.info(target.name, props["app"], f"creating CT {vmid} from {props['template']}")
         result = _write(target, argv, stdin=ctenv.stdin_data(env), timeout=CREATE_TIMEOUT)
@@ -291,13 +424,49 @@ class ProxmoxCTProvider(HomefleetProvider):
         readback = ctops.parse_readback(result.stdout)
         if readback.get("existing") is not None:
             return self._take_over(props, readback["existing"])
-        if readback.get("holder") is not None and holder is None:
-            found = readback["holder"]
-            mounts = self._holder_mounts(props, found)
-            log.info(target.name, props["app"], f"taking the data volumes {sorted(mounts)} back from holder CT {found}")
-            return self._create_at(props, vmid, holder=found, holder_mounts=mounts)
+        if readback.get("holders") and holder is None:
+            found, conf, refused = self._find_holder(props, readback["holders"])
+            if found is None:
+                return self._create_at(props, vmid, ignore=(ignore or []) + refused)
+            moves, left = _takeback_plan(props, conf)
+            if not moves:
+                log.info(target.name, props["app"], f"holder CT {found} keeps volumes for {_paths(left)}: "
+                                                    "this spec names none of them")
+                return self._create_at(props, vmid, ignore=(ignore or []) + refused + [found])
+            held = pct.held_volumes(conf)
+            log.info(target.name, props["app"], f"taking the data volumes for {_paths({k: held[k] for k, _ in moves})} "
+                                                f"back from holder CT {found}")
+            return self._create_at(props, vmid, holder=found, holder_conf=conf)
         image_env = pct.env_dict(readback["image_env"]) if oci else {}
-        return _outputs(props, vmid, readback, image_env)
+        kept = None
+        if left:
+            kept = {"vmid": holder, "paths": sorted(p or k for k, p in left.items())}
+            log.info(target.name, props["app"], f"holder CT {holder} is kept: it still holds volumes for "
+                                                f"{_paths(left)}, which this spec does not name")
+        return _outputs(props, vmid, readback, image_env, kept)
+
+    def _find_holder(self, props: dict, candidates: list) -> tuple:
+        """(vmid, config, refused vmids) of this app's real holder among CTs whose description has
+        the holder line; (None, None, refused) when none is. Checked here, in Python, before any
+        volume moves or any CT is destroyed: a look-alike (a foreign CT, or one whose description a
+        PVE user edited) is never used."""
+        target = target_of(props)
+        result = run(target, ctops.holder_candidates_script(props["stack"], props["app"]))
+        if not result.ok:
+            raise HostCommandError(target.name, f"reading the data holders of {props['app']}", result.stderr)
+        configs = ctops.parse_holder_candidates(result.stdout)
+        refused, found = [], []
+        for vmid in sorted(set(candidates) | set(configs)):
+            conf = configs.get(vmid)
+            if conf is not None and pct.holder_of(conf) == (props["stack"], props["app"]):
+                found.append(vmid)
+            else:
+                refused.append(vmid)
+                log.info(target.name, props["app"], f"CT {vmid} has this app's holder line in its description but is "
+                                                    "not a homefleet data holder: left alone")
+        if not found:
+            return None, None, refused
+        return found[0], configs[found[0]], refused + found[1:]
 
     def _take_over(self, props: dict, vmid: int) -> dict:
         """A CT with this app's marker that no state records: an earlier run created it and was
@@ -308,17 +477,20 @@ class ProxmoxCTProvider(HomefleetProvider):
             raise HostCommandError(target.name, f"taking over CT {vmid} for {props['app']}",
                                    f"CT {vmid} changed while it was read; run `pulumi up` again")
         log.info(target.name, props["app"], f"CT {vmid} carries this app's marker from an interrupted run; taking it over")
-        olds = _outputs(props, vmid, current, pct.env_dict(current["config"].get("env", [])))
+        olds = _outputs(props, vmid, current, self._image_env(props, _template_of(current["config"]) or props["template"]))
         olds["template"] = _template_of(current["config"]) or props["template"]
         return self._apply(props, olds, current, vmid)
 
-    def _holder_mounts(self, props: dict, holder: int) -> dict:
+    def _image_env(self, props: dict, template: str) -> dict:
+        """The env the image itself sets, read from its archive: never the CT's env, which holds
+        the user's values and secrets (they would become a plain output)."""
+        if props.get("template_kind", "oci") != "oci":
+            return {}
         target = target_of(props)
-        result = run(target, pct.config_argv(holder))
+        result = run(target, skopeo.image_config_script(template))
         if not result.ok:
-            raise HostCommandError(target.name, f"reading holder CT {holder}", result.stderr)
-        conf = pct.parse_config(result.stdout)
-        return {k: v for k, v in conf.items() if re.fullmatch(r"mp\d+", k)}
+            raise HostCommandError(target.name, f"reading the image config of {template}", result.stderr)
+        return skopeo.parse_image_env(result.stdout)
 
     def _adopt(self, props: dict) -> CreateResult:
         target = target_of(props)
@@ -326,9 +498,11 @@ class ProxmoxCTProvider(HomefleetProvider):
         current = self._read_current(props, vmid)
         if current is None:
             raise HostCommandError(target.name, f"adopting CT {vmid}", f"CT {vmid} does not exist; remove `adopt`")
+        problem = _adopt_problem(props, current)
+        if problem:
+            raise OwnershipError(f"host {target.name}: refusing to adopt CT {vmid}: {problem}")
         log.info(target.name, props["app"], f"adopting existing CT {vmid}")
-        image_env = pct.env_dict(current["config"].get("env", []))
-        olds = _outputs(props, vmid, current, image_env)
+        olds = _outputs(props, vmid, current, self._image_env(props, props["template"]))
         olds["template"] = props["template"]
         outs = self._apply(props, olds, current, vmid)
         return CreateResult(f"{target.name}/{vmid}", outs)
@@ -344,7 +518,7 @@ class ProxmoxCTProvider(HomefleetProvider):
         if current is None or pct.owner_of(current["config"]) != (props["stack"], props["app"]):
             log.info(target_of(props).name, props["app"], f"CT {vmid} is gone (or no longer ours): dropped from the state")
             return ReadResult("", {})
-        outs = _outputs(props, vmid, current, props.get("image_env") or {})
+        outs = _outputs(props, vmid, current, props.get("image_env") or {}, props.get("kept_on_holder"))
         _log_drift(props, props.get("observed") or {}, outs["observed"])
         return ReadResult(id_, outs)
 
@@ -386,7 +560,12 @@ class ProxmoxCTProvider(HomefleetProvider):
         # CT was made must not recreate it again.
         if (_template_of(current["config"]) or olds.get("template")) != news.get("template"):
             changed.append("template")
-        if any(key in changed for key in RECREATE_KEYS):
+        moved = _volume_path_changes(current["config"], news)
+        if moved:
+            # A slot's volume would get another path: its data would show at the wrong place.
+            # Recreating matches every volume by path through the holder.
+            changed.append("volumes")
+        if any(key in changed for key in RECREATE_KEYS) or moved:
             return self._recreate(news, olds, current, vmid, changed)
         resizes = _resizes(observed, desired, changed)
         grown = {disk for disk, _ in resizes}
@@ -404,7 +583,7 @@ class ProxmoxCTProvider(HomefleetProvider):
         readback = ctops.parse_readback(result.stdout)
         if readback["restarted"]:
             log.info(target.name, news["app"], f"restarted CT {vmid}: PVE left changes pending until the next start")
-        return _outputs(news, vmid, readback, image_env)
+        return _outputs(news, vmid, readback, image_env, olds.get("kept_on_holder"))
 
     def _set_options(self, news: dict, olds: dict, current: dict, changed: list) -> tuple:
         wanted = pct.spec_options(news)
@@ -448,30 +627,77 @@ class ProxmoxCTProvider(HomefleetProvider):
 
     def _recreate(self, news: dict, olds: dict, current: dict, vmid: int, changed: list) -> dict:
         target = target_of(news)
-        volumes = _volume_keys({k: v for k, v in current["config"].items() if re.fullmatch(r"mp\d+", k)})
-        log.info(target.name, news["app"], f"recreating CT {vmid} ({', '.join(k for k in changed if k in RECREATE_KEYS)}); "
-                 f"data volumes carried over: {', '.join(volumes) or 'none'}")
-        if volumes:
-            self._park(news, vmid, current, news["template"], volumes)
+        held = pct.held_volumes(current["config"])
+        log.info(target.name, news["app"], f"recreating CT {vmid} ({', '.join(k for k in changed if k in (*RECREATE_KEYS, 'volumes'))}); "
+                 f"data volumes carried over: {', '.join(sorted(held, key=_key_order)) or 'none'}")
+        carry = self._carry_read(news, vmid)
+        if held:
+            self._park(news, vmid, current, held, purge=False)
         else:
-            self._destroy(news, vmid, current["status"] == "running")
-        return self._create_at(news, vmid)
+            self._destroy(news, vmid, current["status"] == "running", purge=False)
+        # The pool comes back with the create itself (`pct create --pool`, as PVE's own restore does).
+        outs = self._create_at({**news, "pool": carry["pool"]} if carry["pool"] else news, vmid)
+        outs.pop("pool", None)
+        self._carry_restore(news, vmid, carry)
+        return outs
 
-    def _park(self, props: dict, vmid: int, current: dict, template: str, volumes: list) -> int:
+    def _carry_read(self, props: dict, vmid: int) -> dict:
+        """Before a recreate at the same vmid: what the destroy would drop (firewall file, ACL
+        entries, pool membership), kept to put back; an HA-managed CT is refused, as PVE refuses to destroy it
+        without `--purge`, which would drop it from HA, replication and its backup jobs."""
         target = target_of(props)
-        kind = props.get("template_kind", "oci")
+        result = run(target, ctops.carry_read_script(vmid))
+        if not result.ok:
+            raise HostCommandError(target.name, f"reading what CT {vmid} carries (firewall, ACLs, HA)", result.stderr)
+        carry = ctops.parse_carry(result.stdout)
+        if carry["ha"]:
+            raise HostCommandError(
+                target.name, f"recreating CT {vmid} for {props['app']}",
+                f"CT {vmid} is managed by HA; PVE destroys it only with --purge, which also drops it from its backup "
+                f"jobs and replication. Nothing was changed. Remove it from HA (`ha-manager remove ct:{vmid}`), run "
+                "`pulumi up`, then add it back")
+        return carry
+
+    def _carry_restore(self, props: dict, vmid: int, carry: dict) -> None:
+        if not carry["acls"] and carry["firewall"] is None:
+            return
+        target = target_of(props)
+        argv = ctops.carry_restore_script(vmid, carry["acls"], carry["firewall"] is not None)
+        result = _write(target, argv, stdin=carry["firewall"] or b"")
+        if not result.ok:
+            raise HostCommandError(target.name, f"restoring the firewall rules and ACLs of CT {vmid}",
+                                   result.stderr + f"\nCT {vmid} runs; put its firewall file and ACL entries back by hand")
+        log.info(target.name, props["app"], f"CT {vmid}: firewall file and {len(carry['acls'])} ACL entries carried over")
+
+    def _park(self, props: dict, vmid: int, current: dict, held: dict, purge: bool = True) -> int:
+        """Move the CT's volumes (`held`: {key: path}) to this app's holder, then destroy the CT.
+
+        The holder is this app's existing one (found and checked in Python, see `_find_holder`)
+        or a new one made from homefleet's tiny holder archive."""
+        target = target_of(props)
+        found, conf, _refused = self._find_holder(props, [])
+        moves = _park_moves(target.name, held, conf, found)
+        template = holder_image.volid(_template_storage(props))
         tried = {vmid}
         for _attempt in range(VMID_ATTEMPTS):
-            holder = self._allocate(props, tried)
-            argv = ctops.park_script(vmid, holder, template, pct.holder_options(props, kind), volumes,
-                                     current["status"] == "running", reuse=(props["stack"], props["app"]))
+            holder = found if found is not None else self._allocate(props, tried)
+            upload = None
+            if found is None:
+                upload = f".homefleet-holder-{secrets.token_hex(8)}.tar"
+                put(target, holder_image.archive(), upload, 0o644)
+            argv = ctops.park_script(vmid, holder, pct.holder_options(props), moves, current["status"] == "running",
+                                     reuse=found, holder_template=template, purge=purge, upload=upload)
             result = _write(target, argv, timeout=CREATE_TIMEOUT)
             if result.ok:
                 holder = ctops.parse_parked(result.stdout) or holder
-                log.info(target.name, props["app"], f"data volumes {', '.join(volumes)} are kept on holder CT {holder}")
+                log.info(target.name, props["app"], f"data volumes for {_paths(held)} are kept on holder CT {holder}")
                 return holder
-            if f"CT {holder} already exists" in result.stderr:
-                tried.add(holder)  # the holder's create failed first: nothing was moved
+            if found is None and f"{holder} already exists" in result.stderr:
+                # `CT N already exists on node` or `VM N already exists on node`: nextid reserves
+                # nothing, so another CT or VM took the id first. The holder's create failed
+                # before anything moved: try the next id.
+                tried.add(holder)
+                log.info(target.name, props["app"], f"vmid {holder} was taken meanwhile; parking with another")
                 continue
             raise HostCommandError(
                 target.name, f"moving the data volumes of CT {vmid} to holder CT {holder}",
@@ -479,9 +705,9 @@ class ProxmoxCTProvider(HomefleetProvider):
             )
         raise HostCommandError(target.name, f"allocating a holder CT for {props['app']}", "every vmid tried was taken")
 
-    def _destroy(self, props: dict, vmid: int, running: bool) -> None:
+    def _destroy(self, props: dict, vmid: int, running: bool, purge: bool = True) -> None:
         target = target_of(props)
-        result = _write(target, ctops.delete_script(vmid, running), timeout=600)
+        result = _write(target, ctops.delete_script(vmid, running, purge=purge), timeout=600)
         if not result.ok and ctops.GONE_MARKER not in result.stderr:
             raise HostCommandError(target.name, f"destroying CT {vmid}", result.stderr)
 
@@ -500,10 +726,10 @@ class ProxmoxCTProvider(HomefleetProvider):
                 + ("it carries no homefleet marker; homefleet never destroys what it did not create"
                    if owner is None else f"it now belongs to stack {owner[0]} app {owner[1]}")
             )
-        volumes = _volume_keys({k: v for k, v in current["config"].items() if re.fullmatch(r"mp\d+", k)})
+        held = pct.held_volumes(current["config"])
         running = current["status"] == "running"
-        if volumes and not props.get("delete_data"):
-            self._park(props, vmid, current, props["template"], volumes)
+        if held and not props.get("delete_data"):
+            self._park(props, vmid, current, held)
             return
         log.info(target.name, props["app"], f"destroying CT {vmid}")
         self._destroy(props, vmid, running)
@@ -517,5 +743,6 @@ class ProxmoxCT(Resource, module="homefleet", name="ProxmoxCT"):
 
     def __init__(self, name: str, props: dict, opts: Optional[pulumi.ResourceOptions] = None):
         outputs = {"image_env": None, "observed": None, "raw_mounts": None, "hwaddrs": None,
-                   "ip": None, "status": None, "urls": None}
+                   "ip": None, "status": None, "urls": None, "kept_on_holder": None}
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
         super().__init__(ProxmoxCTProvider(), name, {"vmid": None, **outputs, **props}, opts)

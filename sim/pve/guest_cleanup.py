@@ -102,3 +102,27 @@ def remove_ha_resource(vmid: int) -> bool:
         return False
     path.write_text("\n".join(kept))
     return True
+
+
+def add_vm_to_pool(vmid: int, pool: str) -> None:
+    """pve-access-control `AccessControl.pm` add_vm_to_pool (what `pct create --pool` ends with)."""
+    path = user_cfg()
+    lines = path.read_text().splitlines() if path.exists() else []
+    for i, line in enumerate(lines):
+        parts = line.split(":")
+        if parts[0] == "pool" and len(parts) >= 4 and parts[1] == pool:
+            vms = [v for v in parts[3].split(",") if v]
+            if str(vmid) not in vms:
+                vms.append(str(vmid))
+            parts[3] = ",".join(vms)
+            lines[i] = ":".join(parts)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def pool_of(vmid: int) -> str | None:
+    path = user_cfg()
+    for line in path.read_text().splitlines() if path.exists() else []:
+        parts = line.split(":")
+        if parts[0] == "pool" and len(parts) >= 4 and str(vmid) in parts[3].split(","):
+            return parts[1]
+    return None
