@@ -80,7 +80,7 @@ def create_script(
             "{ " + " && ".join(after) + "; } || {",
             "  rc=$?",
             "  echo 'homefleet: setting up the new CT failed; removing it' >&2",
-            "  " + q(["pct", "destroy", str(vmid), "--purge", "1", "--force", "1"]) + " </dev/null >&2 || true",
+            "  " + q(["pct", "destroy", str(vmid), "--force", "1"]) + " </dev/null >&2 || true",
             "  exit $rc",
             "}",
         ]
@@ -114,7 +114,7 @@ def _give_back(vmid: int, holder: int, moves: list) -> list:
     lines += [
         '    if [ "$back" = 1 ]; then',
         "      echo " + q([f"homefleet: setting up CT {vmid} failed; its data volumes are back on holder CT {holder}"]) + " >&2",
-        "      " + q(["pct", "destroy", str(vmid), "--purge", "1", "--force", "1"]) + " </dev/null >&2 || true",
+        "      " + q(["pct", "destroy", str(vmid), "--force", "1"]) + " </dev/null >&2 || true",
         "    else",
         "      echo " + q([keep]) + " >&2",
         "    fi",
@@ -337,6 +337,8 @@ def carry_read_script(vmid: int) -> list:
         q(["grep", "-sE", f"^ct: *{vmid} *$", "/etc/pve/ha/resources.cfg"]) + " || true",
         section("acl"),
         q(["grep", "-sE", f"^acl:[01]:/vms/{vmid}:", "/etc/pve/user.cfg"]) + " || true",
+        section("repl"),
+        q(["grep", "-sE", f"^local: {vmid}-[0-9]+", "/etc/pve/replication.cfg"]) + " || true",
         section("pool"),
         q(["grep", "-sE", f"^pool:[^:]*:[^:]*:([^:]*,)?{vmid}(,[^:]*)?:", "/etc/pve/user.cfg"]) + " || true",
         section("fw"),
@@ -345,7 +347,8 @@ def carry_read_script(vmid: int) -> list:
 
 
 def parse_carry(stdout: str) -> dict:
-    """{'ha': bool, 'acls': [(propagate, ugt list, roles)], 'pool': str or None, 'firewall': bytes or None}."""
+    """{'ha': bool, 'replicated': bool, 'acls': [(propagate, ugt list, roles)], 'pool': str or None,
+    'firewall': bytes or None}."""
     import base64
 
     sections = script.split_sections(stdout)
@@ -356,7 +359,8 @@ def parse_carry(stdout: str) -> dict:
             acls.append((parts[1], parts[3], parts[4]))
     pools = [line.split(":")[1] for line in sections.get("pool", "").split("\n") if line.startswith("pool:")]
     fw = sections.get("fw", "").strip()
-    return {"ha": bool(sections.get("ha", "").strip()), "acls": acls, "pool": pools[0] if pools else None,
+    return {"ha": bool(sections.get("ha", "").strip()), "replicated": bool(sections.get("repl", "").strip()),
+            "acls": acls, "pool": pools[0] if pools else None,
             "firewall": base64.b64decode(fw) if fw else None}
 
 
@@ -376,3 +380,16 @@ def carry_restore_script(vmid: int, acls: list, firewall: bool) -> list:
                 argv += [flag, ",".join(names)]
         lines.append(q(argv) + " </dev/null")
     return script.sh(lines)
+
+
+def carry_summary(vmid: int, carry: dict) -> str:
+    """What a failed recreate leaves to put back by hand (no secrets in any of it)."""
+    parts = []
+    if carry.get("firewall") is not None:
+        size = len(carry["firewall"])
+        parts.append(f"the firewall file /etc/pve/firewall/{vmid}.fw ({size} bytes, as before the upgrade)")
+    for propagate, ugt, roles in carry.get("acls") or []:
+        parts.append(f"ACL /vms/{vmid} {ugt} {roles} (propagate {propagate})")
+    if carry.get("pool"):
+        parts.append(f"pool {carry['pool']}")
+    return "; ".join(parts)

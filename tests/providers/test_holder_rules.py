@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from providers import proxmox_ct
+from providers import ct_data, proxmox_ct
 from providers.errors import HostCommandError
 from providers.hosts import ctops, holder_image, pct, skopeo
 from sim.pve import oci, rootfs_space
@@ -59,16 +59,16 @@ def test_holder_hostname_is_a_dns_label():
 def test_volumes_are_taken_back_by_path_and_the_rest_stays():
     props = {"volumes": [{"path": "/data", "storage": "local-zfs", "size": 1}]}
     conf = {"mp0": "local-zfs:subvol-9-disk-1,mp=/config,size=1G", "mp1": "local-zfs:subvol-9-disk-2,mp=/data,size=1G"}
-    moves, left = proxmox_ct._takeback_plan(props, conf)
+    moves, left = ct_data.takeback_plan(props, conf)
     assert moves == [("mp1", "mp0")] and left == {"mp0": "/config"}
 
 
 def test_parking_onto_an_existing_holder_uses_free_keys_and_refuses_a_second_volume_for_a_path():
     holder = {"mp0": "local-zfs:subvol-9-disk-1,mp=/config,size=1G", "unused0": "local-zfs:subvol-9-disk-3"}
-    moves = proxmox_ct._park_moves("pve1", {"mp0": "/data", "unused0": None}, holder, 9)
+    moves = ct_data.park_moves("pve1", {"mp0": "/data", "unused0": None}, holder, 9)
     assert moves == [("mp0", "mp1"), ("unused0", "unused1")]
     with pytest.raises(HostCommandError, match="already holds a volume for /config"):
-        proxmox_ct._park_moves("pve1", {"mp0": "/config"}, holder, 9)
+        ct_data.park_moves("pve1", {"mp0": "/config"}, holder, 9)
 
 
 def test_archive_names_do_not_collide():
@@ -102,7 +102,7 @@ def test_carry_parses_acls_and_firewall():
     out = ("@@homefleet:section:ha@@\n\n@@homefleet:section:acl@@\nacl:1:/vms/7:alice@pve,@ops,bob@pve!ci:PVEVMUser:\n"
            "@@homefleet:section:pool@@\npool:lab::5,7:local:\n@@homefleet:section:fw@@\nW0lOXQo=\n")
     carry = ctops.parse_carry(out)
-    assert carry == {"ha": False, "acls": [("1", "alice@pve,@ops,bob@pve!ci", "PVEVMUser")], "pool": "lab",
+    assert carry == {"ha": False, "replicated": False, "acls": [("1", "alice@pve,@ops,bob@pve!ci", "PVEVMUser")], "pool": "lab",
                      "firewall": b"[IN]\n"}
     restore = ctops.carry_restore_script(7, carry["acls"], True)[2]
     assert "pveum acl modify /vms/7 --roles PVEVMUser --propagate 1 --users alice@pve --groups ops --tokens 'bob@pve!ci'" \

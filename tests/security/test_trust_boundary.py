@@ -362,3 +362,29 @@ def test_a_recreate_keeps_backup_jobs_firewall_and_acls(security_fleet, project)
     assert "firewall file and 1 ACL entries carried over" in run.stdout + run.stderr
     deploy(project, security_fleet, {"kept": {**app, "image": APP_V2, "deleteData": True}})
     deploy(project, security_fleet, {})
+
+
+def test_parking_retries_when_a_vm_took_the_holders_vmid(security_fleet, project):
+    """Issue 13 item 5: nextid reserves nothing; a VM created meanwhile makes the holder's
+    `pct create` fail with `VM N already exists on node` (not `CT N ...`): park with another id."""
+    pve1 = security_fleet["pve1"]
+    app = {"host": "pve1", "image": NGINX, "memory": 64, "volumes": [{"path": "/data", "size": 1}]}
+    deploy(project, security_fleet, {"race": app})
+    vmid = marked(pve1, STACK, "race")["cts"][0]
+    (_by_path(pve1, vmid)["/data"] / "race-token").write_text("race\n")
+    rc, out, err = ssh_run(pve1, ["pvesh", "get", "/cluster/nextid"])
+    assert rc == 0, err
+    taken = int(out.strip())
+    (pve1.state / "tool-faults").write_text(
+        f"pct create {taken} *\t255\tunable to create CT {taken} - VM {taken} already exists on node '{pve1.name}'\n")
+    try:
+        run = deploy(project, security_fleet, {})
+    finally:
+        (pve1.state / "tool-faults").write_text("")
+    holders = marked(pve1, STACK, "race")["holders"]
+    assert len(holders) == 1 and holders[0] != taken and data_owner(pve1, "race-token"), (holders, run)
+    assert f"vmid {taken} was taken meanwhile" in run.stdout + run.stderr
+    assert configs(pve1)[holders[0]]["hostname"] == "race-data"
+    deploy(project, security_fleet, {"race": app})
+    deploy(project, security_fleet, {"race": {**app, "deleteData": True}})
+    deploy(project, security_fleet, {})
