@@ -126,3 +126,13 @@ def pool_of(vmid: int) -> str | None:
         if parts[0] == "pool" and len(parts) >= 4 and str(vmid) in parts[3].split(","):
             return parts[1]
     return None
+
+
+def replication_job(vmid: int) -> str | None:
+    """The id of a replication job for this guest (`local: <vmid>-<n>` in replication.cfg)."""
+    path = paths.etc_pve() / "replication.cfg"
+    for line in path.read_text().splitlines() if path.exists() else []:
+        match = re.match(rf"^local:\s*({vmid}-\d+)\s*$", line)
+        if match:
+            return match.group(1)
+    return None

@@ -87,6 +87,10 @@ def _early_checks(conf: conf_mod.CTConfig, vmid: int, purge: bool) -> None:
     conf_mod.check_lock(conf)
     if not purge and _ha_managed(vmid):
         raise PveError(f"unable to remove CT {vmid} - used in HA resources and purge parameter not set.")
+    if not purge:
+        job = guest_cleanup.replication_job(vmid)
+        if job:  # pve-guest-common ReplicationConfig.pm check_for_existing_jobs
+            raise PveError(f"There is a replication job '{job}' for guest '{vmid}' - Please remove that first.")
 
 
 def destroy(params: dict) -> int:

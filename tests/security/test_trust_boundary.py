@@ -337,6 +337,10 @@ def test_a_recreate_keeps_backup_jobs_firewall_and_acls(security_fleet, project)
     _pve_file(pve2, "jobs.cfg").write_text(JOBS.format(v=7901))
     _pve_file(pve2, "user.cfg").write_text("user:alice@pve:1:0::::::\npool:lab::7901:::\n"
                                            "acl:1:/vms/7901:alice@pve:PVEVMUser:\n")
+    _pve_file(pve2, "replication.cfg").write_text("local: 7901-0\n\ttarget pve9\n")
+    rc, _, err = ssh_run(pve2, ["pct", "destroy", "7901"])
+    assert rc != 0 and "There is a replication job '7901-0' for guest '7901'" in err, err
+    _pve_file(pve2, "replication.cfg").write_text("")
     ssh_run(pve2, ["pct", "destroy", "7901", "--purge", "1"])
     assert not _pve_file(pve2, "firewall/7901.fw").exists()
     assert "7901" not in _pve_file(pve2, "user.cfg").read_text()
@@ -360,6 +364,15 @@ def test_a_recreate_keeps_backup_jobs_firewall_and_acls(security_fleet, project)
     assert acl in _pve_file(pve2, "user.cfg").read_text().splitlines(), "the ACL entry was lost"
     assert f"pool:lab::{vmid}:::" in _pve_file(pve2, "user.cfg").read_text().splitlines(), "the pool lost the CT"
     assert "firewall file and 1 ACL entries carried over" in run.stdout + run.stderr
+    # a replicated CT cannot be destroyed without --purge: refused before anything changes
+    _pve_file(pve2, "replication.cfg").write_text(f"local: {vmid}-0\n\ttarget pve9\n")
+    before = configs(pve2)[vmid]
+    run = deploy(project, security_fleet, {"kept": app}, check=False)
+    _pve_file(pve2, "replication.cfg").write_text("")
+    _case("recreate of a replicated CT", refused=not run.ok)
+    assert not run.ok and f"CT {vmid} has replication jobs" in run.stdout + run.stderr, run
+    assert configs(pve2)[vmid] == before and marked(pve2, STACK, "kept")["holders"] == []
+    deploy(project, security_fleet, {"kept": {**app, "image": APP_V2}})
     deploy(project, security_fleet, {"kept": {**app, "image": APP_V2, "deleteData": True}})
     deploy(project, security_fleet, {})
 
