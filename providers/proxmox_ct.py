@@ -55,22 +55,33 @@ def _has_unknown(value) -> bool:
 
 _NOT_INPUTS = {"__provider", "vmid", "image_env", "observed", "raw_mounts", "hwaddrs", "ip", "status", "urls",
                "kept_on_holder"}
-# Outputs that can hold env values (the image's, the CT's): stored as secrets in the state.
-SECRET_OUTPUTS = ["image_env", "observed"]
+# Outputs that can hold env values: the image's env is a secret output; `observed` shows only the
+# stack's own and the image's values (see _hide_secrets), so it stays readable for drift reports.
+SECRET_OUTPUTS = ["image_env"]
 
 
 def _merged_env(spec: dict, image_env: dict) -> dict:
     return {**image_env, **(spec.get("env") or {}), **(spec.get("secret_env") or {})}
 
 
-def _hide_secrets(view: dict, spec: dict) -> dict:
-    secret_keys = set(spec.get("secret_env") or {})
-    if not secret_keys or "env" not in view:
+def _hide_secrets(view: dict, spec: dict, image_env: Optional[dict] = None) -> dict:
+    """The observed env as the state may hold it in plain text: a value is shown only when it is
+    the stack's own (a plain input) or the image's (its public config); secret env values read
+    `[secret]`, and anything else on the CT (set by hand, left by an older run) reads
+    `[not from the stack or the image]` — still a difference from the spec, so drift is seen."""
+    if not view.get("env"):
         return view
+    secret_keys = set(spec.get("secret_env") or {})
+    mine, image = spec.get("env") or {}, image_env or {}
     lines = []
-    for line in view["env"].split("\n") if view["env"] else []:
-        key = line.split("=", 1)[0]
-        lines.append(f"{key}=[secret]" if key in secret_keys else line)
+    for line in view["env"].split("\n"):
+        key, _, value = line.partition("=")
+        if key in secret_keys:
+            lines.append(f"{key}=[secret]")
+        elif mine.get(key) == value or image.get(key) == value:
+            lines.append(line)
+        else:
+            lines.append(f"{key}=[not from the stack or the image]")
     return {**view, "env": "\n".join(lines)}
 
 
@@ -86,7 +97,7 @@ def _urls(spec: dict, ip: Optional[str]) -> list:
 
 
 def _outputs(spec: dict, vmid: int, readback: dict, image_env: dict, kept: Optional[dict] = None) -> dict:
-    observed = _hide_secrets(ctview.from_config(readback["config"], readback["status"], spec), spec)
+    observed = _hide_secrets(ctview.from_config(readback["config"], readback["status"], spec), spec, image_env)
     return {
         **spec,
         "kept_on_holder": kept,
@@ -405,7 +416,7 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
     def _apply(self, news: dict, olds: dict, current: dict, vmid: int) -> dict:
         target = target_of(news)
         image_env = olds.get("image_env") or {}
-        observed = _hide_secrets(ctview.from_config(current["config"], current["status"], news), news)
+        observed = _hide_secrets(ctview.from_config(current["config"], current["status"], news), news, image_env)
         desired = ctview.from_spec(view_spec(news), image_env)
         changed = ctview.changed_keys(observed, desired)
         # The template the CT was made from says it best: an upgrade that stopped after the new

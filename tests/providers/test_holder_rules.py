@@ -109,6 +109,11 @@ def test_carry_parses_acls_and_firewall():
         in restore
 
 
-def test_outputs_that_can_hold_env_are_secret():
-    assert {"image_env", "observed"} <= set(proxmox_ct.SECRET_OUTPUTS)
+def test_outputs_that_can_hold_env_are_secret_or_show_only_the_stacks_own_values():
+    assert "image_env" in proxmox_ct.SECRET_OUTPUTS
     assert Path(proxmox_ct.__file__).read_text().count("additional_secret_outputs=SECRET_OUTPUTS") == 1
+    view = {"env": "PATH=/bin\nTZ=UTC\nTOKEN=s3cret\nLEFT=hand-set-secret\nTZ2=x"}
+    spec = {"env": {"TZ": "UTC", "TZ2": "y"}, "secret_env": {"TOKEN": "s3cret"}}
+    shown = proxmox_ct._hide_secrets(view, spec, {"PATH": "/bin"})["env"].split("\n")
+    assert shown == ["PATH=/bin", "TZ=UTC", "TOKEN=[secret]", "LEFT=[not from the stack or the image]",
+                     "TZ2=[not from the stack or the image]"]
