@@ -31,7 +31,7 @@ SECRET = "[secret]"
 MISSING = object()
 
 # Keys that are outputs only, or plumbing: never reported as a changed field.
-IGNORED = {"__provider", "observed", "image_env", "raw_mounts", "hwaddrs", "ip", "status", "urls",
+IGNORED = {"__provider", "observed", "image_env", "raw_mounts", "hwaddrs", "ip", "status", "urls", "kept_on_holder",
            "volid", "digest", "size", "latest_digest", "path",
            "state", "published", "truenas_version", "compose_digest"}
 # ProxmoxCT inputs whose change recreates the CT (providers/proxmox_ct.py RECREATE_KEYS, as inputs).

@@ -17,6 +17,11 @@ NAME = r"^[a-z][a-z0-9-]{0,39}$"
 _HOSTNAME = re.compile(r"^(?=.{1,63}$)[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Line breaks beyond \n that str.splitlines() honours: a value holding one could read as a line
+# of its own in `pct config` output (issue 18 item 8).
+_LINE_BREAKS = re.compile(r"[\x80-\x9f\u2028\u2029]")
+# homefleet's ownership marker (providers/hosts/pct.py MARKER_PREFIX): no user line may start with it.
+_MARKER = "managed-by: homefleet"
 _TAG = re.compile(r"^[a-z0-9_][a-z0-9_+.-]*$", re.I)
 _STORAGE = re.compile(r"^[a-zA-Z][a-zA-Z0-9._-]*$")
 _BRIDGE = r"^[a-zA-Z][a-zA-Z0-9_.-]{0,15}$"
@@ -400,8 +405,9 @@ class App(Strict):
         for key, val in value.items():
             if not _ENV_KEY.match(key):
                 raise ValueError(f"env key {key!r} must be letters, digits and '_', not starting with a digit")
-            if _CONTROL.search(val):
-                raise ValueError(f"env {key}: a value cannot hold newlines or control characters")
+            if _CONTROL.search(val) or _LINE_BREAKS.search(val):
+                raise ValueError(f"env {key}: a value cannot hold newlines, control characters or line "
+                                 "separators (U+0085, U+2028, U+2029)")
             if val != val.rstrip(" \t"):
                 raise ValueError(f"env {key}: the value ends in whitespace, which PVE drops when it reads the "
                                  "CT config; remove it")
@@ -419,6 +425,9 @@ class App(Strict):
             raise ValueError("cannot contain a NUL byte")
         if value is not None and _CONTROL.search(value.replace("\n", "")):
             raise ValueError("cannot contain control characters (newlines are fine)")
+        if value is not None and any(line.startswith(_MARKER) for line in value.split("\n")):
+            raise ValueError(f"a line may not begin with {_MARKER!r}: that is homefleet's ownership marker "
+                             "(it decides which CTs homefleet may change); reword that line")
         if value is not None and len(value) > DESCRIPTION_MAX:
             raise ValueError(f"is {len(value)} characters long; PVE keeps at most 8192 with homefleet's "
                              f"marker lines, so write at most {DESCRIPTION_MAX}")

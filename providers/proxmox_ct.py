@@ -21,6 +21,9 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from . import diffdetail, hostcache, log
 from .base import HomefleetProvider, diff_changes, inputs_moved, ints, same_host, target_of
 from .errors import HostCommandError, OwnershipError
+from .ct_data import (CREATE_TIMEOUT, VMID_ATTEMPTS, DataVolumes, adopt_problem, key_order, paths_text, takeback_plan,
+                      view_spec, volume_path_changes)
+from .ct_data import write as _write
 from .hosts import ctenv, ctfiles, ctinit, ctops, ctview, pct, preflight, script
 from .transport import put, run
 
@@ -30,12 +33,14 @@ SETTABLE = ("hostname", "cores", "memory", "swap", "onboot", "tags", "descriptio
             "timezone", "nameserver", "searchdomain", "features", "entrypoint")
 _VMID_RANGE = (100, 999999999)
 _HOSTNAME = re.compile(r"^(?=.{1,63}$)[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$")
-_ENV_KEY = re.compile(r"^\w+$")
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# ASCII only: the host's env writer (Perl `\w` on bytes) and PVE's `env` format take [A-Za-z0-9_];
+# Python's `\w` would also pass `ÄPFEL`, which the host then refuses (a create/rollback loop).
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Control characters, and the line breaks str.splitlines() knows beyond \n (NEL, LS, PS, ...):
+# nothing that could read as a new line of `pct config` output gets into a CT's env.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _IP = re.compile(r"^[0-9a-fA-F.:]{2,45}$")
 _HOST_NAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$")
-CREATE_TIMEOUT = 1800
-VMID_ATTEMPTS = 5
 _claimed_lock = threading.Lock()
 _claimed: dict = {}
 
@@ -50,27 +55,35 @@ def _has_unknown(value) -> bool:
     return False
 
 
-_NOT_INPUTS = {"__provider", "vmid", "image_env", "observed", "raw_mounts", "hwaddrs", "ip", "status", "urls"}
+_NOT_INPUTS = {"__provider", "vmid", "image_env", "observed", "raw_mounts", "hwaddrs", "ip", "status", "urls",
+               "kept_on_holder"}
+# Outputs that can hold env values: the image's env is a secret output; `observed` shows only the
+# stack's own and the image's values (see _hide_secrets), so it stays readable for drift reports.
+SECRET_OUTPUTS = ["image_env"]
 
 
 def _merged_env(spec: dict, image_env: dict) -> dict:
     return {**image_env, **(spec.get("env") or {}), **(spec.get("secret_env") or {})}
 
 
-def _view_spec(spec: dict) -> dict:
-    """The spec as ctview sees it: secret env values hidden behind their names."""
-    hidden = {k: "[secret]" for k in (spec.get("secret_env") or {})}
-    return {**spec, "env": {**(spec.get("env") or {}), **hidden}}
-
-
-def _hide_secrets(view: dict, spec: dict) -> dict:
-    secret_keys = set(spec.get("secret_env") or {})
-    if not secret_keys or "env" not in view:
+def _hide_secrets(view: dict, spec: dict, image_env: Optional[dict] = None) -> dict:
+    """The observed env as the state may hold it in plain text: a value is shown only when it is
+    the stack's own (a plain input) or the image's (its public config); secret env values read
+    `[secret]`, and anything else on the CT (set by hand, left by an older run) reads
+    `[not from the stack or the image]` — still a difference from the spec, so drift is seen."""
+    if not view.get("env"):
         return view
+    secret_keys = set(spec.get("secret_env") or {})
+    mine, image = spec.get("env") or {}, image_env or {}
     lines = []
-    for line in view["env"].split("\n") if view["env"] else []:
-        key = line.split("=", 1)[0]
-        lines.append(f"{key}=[secret]" if key in secret_keys else line)
+    for line in view["env"].split("\n"):
+        key, _, value = line.partition("=")
+        if key in secret_keys:
+            lines.append(f"{key}=[secret]")
+        elif mine.get(key) == value or image.get(key) == value:
+            lines.append(line)
+        else:
+            lines.append(f"{key}=[not from the stack or the image]")
     return {**view, "env": "\n".join(lines)}
 
 
@@ -85,10 +98,11 @@ def _urls(spec: dict, ip: Optional[str]) -> list:
     return urls
 
 
-def _outputs(spec: dict, vmid: int, readback: dict, image_env: dict) -> dict:
-    observed = _hide_secrets(ctview.from_config(readback["config"], readback["status"], spec), spec)
+def _outputs(spec: dict, vmid: int, readback: dict, image_env: dict, kept: Optional[dict] = None) -> dict:
+    observed = _hide_secrets(ctview.from_config(readback["config"], readback["status"], spec), spec, image_env)
     return {
         **spec,
+        "kept_on_holder": kept,
         "vmid": vmid,
         "image_env": image_env,
         "observed": observed,
@@ -112,14 +126,6 @@ def _log_drift(props: dict, before: dict, after: dict) -> None:
         log.info(target_of(props).name, props["app"], f"drift on CT {props['vmid']}: " + "; ".join(changes))
 
 
-def _write(target, argv, **kwargs):
-    """Run a command that changes the host; the host's cached read is stale after it."""
-    try:
-        return run(target, argv, **kwargs)
-    finally:
-        hostcache.invalidate(target)
-
-
 def _resizes(observed: dict, desired: dict, changed: list) -> list:
     """(disk, GiB) for the rootfs and volumes that only grew: `pct resize`, no restart."""
     resizes = []
@@ -139,7 +145,7 @@ def _resizes(observed: dict, desired: dict, changed: list) -> list:
 def _template_of(config: dict) -> Optional[str]:
     """The template a CT was made from, from the `template:` line homefleet writes in its description."""
     prefix = pct.template_line("")
-    for line in config.get("description", "").splitlines():
+    for line in config.get("description", "").split("\n"):
         if line.startswith(prefix):
             return line[len(prefix):]
     return None
@@ -175,22 +181,12 @@ def _stack_names(changed: list, news: dict) -> str:
     return ", ".join(sorted(names))
 
 
-def _paths_of(raw_mounts: dict) -> str:
-    """`{'mp0': 'local-zfs:subvol-1-disk-0,mp=/data'}` -> '/data', as the stack file names volumes."""
-    paths = [next((p[3:] for p in str(v).split(",") if p.startswith("mp=")), k) for k, v in sorted(raw_mounts.items())]
-    return ", ".join(paths) or "(none)"
-
-
 def _host_path_mount(key: str, value: str) -> bool:
     """An mpN whose source is a host path (a bind mount, or a block device)."""
     return bool(re.fullmatch(r"mp\d+", key)) and value.split(",", 1)[0].startswith("/")
 
 
-def _volume_keys(raw_mounts: dict) -> list:
-    return sorted((k for k, v in raw_mounts.items() if not v.split(",", 1)[0].startswith("/")), key=lambda k: int(k[2:]))
-
-
-class ProxmoxCTProvider(HomefleetProvider):
+class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
     # ---------- check ----------
     def check(self, olds: dict, news: dict) -> CheckResult:
         news = ints(news)
@@ -208,14 +204,24 @@ class ProxmoxCTProvider(HomefleetProvider):
         hostname = news.get("hostname")
         if hostname not in (None, UNKNOWN) and not _HOSTNAME.match(hostname):
             failures.append(CheckFailure("hostname", "must be a DNS label: letters, digits and '-', at most 63"))
-        for key, value in {**(news.get("env") or {}), **(news.get("secret_env") or {})}.items():
-            if not _ENV_KEY.match(key):
-                failures.append(CheckFailure("", f"env key {key!r} must be letters, digits and '_'"))
-            elif value != UNKNOWN and _CONTROL.search(str(value)):
-                failures.append(CheckFailure("", f"env {key}: a value cannot hold control characters"))
-            elif value != UNKNOWN and str(value) != str(value).rstrip(" \t"):
-                failures.append(CheckFailure("", f"env {key}: the value ends in whitespace, which PVE drops "
-                                                 "when it reads the CT config; remove it"))
+        for field in ("env", "secret_env"):
+            for key, value in (news.get(field) or {}).items():
+                if not _ENV_KEY.match(key):
+                    failures.append(CheckFailure(field, f"env key {key!r} must be ASCII letters, digits and '_', "
+                                                        "not starting with a digit (PVE's env format)"))
+                elif value != UNKNOWN and _CONTROL.search(str(value)):
+                    failures.append(CheckFailure(field, f"env {key}: a value cannot hold control characters or "
+                                                        "line separators (U+0085, U+2028, U+2029)"))
+                elif value != UNKNOWN and str(value) != str(value).rstrip(" \t"):
+                    failures.append(CheckFailure(field, f"env {key}: the value ends in whitespace, which PVE drops "
+                                                        "when it reads the CT config; remove it"))
+        description = news.get("description")
+        if isinstance(description, str) and description != UNKNOWN and any(
+                line.startswith(pct.MARKER_PREFIX) for line in description.split("\n")):
+            failures.append(CheckFailure("description", f"a line may not begin with {pct.MARKER_PREFIX!r}: "
+                                                        "that is homefleet's ownership marker; reword that line"))
+        if news.get("adopt") and not olds:
+            failures += self._check_adopt(news)
         if olds and news.get("rootfs_size") not in (None, UNKNOWN) and olds.get("rootfs_size") is not None \
                 and float(news["rootfs_size"]) < float(olds["rootfs_size"]):
             failures.append(CheckFailure("rootfs_size", f"PVE cannot shrink a disk (unable to shrink disk size); "
@@ -237,9 +243,29 @@ class ProxmoxCTProvider(HomefleetProvider):
                 failures.append(CheckFailure("hosts", "each /etc/hosts entry is [address, name, ...] with plain names"))
         return CheckResult(news, failures)
 
+    def _check_adopt(self, news: dict) -> list:
+        """At preview time: adopting a CT whose settings would force a recreate is refused
+        before anything runs (create checks again). An unreachable host is left to create."""
+        if _has_unknown({k: v for k, v in news.items() if k != "__provider"}) or not news.get("vmid"):
+            return []
+        try:
+            current = self._read_current(news, int(news["vmid"]))
+        except Exception:  # noqa: BLE001 - the host may be unreachable at preview; create decides
+            return []
+        if current is None:
+            return [CheckFailure("adopt", f"CT {news['vmid']} does not exist on {target_of(news).name}; remove `adopt`")]
+        problem = adopt_problem(news, current)
+        return [CheckFailure("adopt", f"refusing to adopt CT {news['vmid']}: {problem}")] if problem else []
+
     # ---------- diff ----------
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
         olds, news = ints(olds), ints(news)
+        kept = olds.get("kept_on_holder")
+        if isinstance(kept, dict) and kept.get("vmid"):
+            # Said at every preview until the paths come back or the holder is removed by hand.
+            log.info(target_of(olds).name, olds.get("app", "?"),
+                     f"holder CT {kept['vmid']} still holds data volumes for {', '.join(kept.get('paths') or [])}, "
+                     "which the app no longer names: add the paths back to take them, or remove the holder by hand")
         replaces = []
         if not same_host(olds.get("host", {}), news.get("host", {})):
             replaces.append("host")
@@ -260,7 +286,7 @@ class ProxmoxCTProvider(HomefleetProvider):
 
     @staticmethod
     def changed(olds: dict, news: dict) -> list:
-        desired = ctview.from_spec(_view_spec(news), olds.get("image_env") or {})
+        desired = ctview.from_spec(view_spec(news), olds.get("image_env") or {})
         changed = ctview.changed_keys(olds.get("observed") or {}, desired)
         if olds.get("template") != news.get("template"):
             changed.append("template")
@@ -309,16 +335,14 @@ class ProxmoxCTProvider(HomefleetProvider):
             claimed.add(vmid)
         return vmid
 
-    def _create_at(self, props: dict, vmid: int, holder: Optional[int] = None, holder_mounts: Optional[dict] = None) -> dict:
+    def _create_at(self, props: dict, vmid: int, holder: Optional[int] = None, holder_conf: Optional[dict] = None,
+                   ignore: Optional[list] = None) -> dict:
         target = target_of(props)
         oci = props.get("template_kind", "oci") == "oci"
         options = pct.spec_options(props)
-        moves = []
-        if holder is not None:
-            for key in list(options):
-                if key in (holder_mounts or {}) and re.fullmatch(r"mp\d+", key):
-                    del options[key]
-                    moves.append((key, key))
+        moves, left = takeback_plan(props, holder_conf) if holder is not None else ([], {})
+        for _source, key in moves:
+            del options[key]
         # Bind and device mount points go in after the create, before the start: PVE mounts
         # every mount point read-write while it extracts the image (create_vm -> mount_all),
         # so it would chown the host directory and write the image's files into it.
@@ -338,6 +362,7 @@ class ProxmoxCTProvider(HomefleetProvider):
             post_options=post or None, reclaim=None if holder is not None else (props["stack"], props["app"]),
             moves=moves, holder=holder, cleanup=keys_file, checks=preflight.ct_checks(props),
             keep_options=pct.with_keepattrs(options, props) if oci else None,
+            keep_holder=bool(left), ignore_holders=ignore,
         )
         log.info(target.name, props["app"], f"creating CT {vmid} from {props['template']}")
         result = _write(target, argv, stdin=ctenv.stdin_data(env), timeout=CREATE_TIMEOUT)
@@ -346,17 +371,30 @@ class ProxmoxCTProvider(HomefleetProvider):
         readback = ctops.parse_readback(result.stdout)
         if readback.get("existing") is not None:
             return self._take_over(props, readback["existing"])
-        if readback.get("holder") is not None and holder is None:
-            found = readback["holder"]
-            mounts = self._holder_mounts(props, found)
-            log.info(target.name, props["app"], "taking the data volumes " + _paths_of(mounts) + f" back from holder CT {found}")
-            return self._create_at(props, vmid, holder=found, holder_mounts=mounts)
+        if readback.get("holders") and holder is None:
+            found, conf, refused = self._find_holder(props, readback["holders"])
+            if found is None:
+                return self._create_at(props, vmid, ignore=(ignore or []) + refused)
+            moves, left = takeback_plan(props, conf)
+            if not moves:
+                log.info(target.name, props["app"], f"holder CT {found} keeps volumes for {paths_text(left)}: "
+                                                    "this spec names none of them")
+                return self._create_at(props, vmid, ignore=(ignore or []) + refused + [found])
+            held = pct.held_volumes(conf)
+            log.info(target.name, props["app"], f"taking the data volumes for {paths_text({k: held[k] for k, _ in moves})} "
+                                                f"back from holder CT {found}")
+            return self._create_at(props, vmid, holder=found, holder_conf=conf)
         image_env = pct.env_dict(readback["image_env"]) if oci else {}
+        kept = None
+        if left:
+            kept = {"vmid": holder, "paths": sorted(p or k for k, p in left.items())}
+            log.info(target.name, props["app"], f"holder CT {holder} is kept: it still holds volumes for "
+                                                f"{paths_text(left)}, which this spec does not name")
         if init_user:
             readback = {**readback, **self._set_init_user(props, vmid, False, props.get("running", True))}
         self._write_hosts(props, vmid, readback["status"])
         self._push_files(props, vmid, readback["status"], props.get("files") or [])
-        return _outputs(props, vmid, readback, image_env)
+        return _outputs(props, vmid, readback, image_env, kept)
 
     def _take_over(self, props: dict, vmid: int) -> dict:
         """A CT with this app's marker that no state records: an earlier run created it and was
@@ -367,17 +405,9 @@ class ProxmoxCTProvider(HomefleetProvider):
             raise HostCommandError(target.name, f"taking over CT {vmid} for {props['app']}",
                                    f"CT {vmid} changed while it was read; run `pulumi up` again")
         log.info(target.name, props["app"], f"CT {vmid} carries this app's marker from an interrupted run; taking it over")
-        olds = _outputs(props, vmid, current, pct.env_dict(current["config"].get("env", [])))
+        olds = _outputs(props, vmid, current, self._image_env(props, _template_of(current["config"]) or props["template"]))
         olds["template"] = _template_of(current["config"]) or props["template"]
         return self._apply(props, olds, current, vmid)
-
-    def _holder_mounts(self, props: dict, holder: int) -> dict:
-        target = target_of(props)
-        result = run(target, pct.config_argv(holder))
-        if not result.ok:
-            raise HostCommandError(target.name, f"reading holder CT {holder}", result.stderr)
-        conf = pct.parse_config(result.stdout)
-        return {k: v for k, v in conf.items() if re.fullmatch(r"mp\d+", k)}
 
     def _adopt(self, props: dict) -> CreateResult:
         target = target_of(props)
@@ -385,9 +415,11 @@ class ProxmoxCTProvider(HomefleetProvider):
         current = self._read_current(props, vmid)
         if current is None:
             raise HostCommandError(target.name, f"adopting CT {vmid}", f"CT {vmid} does not exist; remove `adopt`")
+        problem = adopt_problem(props, current)
+        if problem:
+            raise OwnershipError(f"host {target.name}: refusing to adopt CT {vmid}: {problem}")
         log.info(target.name, props["app"], f"adopting existing CT {vmid}")
-        image_env = pct.env_dict(current["config"].get("env", []))
-        olds = _outputs(props, vmid, current, image_env)
+        olds = _outputs(props, vmid, current, self._image_env(props, props["template"]))
         olds["template"] = props["template"]
         outs = self._apply(props, olds, current, vmid)
         return CreateResult(f"{target.name}/{vmid}", outs)
@@ -403,7 +435,7 @@ class ProxmoxCTProvider(HomefleetProvider):
         if current is None or pct.owner_of(current["config"]) != (props["stack"], props["app"]):
             log.info(target_of(props).name, props["app"], f"CT {vmid} is gone (or no longer ours): dropped from the state")
             return ReadResult("", {})
-        outs = _outputs(props, vmid, current, props.get("image_env") or {})
+        outs = _outputs(props, vmid, current, props.get("image_env") or {}, props.get("kept_on_holder"))
         _log_drift(props, props.get("observed") or {}, outs["observed"])
         return ReadResult(id_, outs)
 
@@ -438,14 +470,19 @@ class ProxmoxCTProvider(HomefleetProvider):
     def _apply(self, news: dict, olds: dict, current: dict, vmid: int) -> dict:
         target = target_of(news)
         image_env = olds.get("image_env") or {}
-        observed = _hide_secrets(ctview.from_config(current["config"], current["status"], news), news)
-        desired = ctview.from_spec(_view_spec(news), image_env)
+        observed = _hide_secrets(ctview.from_config(current["config"], current["status"], news), news, image_env)
+        desired = ctview.from_spec(view_spec(news), image_env)
         changed = ctview.changed_keys(observed, desired)
         # The template the CT was made from says it best: an upgrade that stopped after the new
         # CT was made must not recreate it again.
         if (_template_of(current["config"]) or olds.get("template")) != news.get("template"):
             changed.append("template")
-        if any(key in changed for key in RECREATE_KEYS):
+        moved = volume_path_changes(current["config"], news)
+        if moved:
+            # A slot's volume would get another path: its data would show at the wrong place.
+            # Recreating matches every volume by path through the holder.
+            changed.append("volumes")
+        if any(key in changed for key in RECREATE_KEYS) or moved:
             return self._recreate(news, olds, current, vmid, changed)
         resizes = _resizes(observed, desired, changed)
         grown = {disk for disk, _ in resizes}
@@ -478,7 +515,7 @@ class ProxmoxCTProvider(HomefleetProvider):
         before = {f.get("path"): f.get("sha256") for f in olds.get("files") or []}
         self._push_files(news, vmid, readback["status"],
                          [f for f in news.get("files") or [] if before.get(f["path"]) != f["sha256"] or not was_running])
-        return _outputs(news, vmid, readback, image_env)
+        return _outputs(news, vmid, readback, image_env, olds.get("kept_on_holder"))
 
     def _set_init_user(self, props: dict, vmid: int, running: bool, start: bool) -> dict:
         """lxc.init.uid/gid from the compose `user:` (stop first if running; start after if wanted) ->
@@ -575,40 +612,30 @@ class ProxmoxCTProvider(HomefleetProvider):
 
     def _recreate(self, news: dict, olds: dict, current: dict, vmid: int, changed: list) -> dict:
         target = target_of(news)
-        volumes = _volume_keys({k: v for k, v in current["config"].items() if re.fullmatch(r"mp\d+", k)})
-        log.info(target.name, news["app"], f"recreating CT {vmid} ({', '.join(k for k in changed if k in RECREATE_KEYS)}); "
-                 f"data volumes carried over: {', '.join(volumes) or 'none'}")
-        if volumes:
-            self._park(news, vmid, current, news["template"], volumes)
+        held = pct.held_volumes(current["config"])
+        why = ", ".join(k for k in changed if k in (*RECREATE_KEYS, "volumes"))
+        log.info(target.name, news["app"], f"recreating CT {vmid} ({why}); "
+                 f"data volumes carried over: {', '.join(sorted(held, key=key_order)) or 'none'}")
+        carry = self._carry_read(news, vmid)
+        if held:
+            self._park(news, vmid, current, held, purge=False)
         else:
-            self._destroy(news, vmid, current["status"] == "running")
-        return self._create_at(news, vmid)
+            self._destroy(news, vmid, current["status"] == "running", purge=False)
+        # The pool comes back with the create itself (`pct create --pool`, as PVE's own restore does).
+        try:
+            outs = self._create_at({**news, "pool": carry["pool"]} if carry["pool"] else news, vmid)
+        except HostCommandError as exc:
+            lost = ctops.carry_summary(vmid, carry)
+            if lost:  # the destroy dropped them and the new CT is not there to take them back
+                raise HostCommandError(exc.host, exc.step, exc.stderr + f"\nput back by hand once CT {vmid} runs: {lost}")
+            raise
+        outs.pop("pool", None)
+        self._carry_restore(news, vmid, carry)
+        return outs
 
-    def _park(self, props: dict, vmid: int, current: dict, template: str, volumes: list) -> int:
+    def _destroy(self, props: dict, vmid: int, running: bool, purge: bool = True) -> None:
         target = target_of(props)
-        kind = props.get("template_kind", "oci")
-        tried = {vmid}
-        for _attempt in range(VMID_ATTEMPTS):
-            holder = self._allocate(props, tried)
-            argv = ctops.park_script(vmid, holder, template, pct.holder_options(props, kind), volumes,
-                                     current["status"] == "running", reuse=(props["stack"], props["app"]))
-            result = _write(target, argv, timeout=CREATE_TIMEOUT)
-            if result.ok:
-                holder = ctops.parse_parked(result.stdout) or holder
-                log.info(target.name, props["app"], f"data volumes {', '.join(volumes)} are kept on holder CT {holder}")
-                return holder
-            if f"CT {holder} already exists" in result.stderr:
-                tried.add(holder)  # the holder's create failed first: nothing was moved
-                continue
-            raise HostCommandError(
-                target.name, f"moving the data volumes of CT {vmid} to holder CT {holder}",
-                result.stderr + f"\nthe volumes are on CT {vmid} or CT {holder}; the next `pulumi up` resumes",
-            )
-        raise HostCommandError(target.name, f"allocating a holder CT for {props['app']}", "every vmid tried was taken")
-
-    def _destroy(self, props: dict, vmid: int, running: bool) -> None:
-        target = target_of(props)
-        result = _write(target, ctops.delete_script(vmid, running), timeout=600)
+        result = _write(target, ctops.delete_script(vmid, running, purge=purge), timeout=600)
         if not result.ok and ctops.GONE_MARKER not in result.stderr:
             raise HostCommandError(target.name, f"destroying CT {vmid}", result.stderr)
 
@@ -627,10 +654,10 @@ class ProxmoxCTProvider(HomefleetProvider):
                 + ("it carries no homefleet marker; homefleet never destroys what it did not create"
                    if owner is None else f"it now belongs to stack {owner[0]} app {owner[1]}")
             )
-        volumes = _volume_keys({k: v for k, v in current["config"].items() if re.fullmatch(r"mp\d+", k)})
+        held = pct.held_volumes(current["config"])
         running = current["status"] == "running"
-        if volumes and not props.get("delete_data"):
-            self._park(props, vmid, current, props["template"], volumes)
+        if held and not props.get("delete_data"):
+            self._park(props, vmid, current, held)
             return
         log.info(target.name, props["app"], f"destroying CT {vmid}")
         self._destroy(props, vmid, running)
@@ -644,5 +671,6 @@ class ProxmoxCT(Resource, module="homefleet", name="ProxmoxCT"):
 
     def __init__(self, name: str, props: dict, opts: Optional[pulumi.ResourceOptions] = None):
         outputs = {"image_env": None, "observed": None, "raw_mounts": None, "hwaddrs": None,
-                   "ip": None, "status": None, "urls": None}
+                   "ip": None, "status": None, "urls": None, "kept_on_holder": None}
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
         super().__init__(ProxmoxCTProvider(), name, {"vmid": None, **outputs, **props}, opts)

@@ -6,7 +6,7 @@ sectioned output back. Nothing here opens a connection.
 
 from typing import Optional
 
-from . import ctenv, pct, script
+from . import ctenv, holder_image, pct, script
 from .script import q, section
 
 GONE_MARKER = "does not exist"
@@ -34,6 +34,8 @@ def create_script(
     cleanup: Optional[str] = None,
     keep_options: Optional[dict] = None,
     checks: Optional[list] = None,
+    keep_holder: bool = False,
+    ignore_holders: Optional[list] = None,
 ) -> list:
     """pct create (no --start, no --env), the env write, pct start, read back; roll back on failure.
 
@@ -50,13 +52,17 @@ def create_script(
     that still holds one is never destroyed (see `_give_back`).
 
     `reclaim` (stack, app): before creating, look for a CT of this app that an interrupted
-    run left (section `existing`), then for a data holder (section `holder`).
+    run left (section `existing`), then for data holder candidates (section `holder`, every
+    CT whose description has the holder line; the provider checks each config before using
+    one, and names those it refused in `ignore_holders`). `moves` are (holder key, new key)
+    pairs; the holder is destroyed afterwards only if it is left empty (`keep_holder` False),
+    and the script checks that again on the host before destroying it.
     """
     after = []
     for source, volume in moves or []:
         after.append(q(pct.move_volume_argv(holder, source, vmid, volume)) + " </dev/null")
-    if holder is not None:
-        after.append(q(["pct", "destroy", str(holder), "--purge", "1"]) + " </dev/null")
+    if holder is not None and not keep_holder:
+        after.append(_destroy_if_empty(holder))
     if post_options:
         after.append(q(pct.set_argv(vmid, post_options)) + " </dev/null")
     if oci or has_env:
@@ -71,7 +77,7 @@ def create_script(
     if not oci:
         lines += _fetch_classic(template)
     if reclaim:
-        lines += _owned_probe(*reclaim) + _holder_probe(*reclaim)
+        lines += _owned_probe(*reclaim) + _holder_probe(*reclaim, ignore=ignore_holders or [])
     create = q(pct.create_argv(vmid, template, options)) + " </dev/null || exit $?"
     if keep_options and keep_options != options:
         lines += _container_at_least((6, 1, 2), "hf_keepattrs") + [
@@ -92,7 +98,7 @@ def create_script(
             "{ " + " && ".join(after) + "; } || {",
             "  rc=$?",
             "  echo 'homefleet: setting up the new CT failed; removing it' >&2",
-            "  " + q(["pct", "destroy", str(vmid), "--purge", "1", "--force", "1"]) + " </dev/null >&2 || true",
+            "  " + q(["pct", "destroy", str(vmid), "--force", "1"]) + " </dev/null >&2 || true",
             "  exit $rc",
             "}",
         ]
@@ -145,7 +151,7 @@ def _give_back(vmid: int, holder: int, moves: list) -> list:
     lines += [
         '    if [ "$back" = 1 ]; then',
         "      echo " + q([f"homefleet: setting up CT {vmid} failed; its data volumes are back on holder CT {holder}"]) + " >&2",
-        "      " + q(["pct", "destroy", str(vmid), "--purge", "1", "--force", "1"]) + " </dev/null >&2 || true",
+        "      " + q(["pct", "destroy", str(vmid), "--force", "1"]) + " </dev/null >&2 || true",
         "    else",
         "      echo " + q([keep]) + " >&2",
         "    fi",
@@ -172,49 +178,96 @@ def _owned_probe(stack: str, app: str) -> list:
     ]
 
 
-def _holder_probe(stack: str, app: str) -> list:
-    """Stop before creating if a data holder for this app exists: its volumes come first."""
+def _holder_probe(stack: str, app: str, ignore: list) -> list:
+    """Stop before creating if data holder candidates for this app exist: every CT whose
+    description has the holder line as a whole line (the provider reads each config and uses
+    only a real holder; `ignore` lists those it refused)."""
     needle = "#" + pct.encode_text(pct.holder_line(stack, app))
+    skip = "".join(f" | grep -vxF -e {q([f'/etc/pve/lxc/{vmid}.conf'])}" for vmid in ignore)
     return [
-        f"holder=$(grep -lsF -e {q([needle])} /etc/pve/lxc/*.conf | head -n 1)",
-        'if [ -n "$holder" ]; then',
+        f"holders=$(grep -lsxF -e {q([needle])} /etc/pve/lxc/*.conf{skip} || true)",
+        'if [ -n "$holders" ]; then',
         "  " + section("holder"),
-        '  basename "$holder" .conf',
+        '  for f in $holders; do basename "$f" .conf; done',
         "  exit 0",
         "fi",
     ]
 
 
-def park_script(vmid: int, holder: int, template: str, holder_options: dict, volumes: list, running: bool,
-                reuse: Optional[tuple] = None) -> list:
+def _destroy_if_empty(holder: int) -> str:
+    """Destroy the holder only if it holds no storage volume any more (checked on the host)."""
+    held = q(["grep", "-qE", r"^(mp[0-9]+: [^/]|unused[0-9]+: )"])
+    return (f"{{ {q(pct.config_argv(holder))} </dev/null | {held} || "
+            f"{q(['pct', 'destroy', str(holder), '--purge', '1'])} </dev/null; }}")
+
+
+def holder_candidates_script(stack: str, app: str) -> list:
+    """The config of every CT whose description has this app's holder line (whole line):
+    sections `holder:<vmid>`. The provider decides which, if any, is really a holder."""
+    needle = "#" + pct.encode_text(pct.holder_line(stack, app))
+    return script.sh([
+        "set -u",
+        f"for f in $(grep -lsxF -e {q([needle])} /etc/pve/lxc/*.conf || true); do",
+        '  vmid=$(basename "$f" .conf)',
+        '  echo "@@homefleet:section:holder:$vmid@@"',
+        '  pct config "$vmid" </dev/null || true',
+        "done",
+    ])
+
+
+def parse_holder_candidates(stdout: str) -> dict:
+    """{vmid: parsed pct config} from `holder_candidates_script`."""
+    found = {}
+    for name, text in script.split_sections(stdout).items():
+        if name.startswith("holder:") and name[7:].isdigit():
+            found[int(name[7:])] = pct.parse_config(text)
+    return found
+
+
+def park_script(vmid: int, holder: int, holder_options: dict, moves: list, running: bool,
+                reuse: Optional[int] = None, holder_template: Optional[str] = None, purge: bool = True,
+                upload: Optional[str] = None) -> list:
     """Move the CT's storage-backed volumes to a stopped holder CT, then destroy the CT.
 
-    At every step each volume is owned by exactly one CT, so no failure loses data. With
-    `reuse` (stack, app), a holder of this app that an earlier, failed park left is used
-    instead of a new one, so one app never has two holders. Prints the holder's vmid
-    in the `parked` section.
+    At every step each volume is owned by exactly one CT, so no failure loses data. `moves`
+    are (CT key, holder key) pairs. With `reuse`, the holder the provider found and checked
+    (this app's, from an earlier park) takes the volumes instead of a new one, so one app never
+    has two holders. A new holder is made from homefleet's own tiny archive (`holder_template`;
+    the provider uploads it as `upload`, and it replaces the storage's copy only when that is
+    missing or different).
+    `purge` False keeps the CT's vmid in backup jobs, replication and HA (the recreate path:
+    the same vmid comes back). Prints the holder's vmid in the `parked` section.
     """
     lines = ["set -eu"]
-    create = q(pct.create_argv(holder, template, holder_options)) + " </dev/null"
-    if reuse:
-        needle = "#" + pct.encode_text(pct.holder_line(*reuse))
-        lines += [
-            f"found=$(grep -lsxF -e {q([needle])} /etc/pve/lxc/*.conf | head -n 1 || true)",
-            'if [ -n "$found" ]; then holder=$(basename "$found" .conf); else',
-            f"  {create}",
-            f"  holder={holder}",
-            "fi",
-        ]
+    if reuse is not None:
+        lines.append(f"holder={reuse}")
     else:
-        lines += [create, f"holder={holder}"]
+        lines += _upload_holder_archive(holder_template, upload) + [
+            q(pct.create_argv(holder, holder_template, holder_options)) + " </dev/null",
+            f"holder={holder}",
+        ]
     if running:
         lines.append(q(pct.shutdown_argv(vmid)) + " </dev/null")
-    for key in volumes:
+    for key, target in moves:
         lines.append(q(["pct", "move-volume", str(vmid), key, "--target-vmid"]) + ' "$holder" '
-                     + q(["--target-volume", key]) + " </dev/null")
-    lines.append(q(pct.destroy_argv(vmid)) + " </dev/null")
+                     + q(["--target-volume", target]) + " </dev/null")
+    destroy = pct.destroy_argv(vmid) if purge else ["pct", "destroy", str(vmid)]
+    lines.append(q(destroy) + " </dev/null")
     lines += [section("parked"), 'echo "$holder"']
     return script.sh(lines)
+
+
+def _upload_holder_archive(volid: str, upload: str) -> list:
+    """Put the holder archive (uploaded beside the script as `upload`) into the template storage,
+    unless the same bytes are there already; the upload is removed however the script ends."""
+    return [
+        script.on_exit(["rm", "-f", upload]),
+        f"tpl=$({q(['pvesm', 'path', volid])})",
+        'if [ "$(' + q(["sha256sum"]) + ' < "$tpl" 2>/dev/null | ' + q(["cut", "-d", " ", "-f", "1"]) + ')" != '
+        + q([holder_image.sha256()]) + " ]; then",
+        f'  {q(["mv", "-f", upload])} "$tpl"',
+        "fi",
+    ]
 
 
 def read_script(vmid: int) -> list:
@@ -294,11 +347,13 @@ def _resize_checked(vmid: int, disk: str, gib) -> list:
     ]
 
 
-def delete_script(vmid: int, running: bool) -> list:
+def delete_script(vmid: int, running: bool, purge: bool = True) -> list:
+    """Stop and destroy. `purge` False (the recreate path) keeps the vmid in backup jobs,
+    replication and HA, which `--purge 1` would drop (pve-container API2/LXC.pm destroy_vm)."""
     lines = ["set -eu"]
     if running:
         lines.append(q(pct.shutdown_argv(vmid)) + " </dev/null")
-    lines.append(q(pct.destroy_argv(vmid)) + " </dev/null")
+    lines.append(q(pct.destroy_argv(vmid) if purge else ["pct", "destroy", str(vmid)]) + " </dev/null")
     return script.sh(lines)
 
 
@@ -307,7 +362,8 @@ def parse_readback(stdout: str) -> dict:
     if "existing" in sections and "config" not in sections:
         return {"existing": int(sections["existing"].split()[0]), "holder": None, "created": False}
     if "holder" in sections and "config" not in sections:
-        return {"holder": int(sections["holder"].split()[0]), "created": False}
+        return {"holders": [int(w) for w in sections["holder"].split() if w.isdigit()], "holder": None,
+                "created": False}
     return _parse_full(stdout)
 
 
@@ -331,3 +387,75 @@ def _parse_full(stdout: str) -> dict:
         "image_env": ctenv.parse_previous(sections.get("created", "")),
         "task_output": sections.get("", ""),
     }
+
+
+# ---------- what a destroy drops, carried over a recreate at the same vmid ----------
+
+def carry_read_script(vmid: int) -> list:
+    """What `pct destroy` drops even without `--purge` (pve-container API2/LXC.pm destroy_vm:
+    remove_vm_access, remove_vmfw_conf), and whether HA manages the CT (then PVE refuses a
+    destroy without purge). Sections: `ha` (the resource line if any), `acl` (user.cfg ACL lines
+    for /vms/VMID), `pool` (the pool line naming VMID), `fw` (the firewall file, base64)."""
+    fw = f"/etc/pve/firewall/{vmid}.fw"
+    return script.sh([
+        "set -u",
+        section("ha"),
+        q(["grep", "-sE", f"^ct: *{vmid} *$", "/etc/pve/ha/resources.cfg"]) + " || true",
+        section("acl"),
+        q(["grep", "-sE", f"^acl:[01]:/vms/{vmid}:", "/etc/pve/user.cfg"]) + " || true",
+        section("repl"),
+        q(["grep", "-sE", f"^local: {vmid}-[0-9]+", "/etc/pve/replication.cfg"]) + " || true",
+        section("pool"),
+        q(["grep", "-sE", f"^pool:[^:]*:[^:]*:([^:]*,)?{vmid}(,[^:]*)?:", "/etc/pve/user.cfg"]) + " || true",
+        section("fw"),
+        f"if [ -f {q([fw])} ]; then base64 -w0 < {q([fw])}; echo; fi",
+    ])
+
+
+def parse_carry(stdout: str) -> dict:
+    """{'ha': bool, 'replicated': bool, 'acls': [(propagate, ugt list, roles)], 'pool': str or None,
+    'firewall': bytes or None}."""
+    import base64
+
+    sections = script.split_sections(stdout)
+    acls = []
+    for line in sections.get("acl", "").split("\n"):
+        parts = line.strip().split(":")
+        if len(parts) >= 5 and parts[0] == "acl":
+            acls.append((parts[1], parts[3], parts[4]))
+    pools = [line.split(":")[1] for line in sections.get("pool", "").split("\n") if line.startswith("pool:")]
+    fw = sections.get("fw", "").strip()
+    return {"ha": bool(sections.get("ha", "").strip()), "replicated": bool(sections.get("repl", "").strip()),
+            "acls": acls, "pool": pools[0] if pools else None,
+            "firewall": base64.b64decode(fw) if fw else None}
+
+
+def carry_restore_script(vmid: int, acls: list, firewall: bool) -> list:
+    """Put the firewall file (on stdin) and the ACL entries back on the new CT at the same vmid."""
+    lines = ["set -eu"]
+    if firewall:
+        fw = f"/etc/pve/firewall/{vmid}.fw"
+        lines += ["mkdir -p /etc/pve/firewall", f"cat > {q([fw + '.tmp'])}", q(["mv", "-f", fw + ".tmp", fw])]
+    for propagate, ugt, roles in acls:
+        argv = ["pveum", "acl", "modify", f"/vms/{vmid}", "--roles", roles, "--propagate", propagate]
+        users = [w for w in ugt.split(",") if w and not w.startswith("@") and "!" not in w]
+        groups = [w[1:] for w in ugt.split(",") if w.startswith("@")]
+        tokens = [w for w in ugt.split(",") if "!" in w]
+        for flag, names in (("--users", users), ("--groups", groups), ("--tokens", tokens)):
+            if names:
+                argv += [flag, ",".join(names)]
+        lines.append(q(argv) + " </dev/null")
+    return script.sh(lines)
+
+
+def carry_summary(vmid: int, carry: dict) -> str:
+    """What a failed recreate leaves to put back by hand (no secrets in any of it)."""
+    parts = []
+    if carry.get("firewall") is not None:
+        size = len(carry["firewall"])
+        parts.append(f"the firewall file /etc/pve/firewall/{vmid}.fw ({size} bytes, as before the upgrade)")
+    for propagate, ugt, roles in carry.get("acls") or []:
+        parts.append(f"ACL /vms/{vmid} {ugt} {roles} (propagate {propagate})")
+    if carry.get("pool"):
+        parts.append(f"pool {carry['pool']}")
+    return "; ".join(parts)

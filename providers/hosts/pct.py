@@ -32,20 +32,78 @@ def holder_line(stack: str, app: str) -> str:
     return f"{MARKER_PREFIX} stack={stack} app={app} role=data"
 
 
-def holder_options(spec: dict, template_kind: str) -> dict:
-    """A stopped, minimal CT that only owns an app's data volumes between two CTs."""
-    opts = {
-        "hostname": f"{spec['hostname']}-data"[:63],
+HOLDER_TAG = f"{OWNER_TAG}-data"
+HOLDER_NOTE = "holds the data volumes of this app while its CT is replaced or after it was destroyed"
+HOLDER_ROOTFS_GIB = 1
+_LABEL_BAD = re.compile(r"[^a-z0-9-]+")
+
+
+def holder_hostname(app: str) -> str:
+    """`<app>-data` as one valid DNS label (at most 63 characters, no leading or trailing '-')."""
+    base = _LABEL_BAD.sub("-", app.lower()).strip("-")[:58].strip("-") or "app"
+    return f"{base}-data"
+
+
+def holder_options(spec: dict) -> dict:
+    """A stopped, minimal CT that only owns an app's data volumes between two CTs.
+
+    Made from homefleet's own tiny holder archive (providers/hosts/holder_image.py), never from
+    the app's image: PVE extracts the whole image into the rootfs, so a big image would not fit
+    a small rootfs (ENOSPC). Always unprivileged: PVE refuses a privileged CT from an OCI archive,
+    and `pct move-volume` does not care about the privilege of either CT.
+    """
+    return {
+        "hostname": holder_hostname(spec["app"]),
         "memory": "16",
         "swap": "0",
-        "rootfs": f"{spec['rootfs_storage']}:1",
-        "unprivileged": "1" if spec.get("unprivileged", True) else "0",
-        "tags": f"{OWNER_TAG};{OWNER_TAG}-data",
-        "description": holder_line(spec["stack"], spec["app"]) + "\nholds the data volumes of this app while its CT is replaced or after it was destroyed",
+        "rootfs": f"{spec['rootfs_storage']}:{HOLDER_ROOTFS_GIB}",
+        "unprivileged": "1",
+        "ostype": "unmanaged",
+        "tags": f"{OWNER_TAG};{HOLDER_TAG}",
+        "description": holder_line(spec["stack"], spec["app"]) + "\n" + HOLDER_NOTE,
     }
-    if template_kind == "oci":
-        opts["ostype"] = "unmanaged"
-    return opts
+
+
+def holder_of(conf: dict) -> Optional[tuple]:
+    """(stack, app) of a data holder homefleet made, or None.
+
+    Exact: the description is our two holder lines and nothing else, both tags are there, and
+    the CT has nothing a holder never has (network, devices, bind mounts). A CT whose
+    description merely contains the holder line (a look-alike) is not a holder.
+    """
+    lines = conf.get("description", "").rstrip("\n").split("\n")  # PVE ends a stored description with a newline
+    match = re.fullmatch(rf"{re.escape(MARKER_PREFIX)} stack=(\S+) app=(\S+) role=data", lines[0])
+    if not match or lines[1:] != [HOLDER_NOTE]:
+        return None
+    tags = conf.get("tags", "").split(";")
+    if OWNER_TAG not in tags or HOLDER_TAG not in tags:
+        return None
+    for key, value in conf.items():
+        if _NET_KEY.match(key) or _DEV_KEY.match(key):
+            return None
+        if _MP_KEY.match(key) and value.split(",", 1)[0].startswith("/"):
+            return None
+    return match.group(1), match.group(2)
+
+
+def mount_path(value: str) -> Optional[str]:
+    """The container path of an `mpN` value (`VOLUME,mp=/path,...`)."""
+    for part in value.split(",")[1:]:
+        key, _, val = part.partition("=")
+        if key == "mp":
+            return val
+    return None
+
+
+def held_volumes(conf: dict) -> dict:
+    """{mpN or unusedN: container path (None for unusedN)} of the storage volumes a CT holds."""
+    held = {}
+    for key, value in conf.items():
+        if _MP_KEY.match(key) and not value.split(",", 1)[0].startswith("/"):
+            held[key] = mount_path(value)
+        elif re.fullmatch(r"unused\d+", key):
+            held[key] = None
+    return held
 
 
 def description_text(spec: dict) -> str:
@@ -168,6 +226,7 @@ def spec_options(spec: dict) -> dict:
         "nameserver": spec.get("nameserver"),
         "searchdomain": spec.get("searchdomain"),
         "arch": spec.get("arch"),
+        "pool": spec.get("pool"),  # only set when a recreate carries the old CT's pool over
     }
     opts.update({k: v for k, v in optional.items() if v})
     return opts
@@ -257,7 +316,9 @@ def decode_description(value: str) -> str:
 def parse_config(text: str) -> dict:
     """`pct config` output -> {key: value}; env as a list, lxc.* as a list of pairs."""
     conf: dict = {"lxc": []}
-    for line in text.splitlines():
+    # `\n` only: str.splitlines() also splits on U+2028, U+0085 and others, which a value
+    # (an env entry) may hold, and would then forge a line of its own.
+    for line in text.split("\n"):
         if not line.strip():
             continue
         key, sep, value = line.partition(": ")
@@ -297,7 +358,7 @@ def parse_list(text: str) -> list:
 def parse_pending(text: str) -> dict:
     """`pct pending` -> {key: {'cur':..., 'new':..., 'del': bool}}."""
     result: dict = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):  # not splitlines(): an env value may hold U+2028 or U+0085
         match = re.match(r"^(cur|new|del) ([^:]+): ?(.*)$", line)
         if not match:
             continue
@@ -316,8 +377,13 @@ def pending_changes(pending: dict) -> list:
 
 
 def owner_of(conf: dict) -> Optional[tuple]:
-    """(stack, app) from our marker line, or None if homefleet did not create this CT."""
-    match = re.search(rf"^{re.escape(MARKER_PREFIX)} stack=(\S+) app=(\S+)$", conf.get("description", ""), re.M)
+    """(stack, app) from our marker line, or None if homefleet did not create this CT.
+
+    The marker is the description's first line (`description_text` writes it there); a
+    marker-like line further down is a user's text, not ours.
+    """
+    first = conf.get("description", "").split("\n", 1)[0]
+    match = re.fullmatch(rf"{re.escape(MARKER_PREFIX)} stack=(\S+) app=(\S+)", first)
     if not match or OWNER_TAG not in conf.get("tags", "").split(";"):
         return None
     return match.group(1), match.group(2)

@@ -1,5 +1,6 @@
 """`skopeo` (and the few shell steps around it) for pulling an OCI image into template storage."""
 
+import hashlib
 import json
 import re
 from typing import Optional
@@ -24,15 +25,24 @@ def parse_digest(stdout: str) -> str:
 
 
 def archive_name(registry: str, repository: str, tag: str, digest: str) -> str:
-    """Collision-free and content-addressed: registry, repository, tag and digest."""
-    raw = f"{registry}_{repository}_{tag or 'untagged'}_{digest.split(':', 1)[1][:12]}"
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", raw.replace("/", "_")) + ".tar"
+    """Collision-free and content-addressed: registry, repository, tag and digest.
+
+    The readable part folds `/` and other characters into `_`, so on its own it is ambiguous
+    (`acme/web_app` and `acme_web/app` read the same); the `_<id>` after it is the first 16 hex
+    digits of the SHA-256 of the exact (registry, repository, tag), which tells them apart.
+    The readable part is cut at 120 characters (the id and digest keep the name unique)."""
+    tag = tag or "untagged"
+    readable = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{registry}_{repository}_{tag}".replace("/", "_"))[:120]
+    ident = hashlib.sha256("\0".join((registry, repository, tag)).encode()).hexdigest()[:16]
+    return f"{readable}_{ident}_{digest.split(':', 1)[1][:12]}.tar"
 
 
 def pull_script(ref_with_digest: str, volid: str, authfile: Optional[str] = None) -> list:
     """Resolve the storage path, copy to a temp name, rename: a failed pull leaves no archive.
 
-    Prints the final path and size; an archive already there (same digest) is reused.
+    Prints the final path and size. An archive already there is reused only when its
+    `index.json` names the manifest digest asked for; otherwise it is pulled again over it
+    (a name is a claim, not a proof: a file under that name may hold anything).
     """
     copy = ["skopeo", "copy", "--quiet"]
     if authfile:
@@ -44,7 +54,8 @@ def pull_script(ref_with_digest: str, volid: str, authfile: Optional[str] = None
     lines += [
         *preflight.template_checks(volid.split(":", 1)[0]),
         f"path=$({script.q(['pvesm', 'path', volid])})",
-        'if [ ! -s "$path" ]; then',
+        'if [ ! -s "$path" ] || ! tar -xOf "$path" index.json 2>/dev/null | grep -qF '
+        + script.q([f'"digest":"{ref_with_digest.rsplit("@", 1)[-1]}"']) + '; then',
         '  tmp="$path.tmp.$$"',
         '  trap \'rm -f "$tmp"' + (f'; rm -f {script.q([authfile])}' if authfile else "") + '\' EXIT',
         f'  {script.q(copy)} "oci-archive:$tmp"',
@@ -131,3 +142,25 @@ def remove_script(path: str, volid: str) -> list:
         f"  rm -f {script.q([path])}",
         "fi",
     ])
+
+
+def image_config_script(volid: str) -> list:
+    """The OCI image config of an archive in template storage (`skopeo inspect --config`):
+    what the image itself sets (Env, Entrypoint, ...), never what a CT made from it holds now."""
+    return script.sh([
+        "set -eu",
+        f"path=$({script.q(['pvesm', 'path', volid])})",
+        'skopeo inspect --config "oci-archive:$path"',
+    ])
+
+
+def parse_image_env(stdout: str) -> dict:
+    """{KEY: value} of the image config's Env."""
+    import json
+
+    config = json.loads(stdout)
+    env = {}
+    for entry in (config.get("config") or {}).get("Env") or []:
+        key, _, value = str(entry).partition("=")
+        env[key] = value
+    return env

@@ -11,7 +11,7 @@ import sys
 from . import paths
 from .. import toollog
 
-TOOLS = ("pct", "pvesm", "pvesh", "pveversion", "lxc-info", "pveam")
+TOOLS = ("pct", "pvesm", "pvesh", "pveversion", "lxc-info", "pveam", "pveum")
 
 
 def log_invocation(tool: str, argv: list[str]) -> None:
@@ -31,6 +31,8 @@ def dispatch(tool: str, argv: list[str]) -> int:
         from .lxcinfo import main
     elif tool == "pveam":
         from .pveam import main
+    elif tool == "pveum":
+        from .pveum import main
     else:
         sys.stderr.write(f"sim.pve: unknown tool '{tool}' (known: {', '.join(TOOLS)})\n")
         return 2

@@ -246,6 +246,9 @@ def _apply_layer(layer: tarfile.TarFile, root: Path, where: "_Target | None" = N
             source = root / _norm(m.linkname)
             if source.exists() and _inside(root, source):
                 os.link(source, target)
+        elif m.isfile() and m.sparse:
+            _write_sparse(layer, m, target)
+            os.chmod(target, m.mode & 0o7777)
         elif m.isfile():
             fh = layer.extractfile(m)
             with open(target, "wb") as out:
@@ -254,6 +257,17 @@ def _apply_layer(layer: tarfile.TarFile, root: Path, where: "_Target | None" = N
             if mount is not None and mount.kind == "bind":
                 os.chown(target, ID_MAP_BASE + m.uid, ID_MAP_BASE + m.gid)
         # device nodes and fifos are skipped in the simulator
+
+
+def _write_sparse(layer: tarfile.TarFile, m: tarfile.TarInfo, target: Path) -> None:
+    """A sparse member keeps its holes (the simulated disk need not hold gigabytes of zeros)."""
+    fh = layer.extractfile(m)
+    with open(target, "wb") as out:
+        for offset, size in m.sparse:
+            fh.seek(offset)
+            out.seek(offset)
+            out.write(fh.read(size))
+        out.truncate(m.size)
 
 
 def extract(path: Path, rootfs: Path, mounts: list[Mount] | None = None,

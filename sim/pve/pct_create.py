@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from . import conf as conf_mod
-from . import oci, ossetup, paths, storage, task, volattrs
+from . import guest_cleanup, oci, ossetup, paths, rootfs_space, storage, task, volattrs
 from .conf import CTConfig
 from .ct_ops import allocate_volume, mount_points, parse_volume, update_config, warn_plain
 from .ct_schema import CONFDESC, NET_DESC
@@ -129,6 +129,8 @@ def create(params: dict) -> int:
             time.sleep(create_delay())
             _create_worker(t, vmid, conf, mp_param, default_storage, ostemplate, tpl_path,
                            unprivileged, cfg)
+        if pool is not None:
+            guest_cleanup.add_vm_to_pool(vmid, pool)
         if params.get("start") == "1":
             start_in_task(vmid, t)
 
@@ -163,6 +165,7 @@ def _create_worker(t: task.Task, vmid: int, conf: CTConfig, mp_param: dict[str, 
         if is_oci:
             if not unprivileged:
                 raise PveError("Invalid argument")
+            rootfs_space.check(tpl_path, int(rootfs.get("size") or 0))
             image = oci.extract(tpl_path, rootdir, mounts, f"/var/lib/lxc/{vmid}/rootfs")
             if rootfs["type"] == "volume":
                 volattrs.record_tree(rootfs["volume"], image.dir_attrs)

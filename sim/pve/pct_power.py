@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from . import conf as conf_mod
-from . import appstart, paths, runstate, storage, task
+from . import appstart, guest_cleanup, paths, runstate, storage, task
 from .ct_ops import apply_pending, device_mode_and_rdev, mount_points, owned_volumes
 from .errors import PveError
 
@@ -114,6 +114,10 @@ def _early_checks(conf: conf_mod.CTConfig, vmid: int, purge: bool) -> None:
     conf_mod.check_lock(conf)
     if not purge and _ha_managed(vmid):
         raise PveError(f"unable to remove CT {vmid} - used in HA resources and purge parameter not set.")
+    if not purge:
+        job = guest_cleanup.replication_job(vmid)
+        if job:  # pve-guest-common ReplicationConfig.pm check_for_existing_jobs
+            raise PveError(f"There is a replication job '{job}' for guest '{vmid}' - Please remove that first.")
 
 
 def destroy(params: dict) -> int:
@@ -147,8 +151,13 @@ def destroy(params: dict) -> int:
                     t.log(err.message)
             if unreferenced:
                 _destroy_unreferenced(vmid, cfg, t)
+            guest_cleanup.remove_vm_access(vmid)
+            guest_cleanup.remove_vmfw_conf(vmid)
             if purge:
                 t.log(f"purging CT {vmid} from related configurations..")
+                guest_cleanup.remove_vmid_from_backup_jobs(vmid)
+                if guest_cleanup.remove_ha_resource(vmid):
+                    t.log(f"NOTE: removed CT {vmid} from HA resource configuration.")
             conf_mod.destroy(vmid)
 
     return task.run(worker)

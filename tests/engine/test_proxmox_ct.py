@@ -147,7 +147,7 @@ def test_image_upgrade_keeps_the_volume_data_and_the_vmid(fleet, project, base):
     assert "test-app_2.0" in conf["description"]
     rc, out, err = ssh_run(pve1, ["pct", "exec", "300", "--", "cat", "/config/photos.db"])
     assert (rc, out.strip()) == (0, "precious"), err
-    assert [r["name"] for r in ct_list(pve1)].count("full-app-data") == 0, "the holder CT is gone"
+    assert [r["name"] for r in ct_list(pve1)].count("full-data") == 0, "the holder CT is gone"
     assert project.pulumi("preview", "--expect-no-changes", stack=STACK).ok
     base.update(apps)
 
@@ -252,8 +252,8 @@ def test_destroy_parks_data_volumes_unless_asked(fleet, project, base):
     run = project.pulumi("destroy", "--yes", stack=STACK)
     assert run.ok, run
     names = {r["name"] for h in fleet.hosts for r in ct_list(h)}
-    assert names == {"full-app-data", "theirs"}, names
-    holder = ct_by_name(fleet["pve1"], "full-app-data")
+    assert names == {"full-data", "theirs"}, names
+    holder = ct_by_name(fleet["pve1"], "full-data")
     volume = ct_config(fleet["pve1"], holder["vmid"])["mp0"].split(",")[0]
     rc, out, _ = ssh_run(fleet["pve1"], ["sh", "-c", f'cat "$(pvesm path {volume})/photos.db"'])
     assert out.strip() == "precious"
@@ -264,7 +264,7 @@ def test_deploying_the_app_again_takes_its_parked_data_back(fleet, project, base
     deploy(project, fleet, {"full": base["full"]})
     rc, out, err = ssh_run(pve1, ["pct", "exec", "300", "--", "cat", "/config/photos.db"])
     assert (rc, out.strip()) == (0, "precious"), err
-    assert not any(r["name"] == "full-app-data" for r in ct_list(pve1)), "the holder is gone once emptied"
+    assert not any(r["name"] == "full-data" for r in ct_list(pve1)), "the holder is gone once emptied"
     project.write_stack(STACK, {"homefleet:hosts": hosts_config(fleet),
                                 "homefleet:apps": {"full": {**base["full"], "deleteData": True}}})
     project.pulumi("up", "--yes", stack=STACK, check=True)

@@ -98,7 +98,8 @@ def test_create_script_is_one_sh_with_rollback():
     assert argv[:2] == ["sh", "-c"]
     body = argv[2]
     assert body.index("pct create 200") < body.index("perl -e") < body.index("pct start 200")
-    assert "pct destroy 200 --purge 1 --force 1" in body
+    # rollback without --purge: a recreate at the same vmid must not drop it from its backup jobs
+    assert "pct destroy 200 --force 1" in body and "--purge" not in body
     # the whole thing survives one more round of quoting intact
     assert to_command_line(argv).startswith("sh -c ")
 

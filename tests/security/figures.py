@@ -9,7 +9,7 @@ notes: dict = {}
 
 
 def add(name: str, n: int = 1) -> None:
-    counts[name] += n
+    counts[name] += n  # n=0 still records the figure, so a "must be 0" line is printed
 
 
 LABELS = [
@@ -24,6 +24,10 @@ LABELS = [
     ("secrets.places", "places searched for secret canaries"),
     ("secrets.found", "secret canaries found (must be 0)"),
     ("corpus.caught", "malformed configs caught with the exact message"),
+    ("trust.tried", "trust boundary cases tried (look-alike holders, volumes by path, adopt, env)"),
+    ("trust.refused", "  refused with a message, nothing changed"),
+    ("trust.foreign_touched", "  foreign objects touched (must be 0)"),
+    ("trust.volumes_lost", "  data volumes lost (must be 0)"),
 ]
 
 

@@ -268,7 +268,8 @@ UPGRADE_POINTS = {
     "holder create fails": (lambda v: Fault("tool", "pct create *", message="unable to create CT"), ("moving the data",)),
     "moving a volume to the holder fails": (lambda v: Fault("tool", f"pct move-volume {v} *", message="move failed"),
                                             ("moving the data",)),
-    "destroying the old CT fails": (lambda v: Fault("tool", f"pct destroy {v} *", message="destroy failed"),
+    # the recreate path destroys without --purge (issue 13 item 3): `pct destroy VMID` and nothing more
+    "destroying the old CT fails": (lambda v: Fault("tool", f"pct destroy {v}", message="destroy failed"),
                                     ("moving the data",)),
     "connection dropped before the new CT": (lambda v: Fault("ssh", r"section:created", action="drop"),
                                              ("connection was lost",)),
