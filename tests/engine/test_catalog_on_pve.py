@@ -7,8 +7,9 @@ The simulated images carry their upstream USER, directory owners and entrypoint 
 directory on ext4, or binds a low port as non-root stops after start, and the create fails.
 Each CT must be running and must have written to every volume.
 
-The immich compose file pins postgres and valkey by digest; the simulated registry holds
-locally built images whose digests cannot match, so the copy deployed here drops those two.
+The immich compose file may pin postgres and valkey by digest (by tag for now: issue 20);
+the simulated registry holds locally built images whose digests cannot match, so the copy
+deployed here drops any digest.
 """
 
 import json

@@ -1,10 +1,10 @@
 """The immich catalog entry (server, machine learning, postgres with its vector extension
 image, valkey) deployed through the real engine as four CTs on a simulated Proxmox host.
 
-The package pins postgres and valkey by digest, as immich's own compose file does; the
-simulated registry holds locally built images whose digests cannot match upstream, so
-this test deploys a copy of the package with those two digests removed. Everything else
-is the catalog file as shipped.
+The package may pin postgres and valkey by digest, as immich's own compose file does (it
+pins them by tag for now: issue 20); the simulated registry holds locally built images
+whose digests cannot match upstream, so this test deploys a copy of the package with any
+digests removed. Everything else is the catalog file as shipped.
 """
 
 import json
