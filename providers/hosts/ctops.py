@@ -79,16 +79,8 @@ def create_script(
     if reclaim:
         lines += _owned_probe(*reclaim) + _holder_probe(*reclaim, ignore=ignore_holders or [])
     create = q(pct.create_argv(vmid, template, options)) + " </dev/null || exit $?"
-    if keep_options and keep_options != options:
-        lines += _container_at_least((6, 1, 2), "hf_keepattrs") + [
-            'if [ "$hf_keepattrs" = 1 ]; then',
-            "  " + q(pct.create_argv(vmid, template, keep_options)) + " </dev/null || exit $?",
-            "else",
-            "  " + create,
-            "fi",
-        ]
-    else:
-        lines.append(create)
+    keep = q(pct.create_argv(vmid, template, keep_options)) + " </dev/null || exit $?" if keep_options else None
+    lines += _with_keepattrs(create, keep if keep_options != options else None)
     lines.append(section("created"))
     if after and holder is not None:
         lines += ["{ " + " && ".join(after) + "; } || {", "  rc=$?", *_give_back(vmid, holder, moves or []),
@@ -103,6 +95,15 @@ def create_script(
             "}",
         ]
     return script.sh(lines + _readback(vmid))
+
+
+def _with_keepattrs(plain: str, keep: Optional[str]) -> list:
+    """`keep` (the same command with `keepattrs=1` on its volumes) where the host's pve-container
+    is 6.1.2 or later, `plain` elsewhere (older versions refuse the key)."""
+    if not keep:
+        return [plain]
+    return _container_at_least((6, 1, 2), "hf_keepattrs") + [
+        'if [ "$hf_keepattrs" = 1 ]; then', "  " + keep, "else", "  " + plain, "fi"]
 
 
 def _container_at_least(version: tuple, var: str) -> list:
@@ -296,16 +297,8 @@ def update_script(
     lines = ["set -eu", *(checks or [])]
     if options or delete:
         set_line = q(pct.set_argv(vmid, options, delete)) + " </dev/null"
-        if keep_options and keep_options != options:
-            lines += _container_at_least((6, 1, 2), "hf_keepattrs") + [
-                'if [ "$hf_keepattrs" = 1 ]; then',
-                "  " + q(pct.set_argv(vmid, keep_options, delete)) + " </dev/null",
-                "else",
-                "  " + set_line,
-                "fi",
-            ]
-        else:
-            lines.append(set_line)
+        keep = q(pct.set_argv(vmid, keep_options, delete)) + " </dev/null" if keep_options else None
+        lines += _with_keepattrs(set_line, keep if keep_options != options else None)
     for disk, gib in resizes or []:
         lines += _resize_checked(vmid, disk, gib)
     lines += [
