@@ -87,13 +87,6 @@ class FakeHost:
         if argv[:2] != ["sh", "-c"]:
             return ""
         text = argv[2]
-        if "app.query" in text:
-            found = (SECTION("query") + "\n" + json.dumps([self._app_entry()]) + "\n" + SECTION("query-rc") + "\n0\n"
-                     + SECTION("config") + "\n" + json.dumps(self.app_compose) + "\n" + SECTION("config-rc") + "\n0\n"
-                     if self.app_exists else SECTION("query") + "\n[]\n" + SECTION("query-rc") + "\n0\n")
-            return (found + SECTION("docker") + '\n{"status": "RUNNING", "description": ""}\n'
-                    + SECTION("docker-rc") + "\n0\n" + SECTION("pool") + '\n[{"name": "tank"}]\n'
-                    + SECTION("pool-rc") + "\n0\n")
         if "skopeo copy" in text:
             return (SECTION("archive") + "\n1234 /var/lib/vz/template/cache/x.tar\n" + SECTION("config") + "\n"
                     + IMAGE_CONFIG + "\n")
@@ -103,6 +96,15 @@ class FakeHost:
             return SECTION("parked") + "\n101\n"
         if "pct create" in text:
             return self._readback(created=True)
+        # after the Proxmox scripts: their text carries config values, and a hostile value may read
+        # `app.query`; the TrueNAS read carries none (the compose goes on stdin)
+        if "app.query" in text:
+            found = (SECTION("query") + "\n" + json.dumps([self._app_entry()]) + "\n" + SECTION("query-rc") + "\n0\n"
+                     + SECTION("config") + "\n" + json.dumps(self.app_compose) + "\n" + SECTION("config-rc") + "\n0\n"
+                     if self.app_exists else SECTION("query") + "\n[]\n" + SECTION("query-rc") + "\n0\n")
+            return (found + SECTION("docker") + '\n{"status": "RUNNING", "description": ""}\n'
+                    + SECTION("docker-rc") + "\n0\n" + SECTION("pool") + '\n[{"name": "tank"}]\n'
+                    + SECTION("pool-rc") + "\n0\n")
         if SECTION("config") in text:
             return self._readback(created=False)
         return ""
