@@ -12,9 +12,13 @@ app to settle (providers/truenas_settle.py: from the container states, within a 
 app that crashed, keeps restarting or never gets healthy is removed again and the error
 carries the container states and the app's lines of /var/log/app_lifecycle.log.
 update: `app.update` (the whole compose) in place; `app.stop`/`app.start` for `running`.
+Images: before `app.create`/`app.update` every tag is resolved on the NAS (`app.image.pull`,
+then `app.image.query`) and sent as `name:tag@sha256:...` (output `images`), because TrueNAS
+never pulls a tag again; the stored compose is compared with its pins taken off.
 read: `app.query` + `app.config` (one exec): state and the stored compose, so edits in the
 TrueNAS UI, a stop or a delete show on `pulumi refresh`. An empty query is only "deleted"
-when `docker.status` says Docker runs.
+when `docker.status` says Docker runs. It also resolves the tags again (pull + query): a tag
+that moved, or an image not pinned yet, is drift (output `moved`), which the next `up` updates.
 delete: `app.delete` with `remove_images: true`, `remove_ix_volumes: delete_data`. Named
 volumes cannot be kept (TrueNAS runs `compose down -v`), so an app declaring them is only
 deleted with `delete_data`.
