@@ -12,9 +12,13 @@ app to settle (providers/truenas_settle.py: from the container states, within a 
 app that crashed, keeps restarting or never gets healthy is removed again and the error
 carries the container states and the app's lines of /var/log/app_lifecycle.log.
 update: `app.update` (the whole compose) in place; `app.stop`/`app.start` for `running`.
+Images: before `app.create`/`app.update` every tag is resolved on the NAS (`app.image.pull`,
+then `app.image.query`) and sent as `name:tag@sha256:...` (output `images`), because TrueNAS
+never pulls a tag again; the stored compose is compared with its pins taken off.
 read: `app.query` + `app.config` (one exec): state and the stored compose, so edits in the
 TrueNAS UI, a stop or a delete show on `pulumi refresh`. An empty query is only "deleted"
-when `docker.status` says Docker runs.
+when `docker.status` says Docker runs. It also resolves the tags again (pull + query): a tag
+that moved, or an image not pinned yet, is drift (output `moved`), which the next `up` updates.
 delete: `app.delete` with `remove_images: true`, `remove_ix_volumes: delete_data`. Named
 volumes cannot be kept (TrueNAS runs `compose down -v`), so an app declaring them is only
 deleted with `delete_data`.
@@ -118,10 +122,11 @@ def _urls(props: dict, published: list) -> list:
     return urls
 
 
-_NOT_INPUTS = {"state", "compose_digest", "truenas_version", "published", "urls", "drift"}
+_NOT_INPUTS = {"state", "compose_digest", "truenas_version", "published", "urls", "drift", "images", "moved"}
 
 
-def _outputs(props: dict, entry: dict, config, version: tuple) -> dict:
+def _outputs(props: dict, entry: dict, config, version: tuple, images: Optional[dict] = None) -> dict:
+    """`config`: the compose without homefleet's pins; `images`: {service: image@digest} sent."""
     published = midclt.published_ports(entry)
     return {
         **props,
@@ -130,6 +135,8 @@ def _outputs(props: dict, entry: dict, config, version: tuple) -> dict:
         "truenas_version": midclt.version_text(version),
         "published": published,
         "urls": _urls(props, published),
+        "images": images or {},
+        "moved": [],
     }
 
 
@@ -221,6 +228,26 @@ class _Host:
                                       "it keeps running on the NAS")
             time.sleep(delay)
             delay = min(delay * 1.5, POLL_MAX)
+
+    def resolve(self, config: dict) -> dict:
+        """{service: `name:tag@sha256:...`} for every unpinned image, resolved on the NAS (which
+        reaches the registry): `app.image.pull` each tag (a job; it moves the local tag to what
+        the registry names now), then one `app.image.query` for the digests."""
+        images = midclt.unpinned_images(config)
+        if not images:
+            return {}
+        for image in sorted(set(images.values())):
+            # like the compose, never in a logged argv (the image names are part of it)
+            self.job("app.image.pull", {"image": image}, step=f"pulling {image} (app.image.pull)", payload=True)
+        entries = self.call("app.image.query", [], midclt.IMAGE_FIELDS,
+                            step="reading the image digests (app.image.query)")
+        pins = {}
+        for service, image in images.items():
+            pins[service] = midclt.pinned_ref(image, entries)
+            if pins[service] is None:
+                raise self.fail("reading the image digests (app.image.query)",
+                                f"no local image carries the tag {image} after pulling it (services.{service})")
+        return pins
 
     def read(self, preflight: bool = False) -> Optional[dict]:
         """{"entry", "config", ...} of the app, or None when it does not exist (Docker running).
@@ -395,6 +422,8 @@ class TrueNASAppProvider(HomefleetProvider):
         changed = []
         if olds.get("compose_digest") != midclt.digest(desired_config(news)):
             changed.append("compose")
+        if olds.get("moved"):           # a refresh found a tag that names other content now
+            changed.append("images")
         if running_change(olds, news):
             changed.append("running")
         for key, default in (("delete_data", False), ("sudo", False)):
@@ -414,7 +443,8 @@ class TrueNASAppProvider(HomefleetProvider):
             if current is not None:
                 return CreateResult(f"{host.target.name}/{host.app}", self._adopt(host, props, version, current))
             config = desired_config(props)
-            payload = midclt.create_payload(host.app, config)
+            pins = host.resolve(config)
+            payload = midclt.create_payload(host.app, midclt.with_images(config, pins))
             log.info(host.target.name, host.app, f"creating app (TrueNAS {midclt.version_text(version)})")
             try:
                 host.job("app.create", payload, step="app.create", payload=True)
@@ -432,7 +462,7 @@ class TrueNASAppProvider(HomefleetProvider):
                          missing_ok=True)
                 raise host.fail("app.create", report + "\nthe app was removed again (a failed create leaves "
                                 "nothing behind); fix the compose and run `pulumi up` again")
-            return CreateResult(f"{host.target.name}/{host.app}", _outputs(props, entry, config, version))
+            return CreateResult(f"{host.target.name}/{host.app}", _outputs(props, entry, config, version, pins))
 
     def _adopt(self, host: _Host, props: dict, version: tuple, current: Optional[dict]) -> dict:
         """The name is taken: continue only if it is our app from an interrupted run."""
@@ -449,8 +479,16 @@ class TrueNASAppProvider(HomefleetProvider):
         if current is None or midclt.owner_of(current["config"]) != (props["stack"], props["app"]):
             return ReadResult("", {})
         version = midclt.parse_version(props.get("truenas_version") or "24.10")
-        outs = _outputs(props, current["entry"], current["config"], version)
-        outs["drift"] = drift_of(props, current["config"], outs["state"])
+        wanted = desired_config(props) if isinstance(props.get("compose"), str) else {}
+        stored = midclt.unpinned(current["config"], wanted)
+        outs = _outputs(props, current["entry"], stored, version, midclt.stored_pins(current["config"], wanted))
+        outs["moved"] = moved_images(host, wanted, outs["images"])
+        outs["drift"] = drift_of(props, stored, outs["state"]) + [
+            f"services.{name}.image: {midclt.unpinned_images(wanted)[name]} "
+            + (f"now names {pin.split('@', 1)[1]} (the NAS runs {outs['images'][name].split('@', 1)[1]})"
+               if name in outs["images"] else "is not pinned to a digest on the NAS")
+            for name, pin in outs["moved"]]
+        outs["moved"] = [name for name, _ in outs["moved"]]
         if outs["drift"]:
             log.info(host.target.name, host.app, "drift on the NAS (edited in the TrueNAS UI?): "
                      + "; ".join(outs["drift"]) + "; the next `pulumi up` puts it back")
@@ -508,14 +546,20 @@ def _apply(host: _Host, props: dict, current: dict, version: tuple) -> dict:
     want_running = _bool(props.get("running"), True)
     state = current["entry"].get("state")
     config = desired_config(props)
+    pins = host.resolve(config)        # a tag that moved since the last run becomes an update here
+    sent = midclt.with_images(config, pins)
     steps = []
     if not want_running and state != "STOPPED":
         host.job("app.stop", host.app, step="app.stop")
         steps.append("stopped")
         state = "STOPPED"
-    updated = midclt.digest(current["config"]) != midclt.digest(config)
+    updated = midclt.digest(current["config"]) != midclt.digest(sent)
     if updated:      # app.update runs `up` itself unless the app is STOPPED
-        payload = midclt.update_payload(config)
+        moved = sorted(name for name, pin in pins.items()
+                       if midclt.stored_pins(current["config"], config).get(name) not in (None, pin))
+        if moved:
+            steps.append("image moved: " + ", ".join(f"{name} -> {pins[name].split('@', 1)[1][:19]}" for name in moved))
+        payload = midclt.update_payload(sent)
         host.job("app.update", host.app, payload, step="app.update", payload=True)
         steps.append("compose updated")
     if want_running and (state == "STOPPED" or (state == "CRASHED" and not updated)):
@@ -527,7 +571,18 @@ def _apply(host: _Host, props: dict, current: dict, version: tuple) -> dict:
         raise host.fail("app.update" if updated else "app.start",
                         host.failure_report(entry) + "\nthe new compose is stored on the NAS (TrueNAS does not "
                         "roll back an update); fix it and run `pulumi up` again")
-    return _outputs(props, entry, config, version)
+    return _outputs(props, entry, config, version, pins)
+
+
+def moved_images(host: _Host, wanted: dict, pins: dict) -> list:
+    """[(service, image@digest now)] whose tag names other content than the NAS runs (or that
+    the NAS runs unpinned): resolved on the NAS; a refresh that cannot pull says so and goes on."""
+    try:
+        now = host.resolve(wanted)
+    except HostCommandError as exc:
+        log.info(host.target.name, host.app, f"could not check the image tags for moves: {exc}")
+        return []
+    return sorted((name, pin) for name, pin in now.items() if pins.get(name) != pin)
 
 
 class TrueNASApp(Resource, module="homefleet", name="TrueNASApp"):
@@ -535,8 +590,9 @@ class TrueNASApp(Resource, module="homefleet", name="TrueNASApp"):
     urls: pulumi.Output[list]
     published: pulumi.Output[list]
     truenas_version: pulumi.Output[str]
+    images: pulumi.Output[dict]
 
     def __init__(self, name: str, props: dict, opts: Optional[pulumi.ResourceOptions] = None):
         outputs = {"state": None, "urls": None, "published": None, "truenas_version": None,
-                   "compose_digest": None}
+                   "compose_digest": None, "images": None}
         super().__init__(TrueNASAppProvider(), name, {**outputs, **props}, opts)

@@ -359,8 +359,9 @@ def _check_image(checker: _Checker, where: str, image: str) -> None:
     except ImageRefError:
         return                          # load_compose_text refused it already
     if not ref.is_pinned:
-        checker.warn(f"{where}.image", f"{image!r} is not pinned: TrueNAS pulls whatever the tag points to when "
-                     "the app is (re)deployed", "Pin a release tag or a digest, e.g. nginx:1.27.3")
+        checker.warn(f"{where}.image", f"{image!r} is not pinned: homefleet sends the digest the tag names on the "
+                     "NAS at each create or update (and a refresh reports when it moved), so any change of the app "
+                     "can bring a new release", "Pin a release tag or a digest, e.g. nginx:1.27.3")
 
 
 def _check_mounts(checker: _Checker, service) -> None:

@@ -27,6 +27,8 @@ from typing import Optional, Sequence
 
 import yaml
 
+from homefleet.imageref import ImageRefError, parse_image_ref
+
 from . import script
 
 APP_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -141,6 +143,81 @@ def changed_paths(want, have, where: str = "") -> list:
             out += changed_paths(want.get(key), have.get(key), f"{where}.{key}" if where else str(key))
         return out
     return [] if want == have else [where or "(the whole file)"]
+
+
+# ---------------------------------------------------------------- image digests
+#
+# TrueNAS pulls a service's image only when it is missing (create/update/start run `compose
+# up`, which never re-pulls a tag), so homefleet sends every image as `name:tag@sha256:...`,
+# resolved on the NAS: `app.image.pull {"image": "name:tag"}` (a job), then `app.image.query`,
+# whose entries carry Docker's `repo_tags` and `repo_digests` (familiar names: `nginx:1.27.3`,
+# `nginx@sha256:...`). Docker uses the digest and ignores the tag; the tag stays for people.
+
+IMAGE_FIELDS = {"select": ["repo_tags", "repo_digests"]}
+
+
+def _services(config) -> dict:
+    found = config.get("services") if isinstance(config, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def unpinned_images(config) -> dict:
+    """{service: image} of the services whose image names no digest (what to resolve)."""
+    return {name: body["image"] for name, body in _services(config).items()
+            if isinstance(body, dict) and isinstance(body.get("image"), str) and "@" not in body["image"]}
+
+
+def _key(text: str):
+    try:
+        ref = parse_image_ref(text).normalized
+    except ImageRefError:
+        return None
+    return ref.registry, ref.repository, ref.tag, ref.digest
+
+
+def pinned_ref(image: str, entries) -> Optional[str]:
+    """`image@sha256:...` from `app.image.query` entries: the digest of the local image the
+    tag names, under the same repository; None when no local image carries the tag."""
+    want = _key(image)
+    if want is None:
+        return None
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        if not any(_key(tag) == want for tag in entry.get("repo_tags") or []):
+            continue
+        for text in entry.get("repo_digests") or []:
+            have = _key(text)
+            if have and have[:2] == want[:2] and have[3]:
+                return f"{image}@{have[3]}"
+    return None
+
+
+def with_images(config: dict, images: dict) -> dict:
+    """The compose with each named service's image replaced."""
+    services = {name: ({**body, "image": images[name]} if name in images and isinstance(body, dict) else body)
+                for name, body in _services(config).items()}
+    return {**config, "services": services} if services else config
+
+
+def stored_pins(stored, wanted) -> dict:
+    """{service: `name:tag@sha256:...`} where the NAS runs the pinned form of the wanted image."""
+    out = {}
+    have = _services(stored)
+    for name, image in unpinned_images(wanted).items():
+        body = have.get(name)
+        image_there = body.get("image") if isinstance(body, dict) else None
+        if isinstance(image_there, str) and image_there.startswith(image + "@sha256:"):
+            out[name] = image_there
+    return out
+
+
+def unpinned(stored, wanted):
+    """The stored compose with homefleet's pins taken off again (to compare with the stack's)."""
+    pins = stored_pins(stored, wanted)
+    if not pins or not isinstance(stored, dict):
+        return stored
+    return with_images(stored, {name: pin.split("@", 1)[0] for name, pin in pins.items()})
 
 
 def create_payload(name: str, config: dict) -> dict:

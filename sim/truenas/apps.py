@@ -17,13 +17,14 @@ import errno
 import shutil
 import time
 
-from . import jobs, paths, render, workloads
+from . import images, jobs, paths, render, workloads
 from .errors import CallError, ValidationErrors
 from .schema import Schema, matches
 from .timing import deploy_seconds, job_seconds, loop_seconds
 
 APP_VERSION = "1.0.0"
-JOB_METHODS = ("app.create", "app.update", "app.delete", "app.start", "app.stop", "app.redeploy")
+JOB_METHODS = ("app.create", "app.update", "app.delete", "app.start", "app.stop", "app.redeploy",
+               "app.image.pull")
 
 
 class Context:
@@ -123,6 +124,21 @@ def _up(ctx: Context, app: dict, action: str = "up") -> None:
         lifecycle("ERROR", "compose_action", 56, f"Failed {action!r} action for {app['name']!r} app: {why}")
         raise CallError(f"Failed {action!r} action for {app['name']!r} app. "
                         "Please check /var/log/app_lifecycle.log for more details")
+    running = {}
+    for service, body in workloads.services(app["config"]).items():
+        ref = str(body.get("image", "")) if isinstance(body, dict) else ""
+        try:
+            entry_ = images.ensure(ctx.state, ref)      # pulls only a missing image, never a tag again
+        except RuntimeError as exc:
+            lifecycle("ERROR", "compose_action", 56, f"Failed {action!r} action for {app['name']!r} app: {exc}")
+            raise CallError(f"Failed {action!r} action for {app['name']!r} app. "
+                            "Please check /var/log/app_lifecycle.log for more details")
+        running[service] = {"image": ref, "image_id": entry_["id"], "repo_digests": entry_["repo_digests"]}
+    app["running_images"] = running
+    folder = ctx.state.root / "rendered"
+    folder.mkdir(parents=True, exist_ok=True)
+    import json
+    (folder / f"{app['name']}.images.json").write_text(json.dumps(running, indent=1, sort_keys=True))
     app["phase"], app["phase_at"] = "up", time.time() + job_seconds()
 
 
@@ -243,6 +259,41 @@ def redeploy(ctx: Context, args: list):
     return _job(ctx, "app.redeploy", args, run, f"Redeployed {name!r}")
 
 
+def image_pull(ctx: Context, args: list):
+    """`app.image.pull {"image": ..., "auth_config": ...}` (apps_images/images.py `pull`)."""
+    ctx.schema.arg_count("app.image.pull", args, 1, 1)
+    data = args[0]
+    if not isinstance(data, dict):
+        raise ValidationErrors.one("image_pull", ctx.schema.not_type("dict"))
+    extra = [k for k in data if k not in ("image", "auth_config")]
+    if extra:
+        raise ValidationErrors.one(f"image_pull.{extra[0]}", ctx.schema.extra_key())
+    if not isinstance(data.get("image"), str):
+        raise ValidationErrors.one("image_pull.image", ctx.schema.required() if "image" not in data
+                                   else ctx.schema.not_type("str"))
+    ref = data["image"]
+
+    def run():
+        if not docker_running(ctx):
+            raise CallError("Docker service is not running")
+        try:
+            images.pull(ctx.state, ref)
+        except RuntimeError as exc:
+            raise CallError(f"Failed to pull {ref!r} image: {exc}")
+        return None
+
+    return _job(ctx, "app.image.pull", args, run, f"{ref!r} image pulled successfully")
+
+
+def image_query(ctx: Context, args: list):
+    filters, options = ctx.schema.filters("app.image.query", args)
+    if not docker_running(ctx):
+        return []
+    found = [e for e in (images.view(i) for i in ctx.state.images) if matches(e, filters)]
+    select = options.get("select")
+    return [{k: e[k] for k in select if k in e} for e in found] if select else found
+
+
 def _job(ctx: Context, method: str, args: list, run, description: str) -> int:
     try:
         outcome = run()
@@ -310,7 +361,7 @@ ROLES = {
     "app.create": "APPS_WRITE", "app.update": "APPS_WRITE", "app.delete": "APPS_WRITE",
     "app.start": "APPS_WRITE", "app.stop": "APPS_WRITE", "app.redeploy": "APPS_WRITE",
     "app.query": "APPS_READ", "app.config": "APPS_READ", "docker.status": "DOCKER_READ",
-    "pool.query": "POOL_READ",
+    "pool.query": "POOL_READ", "app.image.pull": "APPS_WRITE", "app.image.query": "APPS_READ",
 }
 
 METHODS = {
@@ -318,4 +369,5 @@ METHODS = {
     "app.stop": stop, "app.redeploy": redeploy, "app.query": query, "app.config": config,
     "docker.status": docker_status, "pool.query": pool_query, "core.get_jobs": get_jobs, "system.version": version,
     "system.version_short": version_short, "core.ping": ping,
+    "app.image.pull": image_pull, "app.image.query": image_query,
 }

@@ -134,6 +134,7 @@ OPERATORS = {
     "!=": lambda a, b: a != b,
     "in": lambda a, b: a in (b or []),
     "nin": lambda a, b: a not in (b or []),
+    "rin": lambda a, b: isinstance(a, list) and b in a,
     "^": lambda a, b: isinstance(a, str) and a.startswith(b),
 }
 

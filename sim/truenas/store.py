@@ -4,6 +4,7 @@
     jobs.json     [job record, ...]           (see jobs.py)
     docker.json   {"status": "RUNNING", "description": ""}
     pools.json    ["tank"]                    (the pools `pool.query` lists)
+    images.json   [image entry, ...]          (Docker's local images, see images.py)
     app_mounts/<app>/   stands for the app's ix-volumes dataset
 
 Every midclt invocation that reads or writes takes the lock for its whole duration, so
@@ -32,12 +33,14 @@ class State:
         self.jobs: list = _read(root / "jobs.json", [])
         self.docker: dict = _read(root / "docker.json", dict(DOCKER_DEFAULT))
         self.pools: list = _read(root / "pools.json", list(POOLS_DEFAULT))
+        self.images: list = _read(root / "images.json", [])
 
     def save(self) -> None:
         _write(self.root / "apps.json", self.apps)
         _write(self.root / "jobs.json", self.jobs)
         _write(self.root / "docker.json", self.docker)
         _write(self.root / "pools.json", self.pools)
+        _write(self.root / "images.json", self.images)
 
     def app_mounts(self, name: str) -> Path:
         return self.root / "app_mounts" / name

@@ -55,6 +55,7 @@ class FakeHost:
     app_exists: bool = False                          # TrueNAS: between app.create and app.delete
     sent: list = field(default_factory=list)
     uploads: list = field(default_factory=list)
+    pulled: list = field(default_factory=list)        # TrueNAS: images app.image.pull was given
 
     # ---------------------------------------------------------------- transport API
     def run(self, target, argv, stdin=None, timeout=None) -> Result:
@@ -83,6 +84,9 @@ class FakeHost:
         if "midclt" in argv[:3]:
             return self._midclt(argv[argv.index("midclt") + 2:])
         if "python3" in argv[:3]:          # midclt's main() in-process, the payload on stdin
+            if argv[-1] == "app.image.pull":
+                words = json.loads(self.sent[-1].stdin or b"[]")
+                self.pulled.append(json.loads(words[1])["image"])
             return self._midclt(argv[-1:])
         if argv[:2] != ["sh", "-c"]:
             return ""
@@ -117,7 +121,12 @@ class FakeHost:
         method = call[0] if call else ""
         if method == "system.version_short":
             return "24.10.2.4\n"
-        if method in ("app.create", "app.update", "app.delete", "app.start", "app.stop"):
+        if method == "app.image.query":        # every pulled tag carries DIGEST
+            return json.dumps([{"repo_tags": [image], "repo_digests": [image.rsplit(":", 1)[0] + "@" + DIGEST]}
+                               for image in self.pulled]) + "\n"
+        if method in ("app.create", "app.update", "app.delete", "app.start", "app.stop", "app.image.pull"):
+            if method == "app.image.pull":
+                return "7\n"
             self.app_exists = method != "app.delete"
             return "7\n"
         if method == "core.get_jobs":

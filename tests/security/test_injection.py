@@ -165,7 +165,9 @@ def _truenas_payload(value, case, calls):
     words = json.loads(sent[0].stdin)
     props = next(o for o in case.outputs if "compose" in o)
     assert words[0] == "app.create"
-    assert json.loads(words[1]) == midclt.create_payload("app", desired_config(props)), "the payload changed on its way"
+    sent_config = midclt.with_images(desired_config(props), props.get("images") or {})   # pinned to digests
+    assert props.get("images"), "the images were not pinned"
+    assert json.loads(words[1]) == midclt.create_payload("app", sent_config), "the payload changed on its way"
     for call in calls:
         assert call[:3] != helper or call == [*helper, call[3]], "the helper's command line carries more than the method"
 

@@ -327,3 +327,38 @@ def test_removing_an_app_with_named_volumes_is_refused_in_the_preview(env):
     env.stack({k: v for k, v in env.apps.items() if k != "vols"})
     env.pulumi("up", "--yes")
     assert env.app(env.nas2, "vols") is None
+
+
+# ---------------------------------------------------------------- item 7: a moved tag is an update
+
+MOVING = "docker.io/homefleet/pinme:1.0"
+
+
+def _running_digest(env, host, app: str) -> str:
+    running = json.loads((host.state / f"sim/truenas/rendered/{app}.images.json").read_text())
+    return running["web"]["repo_digests"][0].split("@", 1)[1]
+
+
+def test_a_tag_moved_in_the_registry_is_pinned_and_shows_as_an_update(env):
+    from sim import registry
+    first = registry.push_image(env.fleet.dir, MOVING)
+    env.write("moving.yml", f"services:\n  web:\n    image: {MOVING}\n    restart: unless-stopped\n")
+    env.stack({**env.apps, "moving": {"host": "nas2", "compose": "compose/moving.yml"}})
+    env.pulumi("up", "--yes")
+    stored = env.midclt(env.nas2, "app.config", "moving")["services"]["web"]["image"]
+    assert stored == f"{MOVING}@{first}"                       # the tag stays beside its digest
+    assert env.recorded("moving")["images"] == {"web": f"{MOVING}@{first}"}
+    assert _running_digest(env, env.nas2, "moving") == first
+    moved = registry.retag(env.fleet.dir, MOVING)
+    assert moved != first
+    mark = env.mark(env.nas2)
+    env.pulumi("preview", "--expect-no-changes")               # no refresh: nothing is asked of the NAS
+    assert env.methods(env.nas2, mark) == []
+    preview = env.pulumi("preview", "--refresh", ok=False)
+    assert f"services.web.image: {MOVING} now names {moved}" in preview.stdout, preview.stdout
+    env.pulumi("up", "--refresh", "--yes")
+    assert _running_digest(env, env.nas2, "moving") == moved   # TrueNAS alone would keep `first`
+    assert env.recorded("moving")["images"] == {"web": f"{MOVING}@{moved}"}
+    env.pulumi("preview", "--refresh", "--expect-no-changes")
+    env.stack({k: v for k, v in env.apps.items() if k != "moving"})
+    env.pulumi("up", "--yes")

@@ -259,3 +259,30 @@ def test_read_script_quotes_through_the_one_quoting_place():
     assert "app.config" in argv[2] and "docker.status" in argv[2] and "pool.query" not in argv[2]
     argv = midclt.read_script("web", sudo=False, preflight=True, pool="tank")
     assert "midclt call pool.query '[]' '{\"select\":[\"name\"]}'" in argv[2]
+
+
+# ---------------------------------------------------------------- image digests (issue 13 item 7)
+
+DIGEST_A, DIGEST_B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+ENTRIES = [  # app.image.query entries: Docker's familiar names
+    {"repo_tags": ["nginx:1.27.3"], "repo_digests": ["nginx@" + DIGEST_A]},
+    {"repo_tags": ["ghcr.io/x/y:2"], "repo_digests": ["ghcr.io/x/other@" + DIGEST_A, "ghcr.io/x/y@" + DIGEST_B]},
+    {"repo_tags": ["<none>:<none>"], "repo_digests": ["nginx@" + DIGEST_B]},
+]
+
+
+def test_a_tag_is_pinned_to_the_digest_of_the_local_image_carrying_it():
+    assert midclt.pinned_ref("docker.io/library/nginx:1.27.3", ENTRIES) == \
+        "docker.io/library/nginx:1.27.3@" + DIGEST_A
+    assert midclt.pinned_ref("ghcr.io/x/y:2", ENTRIES) == "ghcr.io/x/y:2@" + DIGEST_B   # same repository only
+    assert midclt.pinned_ref("nginx:1.28", ENTRIES) is None
+
+
+def test_pins_are_taken_off_the_stored_compose_before_comparing():
+    wanted = {"services": {"web": {"image": "nginx:1.27.3"}, "fixed": {"image": "pg:1@" + DIGEST_B}}}
+    assert midclt.unpinned_images(wanted) == {"web": "nginx:1.27.3"}
+    stored = midclt.with_images(wanted, {"web": "nginx:1.27.3@" + DIGEST_A})
+    assert midclt.stored_pins(stored, wanted) == {"web": "nginx:1.27.3@" + DIGEST_A}
+    assert midclt.unpinned(stored, wanted) == wanted
+    edited = midclt.with_images(wanted, {"web": "nginx:1.28@" + DIGEST_A})          # changed in the UI
+    assert midclt.stored_pins(edited, wanted) == {} and midclt.unpinned(edited, wanted) == edited

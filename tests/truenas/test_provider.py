@@ -99,7 +99,8 @@ def test_before_26_the_compose_is_never_in_a_command_line(nas_fleet, provider, h
     provider.delete(created.id, created.outs)
     calls = tool_calls(nas)[before:]
     helper = [c["argv"] for c in calls if c["tool"] == "python3"]
-    assert helper == [["-c", builders.HELPER, "app.create"]]
+    # the image pull (resolving the tag to a digest) goes the same way: image names are compose text
+    assert helper == [["-c", builders.HELPER, "app.image.pull"], ["-c", builders.HELPER, "app.create"]]
     execs = [c for c in calls if c["tool"] != "truenas_api_client"]       # the in-process midclt is no exec
     assert not any("not-in-argv" in json.dumps(c["argv"]) for c in execs)
 

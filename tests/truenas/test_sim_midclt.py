@@ -345,3 +345,24 @@ def test_query_is_empty_while_docker_is_stopped(nas25):
     assert job["error"] == "[EFAULT] Docker service is not running"
     store.set_docker_status(nas25.state, "RUNNING")
     assert [a["name"] for a in nas25.call("app.query")] == ["web"]
+
+
+def test_image_pull_is_a_job_and_query_lists_docker_s_familiar_names(nas25):
+    job = nas25.job(int(nas25.call("app.image.pull", {"image": "docker.io/library/nginx:1.27.3"})))
+    assert job["state"] == "SUCCESS", job
+    found = nas25.call("app.image.query", [["repo_tags", "rin", "nginx:1.27.3"]],
+                       {"select": ["repo_tags", "repo_digests"]})
+    assert len(found) == 1 and found[0]["repo_tags"] == ["nginx:1.27.3"]
+    assert found[0]["repo_digests"][0].startswith("nginx@sha256:")
+    rc, _, err = nas25.run("call", "app.image.pull", json.dumps({"name": "nginx"}))
+    assert rc == 1 and "image_pull.name" in err
+
+
+def test_compose_up_pulls_only_missing_images_and_a_digest_pins_them(nas25):
+    pin = "sha256:" + "ab" * 32
+    compose = f"services:\n  web:\n    image: nginx:1.27.3\n  pinned:\n    image: ghcr.io/x/y:2@{pin}\n"
+    assert nas25.job(nas25.create(compose=compose))["state"] == "SUCCESS"
+    running = json.loads((nas25.state / "sim/truenas/rendered/web.images.json").read_text())
+    assert running["pinned"]["repo_digests"] == [f"ghcr.io/x/y@{pin}"]
+    images = nas25.call("app.image.query")
+    assert sorted(t for i in images for t in i["repo_tags"]) == ["<none>:<none>", "nginx:1.27.3"]
