@@ -15,8 +15,10 @@ import json
 import pytest
 
 from sim.engine import LocalProject, host_entries
-from sim.testing import commands, ssh_run, tool_calls
+from sim.testing import commands, tool_calls
 from sim.truenas import store
+
+from .nas_calls import NasCalls
 
 pytestmark = pytest.mark.engine
 
@@ -37,7 +39,7 @@ SYSTEM_PATH = "services:\n  web:\n    image: docker.io/library/nginx:1.27.3\n   
 CRASHY = "services:\n  job:\n    image: docker.io/library/crash-test:1.0\n"
 
 
-class Env:
+class Env(NasCalls):
     def __init__(self, fleet, project: LocalProject):
         self.fleet = fleet
         self.project = project
@@ -79,25 +81,6 @@ class Env:
             if res["type"].endswith(":TrueNASApp") and res["urn"].endswith(f"::{name}"):
                 return res["outputs"]
         raise KeyError(name)
-
-    def midclt(self, host, method: str, *args):
-        argv = ["midclt", "call", method, *[a if isinstance(a, str) else json.dumps(a) for a in args]]
-        rc, out, err = ssh_run(host, argv)
-        assert rc == 0, err
-        return json.loads(out) if out.strip()[:1] in "[{" else out.strip()
-
-    def app(self, host, name: str):
-        found = self.midclt(host, "app.query", [["name", "=", name]])
-        return found[0] if found else None
-
-    def wait_job(self, host, job_id) -> dict:
-        import time
-        for _ in range(100):
-            job = self.midclt(host, "core.get_jobs", [["id", "=", int(job_id)]])[0]
-            if job["state"] in ("SUCCESS", "FAILED"):
-                return job
-            time.sleep(0.1)
-        raise AssertionError(f"job {job_id} never finished")
 
     def calls(self, host, since: int = 0) -> list:
         """midclt argv lists (without sudo) since the `since`-th tool call."""
