@@ -10,7 +10,6 @@ Refresh is the playbook's read tasks (`--tags read`); destroy is `-e ct_state=ab
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil

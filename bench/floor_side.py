@@ -13,7 +13,7 @@ import yaml
 from sim.engine import REPO, LocalProject, offline_env
 
 from . import fleet as bench_fleet
-from .homefleet_side import UPDATED_MEMORY, children_cpu
+from .homefleet_side import children_cpu, scenario_args
 from .memory import ProviderSampler
 
 PROGRAM = Path(__file__).resolve().parent / "floor"
@@ -43,20 +43,7 @@ class FloorRunner:
         (self.project.workdir / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": config}))
 
     def run(self, scenario: str) -> dict:
-        if scenario == "up":
-            self._write()
-            args = ("up",)
-        elif scenario == "noop":
-            args = ("up",)
-        elif scenario == "refresh":
-            args = ("refresh", "--skip-preview")
-        elif scenario == "update":
-            self._write({bench_fleet.app_name(bench_fleet.host_names(self.size)[0], 0): UPDATED_MEMORY})
-            args = ("up",)
-        elif scenario == "destroy":
-            args = ("destroy",)
-        else:
-            raise ValueError(scenario)
+        args = scenario_args(scenario, self._write, bench_fleet.app_name(bench_fleet.host_names(self.size)[0], 0))
         with ProviderSampler(self.project.workdir) as sampler:
             cpu = children_cpu()
             began = time.monotonic()

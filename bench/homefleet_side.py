@@ -16,6 +16,24 @@ STACK = "bench"
 UPDATED_MEMORY = 384
 
 
+def scenario_args(scenario: str, write, first_app: str) -> tuple:
+    """The `pulumi` command of a bench scenario; `write(memory)` rewrites the stack file first
+    for the scenarios that change it (the same for homefleet and the floor)."""
+    if scenario == "up":
+        write()
+        return ("up",)
+    if scenario == "noop":
+        return ("up",)
+    if scenario == "refresh":
+        return ("refresh", "--skip-preview")  # the preview pass would read everything a second time
+    if scenario == "update":
+        write({first_app: UPDATED_MEMORY})
+        return ("up",)
+    if scenario == "destroy":
+        return ("destroy",)
+    raise ValueError(scenario)
+
+
 def children_cpu() -> float:
     """User + system seconds of every waited-for descendant (the pulumi CLI waits for its
     language host and provider processes, so their time is in it)."""
@@ -53,20 +71,7 @@ class HomefleetRunner:
         return bench_fleet.app_name(bench_fleet.host_names(self.size)[0], 0)
 
     def run(self, scenario: str) -> dict:
-        if scenario == "up":
-            self._write()
-            args = ("up",)
-        elif scenario == "noop":
-            args = ("up",)
-        elif scenario == "refresh":
-            args = ("refresh", "--skip-preview")  # the preview pass would read everything a second time
-        elif scenario == "update":
-            self._write({self.first_app(): UPDATED_MEMORY})
-            args = ("up",)
-        elif scenario == "destroy":
-            args = ("destroy",)
-        else:
-            raise ValueError(scenario)
+        args = scenario_args(scenario, self._write, self.first_app())
         start = counters.mark(self.sim)
         with ProviderSampler(self.project.workdir) as sampler:
             wall, cpu = self._pulumi(*args)
