@@ -7,6 +7,7 @@ nothing to do. `BY_VALUE`: decided by the value (`KeyRules` below, and proxmox_s
 
 from __future__ import annotations
 
+from . import proxmox_network as network_mode
 from .model import Service
 
 _IGNORE_FIX = "Remove it, or add `x-homefleet: {{ignore: [{key}]}}` to the service to deploy the service without it"
@@ -145,12 +146,7 @@ class KeyRules:
                               _IGNORE_FIX.format(key=key))
                 else:
                     self.warn(f"{service.where}.{key}", "is ignored (x-homefleet.ignore)")
-        mode = options.get("network_mode")
-        if mode is not None and mode not in ("bridge", "default"):
-            what = ("shares the network of another container" if str(mode).startswith(("service:", "container:"))
-                    else "uses the host's network" if mode == "host" else f"uses the network mode {mode!r}")
-            self.fail(f"{service.where}.network_mode", f"{what}, which a Proxmox CT cannot do",
-                      "Remove network_mode:; every service gets its own address and reaches the others by name")
+        network_mode.check(service, self.compose.services, self.fail, self.warn)
         for key in ("ipc", "pid"):
             value = options.get(key)
             if value is not None and not (key == "ipc" and value in ("private", "shareable", "none")):

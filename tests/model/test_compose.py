@@ -302,8 +302,6 @@ REFUSED = [
      "Proxmox CT. " + IGNORE.format(key="cap_add")),
     ("network_mode: 'service:db'", "services.web.network_mode: shares the network of another container, which a Proxmox "
      "CT cannot do. Remove network_mode:; every service gets its own address and reaches the others by name"),
-    ("network_mode: host", "services.web.network_mode: uses the host's network, which a Proxmox CT cannot do. "
-     "Remove network_mode:; every service gets its own address and reaches the others by name"),
     ("ipc: host", "services.web.ipc: shares an IPC namespace (ipc: host), which separate Proxmox CTs cannot do. "
      "Remove ipc:, or run these processes in one service"),
     ("pid: 'service:db'", "services.web.pid: shares a PID namespace (pid: service:db), which separate Proxmox CTs cannot "
