@@ -26,6 +26,7 @@ from ..config import PROJECT
 from ..errors import located
 from . import host_access
 from .proxmox_appdir import AppDir
+from .proxmox_files import FileRules
 from .proxmox_keys import BY_VALUE, HARD, NO_EFFECT, SOFT, WARN, KeyRules, init_user
 from .proxmox_sizes import limits_of, size_of
 from .proxmox_storage import StorageRules, driver_bind, safe_path
@@ -92,7 +93,7 @@ def app_problems(app, file: str, where: str) -> list:
     return problems
 
 
-class _Converter(KeyRules, StorageRules):
+class _Converter(KeyRules, StorageRules, FileRules):
     def __init__(self, stack: str, app_name: str, compose: ComposeFile, host_name: str, host, app=None,
                  package=None, addresses: Optional[dict] = None, files=None):
         self.stack, self.app_name, self.compose = stack, app_name, compose
@@ -212,6 +213,8 @@ class _Converter(KeyRules, StorageRules):
         env, secret_env = self._environment(service)
         entrypoint, command = self._entrypoint(service, ignore)
         volumes, mounts, files = self._volumes(service, ignore)
+        more_mounts, more_files = self._secrets_and_configs(service)
+        mounts, files = mounts + more_mounts, files + more_files
         devices = self._devices(service, ignore)
         ports = self._ports(service, ignore)
         self._relations(service)

@@ -96,10 +96,32 @@ class AppDir:
                     self.dirs.setdefault(str(path.relative_to(self.compose_dir)), owner)
         return host, "dir"
 
-    def _upload(self, at: str, rel: str, local: Path) -> None:
+    def copy(self, at: str, source: str, rel: str, service) -> Optional[str]:
+        """A file beside the compose file, uploaded under another name (`rel`, e.g. secrets/<service>/<name>)
+        in a folder the service's user owns -> its host path, or None (reported)."""
+        name = posixpath.normpath(source)
+        if source.startswith(("/", "~")) or name.startswith("../") or name == ".." or not _SAFE_REL.match(name):
+            self.fail(at, f"the file {source!r} must be beside the compose file (a relative path below its folder, in "
+                      "letters, digits and ._+@-): homefleet uploads it from there",
+                      "Put the file beside the compose file and write file: ./" + posixpath.basename(source))
+            return None
+        local, refused = within(self.boundary, self.compose_dir, name)
+        if refused:
+            self.fail(at, *refused)
+            return None
+        if not local.is_file():
+            self.fail(at, f"file {source!r} not found next to the compose file", "Create it or fix the path")
+            return None
+        if not self._need_root(at):
+            return None
+        self.dirs.setdefault(posixpath.dirname(rel), UNPRIVILEGED_BASE + uid_of(service))
+        self._upload(at, rel, local, checked=True)
+        return f"{self.root}/{rel}" if rel in self.files else None
+
+    def _upload(self, at: str, rel: str, local: Path, checked: bool = False) -> None:
         if rel in self.files:
             return
-        _, refused = within(self.boundary, self.compose_dir, rel)
+        _, refused = (None, None) if checked else within(self.boundary, self.compose_dir, rel)
         if refused or not _SAFE_REL.match(rel):
             self.fail(at, f"{rel!r} cannot be uploaded: " + (refused[0] if refused else "its name holds characters "
                       "other than letters, digits and ._+@-"), "Rename it, or keep it inside the project folder")

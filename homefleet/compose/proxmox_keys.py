@@ -22,11 +22,6 @@ HARD = {
                      "Bind-mount the same absolute host path in both services"),
     "external_links": ("links to containers outside the file cannot be made on Proxmox",
                        "Remove external_links: and use the other app's address"),
-    "secrets": ("file-based secrets are not supported on Proxmox",
-                "Pass the value through environment: as ${VAR} and set VAR as a secret: "
-                "pulumi config set --secret --path 'homefleet:secrets.{app}.VAR' <value>"),
-    "configs": ("config files are not supported on Proxmox",
-                "Bind-mount the folder holding the file from an absolute host path"),
     "gpus": ("GPU reservations are Docker-specific",
              "List the GPU device nodes under devices: (e.g. /dev/dri/renderD128 or /dev/nvidia0)"),
     "device_cgroup_rules": ("device cgroup rules are Docker-specific", "List the devices under devices:"),
@@ -98,7 +93,7 @@ WARN = {
 NO_EFFECT = {"labels", "label_file", "annotations", "expose", "attach", "develop", "pull_policy", "pull_refresh_after"}
 # Mapped, or refused depending on the value (see _features, _deploy and _limits).
 BY_VALUE = {"cpus", "mem_limit", "memswap_limit", "deploy", "network_mode", "ipc", "pid", "scale",
-            "links", "extra_hosts"}
+            "links", "extra_hosts", "secrets", "configs"}
 
 
 class KeyRules:

@@ -315,11 +315,10 @@ REFUSED = [
      "Bind-mount the same absolute host path in both services"),
     ("links: [ghost]", "services.web.links: links to 'ghost', which is not a service of this file. Remove it; services "
      "of this file reach each other by name"),
-    ("secrets: [token]", "services.web.secrets: file-based secrets are not supported on Proxmox. Pass the value through "
-     "environment: as ${VAR} and set VAR as a secret: pulumi config set --secret --path 'homefleet:secrets.app.VAR' "
-     "<value>"),
-    ("configs: [conf]", "services.web.configs: config files are not supported on Proxmox. Bind-mount the folder holding "
-     "the file from an absolute host path"),
+    ("secrets: [token]", "services.web.secrets[0]: names the secret 'token', which the file does not declare. Add it "
+     "under the top-level secrets: with file: ./token"),
+    ("configs: [conf]", "services.web.configs[0]: names the config 'conf', which the file does not declare. Add it "
+     "under the top-level configs: with file: ./conf"),
     ("gpus: all", "services.web.gpus: GPU reservations are Docker-specific. List the GPU device nodes under devices: "
      "(e.g. /dev/dri/renderD128 or /dev/nvidia0)"),
     ("scale: 3", "services.web.scale: runs 3 copies; a Proxmox CT is one copy. Remove scale: or set it to 1"),

@@ -94,3 +94,82 @@ def test_sharing_another_services_network_is_still_refused():
         """)
     assert any("services.torrent.network_mode: shares the network of another container" in p
                for p in plan.problems), plan.problems
+
+
+# ---------------------------------------------------------------- secrets: and configs: from files
+
+def test_file_secrets_become_a_read_only_run_secrets_folder_per_service(tmp_path):
+    (tmp_path / "compose").mkdir()
+    (tmp_path / "compose" / "db_password.txt").write_text("s3cret\n")
+    (tmp_path / "compose" / "api_key.txt").write_text("k\n")
+    plan = convert("""\
+        services:
+          db:
+            image: postgres:17
+            environment: {POSTGRES_PASSWORD_FILE: /run/secrets/db_password}
+            secrets: [db_password]
+          api:
+            image: ghcr.io/acme/api:1.0
+            user: "1000"
+            secrets:
+              - db_password
+              - source: api_key
+                target: token
+        secrets:
+          db_password: {file: ./db_password.txt}
+          api_key: {file: api_key.txt}
+        """, base_dir=tmp_path)
+    assert plan.problems == [], plan.problems
+    specs = {ct.service: ct.spec for ct in plan.cts}
+    assert {"source": "/tank/apps/app/secrets/db", "path": "/run/secrets", "read_only": True} in specs["db"]["mounts"]
+    assert {"source": "/tank/apps/app/secrets/api", "path": "/run/secrets", "read_only": True} in specs["api"]["mounts"]
+    files = {f["path"]: f for f in plan.app_dir["files"]}
+    assert set(files) == {"secrets/db/db_password", "secrets/api/db_password", "secrets/api/token"}
+    dirs = {d["path"]: d["uid"] for d in plan.app_dir["dirs"]}
+    assert dirs["secrets/api"] == 101000 and dirs["secrets/db"] == 100000, "readable by the user the service runs as"
+    assert "s3cret" not in repr({ct.service: ct.spec for ct in plan.cts}), "the content is not a CT input"
+
+
+def test_file_configs_are_written_at_their_target(tmp_path):
+    (tmp_path / "compose").mkdir()
+    (tmp_path / "compose" / "prometheus.yml").write_text("scrape_configs: []\n")
+    plan = convert("""\
+        services:
+          prom:
+            image: prom/prometheus:v3.5.0
+            configs:
+              - source: prom_config
+                target: /etc/prometheus/prometheus.yml
+              - plain
+        configs:
+          prom_config: {file: ./prometheus.yml}
+          plain: {file: ./prometheus.yml}
+        """, base_dir=tmp_path)
+    assert plan.problems == [], plan.problems
+    files = plan.cts[0].spec["files"]
+    assert [f["path"] for f in files] == ["/etc/prometheus/prometheus.yml", "/plain"]
+    assert all(f["source"] == "/tank/apps/app/prometheus.yml" and len(f["sha256"]) == 64 for f in files)
+
+
+@pytest.mark.parametrize("body,message", [
+    ("{external: true}", "secrets.s: is external (made with docker secret create)"),
+    ("{environment: TOKEN}", "secrets.s.environment: "),
+    ("{file: ./missing.txt}", "secrets.s.file: "),
+])
+def test_secrets_that_cannot_be_files_are_refused_with_a_fix(tmp_path, body, message):
+    plan = convert(f"""\
+        services:
+          web: {{image: nginx:1.27, secrets: [s]}}
+        secrets:
+          s: {body}
+        """, base_dir=tmp_path)
+    assert any(message in p for p in plan.problems), plan.problems
+
+
+def test_a_service_naming_an_undeclared_secret_is_refused(tmp_path):
+    plan = convert("""\
+        services:
+          web: {image: nginx:1.27, secrets: [nope]}
+        """, base_dir=tmp_path)
+    assert any("services.web.secrets[0]: names the secret 'nope', which the file does not declare" in p
+               for p in plan.problems), plan.problems
