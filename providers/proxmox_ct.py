@@ -518,14 +518,14 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         return _outputs(news, vmid, readback, image_env, olds.get("kept_on_holder"))
 
     def _set_init_user(self, props: dict, vmid: int, running: bool, start: bool) -> dict:
-        """lxc.init.uid/gid from the compose `user:` (stop first if running; start after if wanted) ->
+        """lxc.init.uid/gid/cwd from the compose `user:`/`working_dir:` (stop first if running; start after if wanted) ->
         a fresh read back."""
         target = target_of(props)
         user = props["init_user"]
         lines = ["set -eu"]
         if running:
             lines.append(script.q(pct.shutdown_argv(vmid)) + " </dev/null")
-        lines.append(script.q(ctinit.write_argv(vmid, user["uid"], user["gid"])) + " </dev/null")
+        lines.append(script.q(ctinit.write_argv(vmid, user.get("uid"), user.get("gid"), user.get("cwd"))) + " </dev/null")
         if start:
             lines.append(script.q(pct.start_argv(vmid)) + " </dev/null")
         result = _write(target, script.sh(lines))

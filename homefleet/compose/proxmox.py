@@ -27,7 +27,7 @@ from ..errors import located
 from . import host_access
 from .proxmox_appdir import AppDir
 from .proxmox_files import FileRules
-from .proxmox_keys import BY_VALUE, HARD, NO_EFFECT, SOFT, WARN, KeyRules, init_user
+from .proxmox_keys import BY_VALUE, HARD, NO_EFFECT, SOFT, WARN, KeyRules, init_cwd, init_user
 from .proxmox_sizes import limits_of, size_of
 from .proxmox_storage import StorageRules, driver_bind, safe_path
 from .variables import SecretText
@@ -262,7 +262,7 @@ class _Converter(KeyRules, StorageRules, FileRules):
             "ports": ports,
             "hosts": (self.hosts + self._extra_hosts(service)) if address and self.hosts else None,
             "files": files or None,
-            "init_user": init_user(service.user) if service.user is not None else None,
+            "init_user": _init(service, ignore),
         }
         spec = {k: v for k, v in spec.items() if v is not None}
         depends = [ct_name(self.app_name, d) for d in service.depends_on]
@@ -285,9 +285,10 @@ class _Converter(KeyRules, StorageRules, FileRules):
             self.fail(f"{where}.ignore", "must be a list of compose keys", "Write e.g. ignore: [user]")
             x = {**x, "ignore": []}
         for key in x.get("ignore") or []:
-            if key not in SOFT and key not in WARN and key not in ("command", "ports", "devices"):
+            if key not in SOFT and key not in WARN and key not in ("command", "ports", "devices", "working_dir"):
                 self.fail(f"{where}.ignore", f"{key!r} cannot be ignored",
-                          "Only these can: " + ", ".join(sorted(set(SOFT) | {"command", "ports", "devices"})))
+                          "Only these can: " + ", ".join(sorted(set(SOFT) | {"command", "ports", "devices",
+                                                                              "working_dir"})))
         vmid = x.get("vmid")
         if vmid is not None and (not isinstance(vmid, int) or isinstance(vmid, bool) or not 100 <= vmid <= 999999999):
             self.fail(f"{where}.vmid", f"must be a number from 100 to 999999999 (got {vmid!r})")
@@ -488,6 +489,15 @@ def _grouped(display: str, warnings: list) -> list:
         if where not in groups[(message, fix)]:
             groups[(message, fix)].append(where)
     return [located(display, ", ".join(wheres), message, fix) for (message, fix), wheres in groups.items()]
+
+
+def _init(service: Service, ignore: set) -> Optional[dict]:
+    """What the CT's init runs as and where (`user:` -> lxc.init.uid/gid, `working_dir:` -> lxc.init.cwd)."""
+    out = dict(init_user(service.user) or {}) if service.user is not None else {}
+    cwd = init_cwd(service.working_dir) if service.working_dir is not None and "working_dir" not in ignore else None
+    if cwd is not None:
+        out["cwd"] = cwd
+    return out or None
 
 
 def _levels(services: dict) -> dict:

@@ -42,8 +42,6 @@ HARD = {
 SOFT = {
     "user": "runs the service as the user named {value}, which homefleet cannot look up before the image is on the "
             "host (a numeric uid[:gid] or root works: it becomes the CT's lxc.init.uid)",
-    "working_dir": "sets the working directory to {value}, which homefleet cannot set on a Proxmox CT "
-                   "(it starts in the image's WORKDIR)",
     "cap_add": "adds the capabilities {value}, which homefleet cannot grant to a Proxmox CT",
     "group_add": "adds supplementary groups ({value}), which homefleet cannot set on a Proxmox CT",
     "post_start": "runs lifecycle hooks, which a Proxmox CT does not have",
@@ -131,7 +129,17 @@ class KeyRules:
                 if value in (False, None, [], {}):
                     continue
                 self.warn(at, WARN[key].replace("{value}", _show(value)))
-        for key in ("user", "working_dir"):
+        if service.working_dir is not None and "working_dir" in ignore:
+            self.warn(f"{service.where}.working_dir", "is ignored (x-homefleet.ignore): the CT starts in the image's "
+                      "WorkingDir")
+        elif service.working_dir is not None:
+            if init_cwd(service.working_dir) is None:
+                self.fail(f"{service.where}.working_dir", f"{_show(service.working_dir)!r} is not an absolute path on "
+                          "one line, which PVE's lxc.init.cwd needs", "Write an absolute path, e.g. /app")
+            else:
+                self.warn(f"{service.where}.working_dir", "is the CT's lxc.init.cwd: the folder must exist in the image "
+                          "(Docker creates it; LXC fails the start without it)")
+        for key in ("user",):
             value = getattr(service, key)
             if key == "user" and value is not None and init_user(value) is not None:
                 continue  # mapped: lxc.init.uid/gid (proxmox.py)
@@ -203,6 +211,15 @@ def init_user(value) -> "dict | None":
     if not uid_text.isdigit() or (gid_text and not gid_text.isdigit()):
         return None
     return {"uid": int(uid_text), "gid": int(gid_text or 0)}
+
+
+def init_cwd(value) -> "str | None":
+    """`working_dir:` as PVE's lxc.init.cwd (Create.pm writes it from the image's WorkingDir), or None when PVE's
+    config line cannot hold it (relative, or a control character)."""
+    text = str(value)
+    if not text.startswith("/") or any(ord(c) < 0x20 or ord(c) == 0x7f for c in text):
+        return None
+    return text
 
 
 def _caps(value) -> list:

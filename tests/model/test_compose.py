@@ -309,8 +309,8 @@ REFUSED = [
     ("user: 'unit:root'", "services.web.user: runs the service as the user named unit:root, which homefleet cannot look "
      "up before the image is on the host (a numeric uid[:gid] or root works: it becomes the CT's lxc.init.uid). "
      + IGNORE.format(key="user")),
-    ("working_dir: /app", "services.web.working_dir: sets the working directory to /app, which homefleet cannot set on a "
-     "Proxmox CT (it starts in the image's WORKDIR). " + IGNORE.format(key="working_dir")),
+    ("working_dir: app", "services.web.working_dir: 'app' is not an absolute path on one line, which PVE's "
+     "lxc.init.cwd needs. Write an absolute path, e.g. /app"),
     ("volumes_from: [db]", "services.web.volumes_from: mounts another container's volumes, which a Proxmox CT cannot do. "
      "Bind-mount the same absolute host path in both services"),
     ("links: [ghost]", "services.web.links: links to 'ghost', which is not a service of this file. Remove it; services "

@@ -173,3 +173,40 @@ def test_a_service_naming_an_undeclared_secret_is_refused(tmp_path):
         """, base_dir=tmp_path)
     assert any("services.web.secrets[0]: names the secret 'nope', which the file does not declare" in p
                for p in plan.problems), plan.problems
+
+
+# ---------------------------------------------------------------- working_dir: and user:
+
+def test_working_dir_becomes_the_init_cwd_with_or_without_a_user():
+    plan = convert("""\
+        services:
+          web:
+            image: node:22
+            working_dir: /srv/app
+            command: npm start
+          worker:
+            image: node:22
+            user: "1000:1000"
+            working_dir: ${APP_DIR:-/srv/app}/worker
+        """)
+    assert plan.problems == [], plan.problems
+    specs = {ct.service: ct.spec for ct in plan.cts}
+    assert specs["web"]["init_user"] == {"cwd": "/srv/app"}, "the image's User stays PVE's"
+    assert specs["worker"]["init_user"] == {"uid": 1000, "gid": 1000, "cwd": "/srv/app/worker"}
+    assert any("services.web.working_dir" in w and "must exist in the image" in w for w in plan.warnings)
+
+
+@pytest.mark.parametrize("value", ["relative/dir", "./app"])
+def test_a_working_dir_pve_cannot_hold_is_refused(value):
+    plan = convert(f"""\
+        services:
+          web: {{image: node:22, working_dir: "{value}"}}
+        """)
+    assert any("services.web.working_dir: " in p and "absolute path" in p for p in plan.problems), plan.problems
+
+
+def test_providers_init_writer_leaves_what_it_is_not_given():
+    from providers.hosts import ctinit
+    argv = ctinit.write_argv(101, None, None, "/srv/app")
+    assert argv[:2] == ["perl", "-e"] and argv[3:] == ["101", "-", "-", "/srv/app"]
+    assert ctinit.write_argv(101, 1000, 0)[3:] == ["101", "1000", "0", "-"]
