@@ -8,7 +8,10 @@ real Pulumi engine to a simulated Proxmox host:
 - a `127.0.0.1:` port is not published (no URL, no refusal); 8443 gets an https:// URL;
 - relative bind mounts become folders under the host's appRoot, a named volume shared by two services
   one folder bind-mounted into both, and a config file beside the compose file (naming a peer) is
-  uploaded and written into its CT; editing it updates and restarts only that CT.
+  uploaded and written into its CT; editing it updates and restarts only that CT;
+- a single service on `network_mode: host` is its own CT on the bridge (its URL at the CT's address), its
+  `working_dir:` the CT's lxc.init.cwd, a file `secrets:` entry at /run/secrets/<name> (a read-only folder
+  per service) and a `configs:` file at its target.
 """
 
 import json
@@ -96,6 +99,30 @@ services:
 """
 NGINX_CONF = "events {}\nhttp { server { listen 80; location / { proxy_pass http://wiki:3000; } } }\n"
 
+# jellyfin / homepage style: one service on the host's network, a working_dir, a file-based secret and a
+# config file (the compose `secrets:` / `configs:` top-level keys), all from files beside the compose file.
+MEDIA = """\
+services:
+  media:
+    image: ghcr.io/acme/media:1.0
+    network_mode: host
+    working_dir: /srv/media
+    restart: unless-stopped
+    ports: ["8096:8096"]
+    secrets: [api_token]
+    configs:
+      - source: media_conf
+        target: /etc/media/media.conf
+secrets:
+  api_token:
+    file: ./api_token.txt
+configs:
+  media_conf:
+    file: ./media.conf
+"""
+MEDIA_CONF = "library = /media\nlog = info\n"
+MEDIA_TOKEN = "tok-8d1f-not-a-real-token\n"
+
 IMAGES = {
     "ghcr.io/acme/notes:2.1": {"Entrypoint": ["tini", "--", "/docker-entrypoint.sh"], "Cmd": ["serve"],
                                "ExposedPorts": {"5678/tcp": {}}, "User": "", "WorkingDir": "/home/node"},
@@ -104,7 +131,8 @@ IMAGES = {
     "ghcr.io/acme/photos-server:1.4.2": {"Entrypoint": ["tini", "--", "/bin/sh"], "Cmd": ["start.sh"]},
     "ghcr.io/acme/wiki:3.0": {"Entrypoint": ["/usr/bin/dumb-init", "--", "wiki"], "Cmd": ["serve"]},
 }
-FILES = {"docker.io/library/nginx:1.27": {"etc/nginx/nginx.conf": "# the image's default\n"}}
+FILES = {"docker.io/library/nginx:1.27": {"etc/nginx/nginx.conf": "# the image's default\n"},
+         "ghcr.io/acme/media:1.0": {"etc/media/media.conf": "# the image's default\n", "srv/media/README": "media\n"}}
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +155,11 @@ def project(tmp_path_factory):
     (project.workdir / "stacks" / "compose" / "wiki").mkdir()
     (project.workdir / "stacks" / "compose" / "wiki" / "compose.yml").write_text(WIKI)
     (project.workdir / "stacks" / "compose" / "wiki" / "nginx.conf").write_text(NGINX_CONF)
+    media = project.workdir / "stacks" / "compose" / "media"
+    media.mkdir()
+    (media / "compose.yml").write_text(MEDIA)
+    (media / "media.conf").write_text(MEDIA_CONF)
+    (media / "api_token.txt").write_text(MEDIA_TOKEN)
     return project
 
 
@@ -137,7 +170,8 @@ def write_stack(project, pve, env=None):
     apps = {"notes": {"host": "pve1", "compose": "stacks/compose/notes.yml", "deleteData": True,
                       **({"env": env} if env else {})},
             "photos": {"host": "pve1", "compose": "stacks/compose/photos/compose.yml"},
-            "wiki": {"host": "pve1", "compose": "stacks/compose/wiki/compose.yml", "deleteData": True}}
+            "wiki": {"host": "pve1", "compose": "stacks/compose/wiki/compose.yml", "deleteData": True},
+            "media": {"host": "pve1", "compose": "stacks/compose/media/compose.yml", "deleteData": True}}
     project.write_stack(STACK, {"homefleet:hosts": hosts, "homefleet:apps": apps})
 
 
@@ -302,3 +336,37 @@ services:
     assert "services.web.volumes[0]: bind-mounts the host's /etc/pve, which reaches the host" in out
     assert "set allowSystemPaths: true on homefleet:apps.bad" in out
     assert tool_count(pve["pve1"]) == start, "nothing ran on the host"
+
+
+def test_host_networking_alone_is_the_cts_own_address_on_the_bridge(pve, project, deployed):
+    conf = ct_config(pve["pve1"], deployed["cts"]["media"]["vmid"])
+    ip = conf["net0"].split("ip=")[1].split("/")[0]
+    assert ip.startswith("198.18.210.") and "bridge=" in conf["net0"], conf["net0"]
+    outputs = project.pulumi("stack", "output", "--json", stack=STACK, check=True).json()
+    assert outputs["apps"]["media"]["services"]["media"]["urls"] == [f"http://{ip}:8096"]
+    out = deployed["preview"].stdout + deployed["preview"].stderr
+    assert "services.media.network_mode: is mapped: on Proxmox the service is its own CT" in out, out
+
+
+def test_working_dir_is_the_cts_init_cwd(pve, deployed):
+    conf = ct_config(pve["pve1"], deployed["cts"]["media"]["vmid"])
+    assert ("lxc.init.cwd", "/srv/media") in conf["lxc"], conf["lxc"]
+    assert not any(k in ("lxc.init.uid", "lxc.init.gid") for k, _ in conf["lxc"]), "no user: leaves PVE's (none here)"
+    assert deployed["cts"]["media"]["status"] == "running"
+
+
+def test_a_file_secret_and_a_config_reach_the_ct_where_docker_puts_them(pve, deployed):
+    vmid = deployed["cts"]["media"]["vmid"]
+    rc, out, err = pct_exec(pve, vmid, "cat", "/run/secrets/api_token")
+    assert (rc, out) == (0, MEDIA_TOKEN), (rc, out, err)
+    rc, out, err = pct_exec(pve, vmid, "cat", "/etc/media/media.conf")
+    assert (rc, out) == (0, MEDIA_CONF), (rc, out, err)
+    conf = ct_config(pve["pve1"], vmid)
+    secrets = [v for k, v in conf.items() if k.startswith("mp") and "mp=/run/secrets" in v]
+    assert secrets == [f"{app_root(pve)}/media/secrets/media,mp=/run/secrets,ro=1"], conf
+    state = project_state_text(deployed)
+    assert "tok-8d1f" not in state, "the secret's content is not in the preview output"
+
+
+def project_state_text(deployed) -> str:
+    return deployed["preview"].stdout + deployed["preview"].stderr + deployed["up"].stdout + deployed["up"].stderr
