@@ -5,6 +5,7 @@ import shlex
 
 import pulumi
 
+from homefleet.compose.users import resolve as resolve_user
 from homefleet.config import PROJECT, load_all, stack_file, unpinned_warnings
 from homefleet.errors import ConfigError, located
 from homefleet.outputs import known_ct_outputs
@@ -62,6 +63,9 @@ for ct in plan.cts:
     if ct.command is not None:  # compose `command:` alone: Docker runs it behind the image's ENTRYPOINT
         props["entrypoint"] = templates[ct.template].image_config.apply(
             lambda config, argv=ct.command: shlex.join(list((config or {}).get("entrypoint") or []) + argv))
+    if "name" in (ct.props.get("init_user") or {}):  # compose `user:` by name: the image's /etc/passwd has its uid
+        props["init_user"] = templates[ct.template].image_config.apply(
+            lambda config, init=ct.props["init_user"]: resolve_user(init, config))
     if ct.secret_env is not None:  # compose: only the variables this service names, rendered from the app's secrets
         props["secret_env"] = pulumi.Output.secret(secrets).apply(
             lambda s, app=ct.app, env=ct.secret_env: {k: t.render((s or {}).get(app, {})) for k, t in env.items()})

@@ -204,6 +204,9 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         hostname = news.get("hostname")
         if hostname not in (None, UNKNOWN) and not _HOSTNAME.match(hostname):
             failures.append(CheckFailure("hostname", "must be a DNS label: letters, digits and '-', at most 63"))
+        init = news.get("init_user")
+        if isinstance(init, dict) and init.get("error"):  # compose `user:` naming a user the image lacks
+            failures.append(CheckFailure("init_user", init["error"]))
         for field in ("env", "secret_env"):
             for key, value in (news.get(field) or {}).items():
                 if not _ENV_KEY.match(key):

@@ -27,6 +27,7 @@ from ..errors import located
 from . import host_access
 from .proxmox_appdir import AppDir
 from .proxmox_files import FileRules
+from . import users
 from .proxmox_keys import BY_VALUE, HARD, NO_EFFECT, SOFT, WARN, KeyRules, init_cwd, init_user
 from .proxmox_sizes import limits_of, size_of
 from .proxmox_storage import StorageRules, driver_bind, safe_path
@@ -262,7 +263,7 @@ class _Converter(KeyRules, StorageRules, FileRules):
             "ports": ports,
             "hosts": (self.hosts + self._extra_hosts(service)) if address and self.hosts else None,
             "files": files or None,
-            "init_user": _init(service, ignore),
+            "init_user": _init(service, ignore, f"{self.display}: {service.where}.user"),
         }
         spec = {k: v for k, v in spec.items() if v is not None}
         depends = [ct_name(self.app_name, d) for d in service.depends_on]
@@ -491,9 +492,12 @@ def _grouped(display: str, warnings: list) -> list:
     return [located(display, ", ".join(wheres), message, fix) for (message, fix), wheres in groups.items()]
 
 
-def _init(service: Service, ignore: set) -> Optional[dict]:
+def _init(service: Service, ignore: set, at: str) -> Optional[dict]:
     """What the CT's init runs as and where (`user:` -> lxc.init.uid/gid, `working_dir:` -> lxc.init.cwd)."""
-    out = dict(init_user(service.user) or {}) if service.user is not None else {}
+    out = {}
+    if service.user is not None:
+        named = users.named(service.user, at, service.image) if "user" not in ignore else None
+        out = dict(init_user(service.user) or named or {})
     cwd = init_cwd(service.working_dir) if service.working_dir is not None and "working_dir" not in ignore else None
     if cwd is not None:
         out["cwd"] = cwd

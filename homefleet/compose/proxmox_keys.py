@@ -8,6 +8,7 @@ nothing to do. `BY_VALUE`: decided by the value (`KeyRules` below, and proxmox_s
 from __future__ import annotations
 
 from . import proxmox_network as network_mode
+from . import users
 from .model import Service
 
 _IGNORE_FIX = "Remove it, or add `x-homefleet: {{ignore: [{key}]}}` to the service to deploy the service without it"
@@ -40,8 +41,7 @@ HARD = {
 
 # key -> message: an error unless the service lists the key under x-homefleet.ignore.
 SOFT = {
-    "user": "runs the service as the user named {value}, which homefleet cannot look up before the image is on the "
-            "host (a numeric uid[:gid] or root works: it becomes the CT's lxc.init.uid)",
+    "user": "is {value}, which is not user[:group] (a name or number each, as Docker reads it)",
     "cap_add": "adds the capabilities {value}, which homefleet cannot grant to a Proxmox CT",
     "group_add": "adds supplementary groups ({value}), which homefleet cannot set on a Proxmox CT",
     "post_start": "runs lifecycle hooks, which a Proxmox CT does not have",
@@ -143,6 +143,9 @@ class KeyRules:
             value = getattr(service, key)
             if key == "user" and value is not None and init_user(value) is not None:
                 continue  # mapped: lxc.init.uid/gid (proxmox.py)
+            if key == "user" and value is not None and key not in ignore \
+                    and users.named(value, "", service.image) is not None:
+                continue  # a name: resolved from the image's /etc/passwd once the template is pulled (users.py)
             if value is not None:
                 if key not in ignore:
                     self.fail(f"{service.where}.{key}", SOFT[key].format(value=_show(value)),

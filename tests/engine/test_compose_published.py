@@ -10,7 +10,7 @@ real Pulumi engine to a simulated Proxmox host:
   one folder bind-mounted into both, and a config file beside the compose file (naming a peer) is
   uploaded and written into its CT; editing it updates and restarts only that CT;
 - a single service on `network_mode: host` is its own CT on the bridge (its URL at the CT's address), its
-  `working_dir:` the CT's lxc.init.cwd, a file `secrets:` entry at /run/secrets/<name> (a read-only folder
+  `working_dir:` the CT's lxc.init.cwd, its `user: name:group` the uid/gid from the image's /etc/passwd, a file `secrets:` entry at /run/secrets/<name> (a read-only folder
   per service) and a `configs:` file at its target.
 """
 
@@ -107,6 +107,7 @@ services:
     image: ghcr.io/acme/media:1.0
     network_mode: host
     working_dir: /srv/media
+    user: media:video
     restart: unless-stopped
     ports: ["8096:8096"]
     secrets: [api_token]
@@ -132,7 +133,9 @@ IMAGES = {
     "ghcr.io/acme/wiki:3.0": {"Entrypoint": ["/usr/bin/dumb-init", "--", "wiki"], "Cmd": ["serve"]},
 }
 FILES = {"docker.io/library/nginx:1.27": {"etc/nginx/nginx.conf": "# the image's default\n"},
-         "ghcr.io/acme/media:1.0": {"etc/media/media.conf": "# the image's default\n", "srv/media/README": "media\n"}}
+         "ghcr.io/acme/media:1.0": {"etc/media/media.conf": "# the image's default\n", "srv/media/README": "media\n",
+                                    "etc/passwd": "root:x:0:0:root:/root:/bin/sh\nmedia:x:840:840::/srv/media:/bin/sh\n",
+                                    "etc/group": "root:x:0:\nvideo:x:44:media\nmedia:x:840:\n"}}
 
 
 @pytest.fixture(scope="module")
@@ -348,11 +351,27 @@ def test_host_networking_alone_is_the_cts_own_address_on_the_bridge(pve, project
     assert "services.media.network_mode: is mapped: on Proxmox the service is its own CT" in out, out
 
 
-def test_working_dir_is_the_cts_init_cwd(pve, deployed):
+def test_working_dir_is_the_cts_init_cwd_and_a_user_by_name_its_uid_from_the_images_passwd(pve, deployed):
     conf = ct_config(pve["pve1"], deployed["cts"]["media"]["vmid"])
     assert ("lxc.init.cwd", "/srv/media") in conf["lxc"], conf["lxc"]
-    assert not any(k in ("lxc.init.uid", "lxc.init.gid") for k, _ in conf["lxc"]), "no user: leaves PVE's (none here)"
+    assert ("lxc.init.uid", "840") in conf["lxc"] and ("lxc.init.gid", "44") in conf["lxc"], conf["lxc"]
     assert deployed["cts"]["media"]["status"] == "running"
+
+
+def test_a_user_the_image_does_not_have_fails_the_preview_naming_the_file_and_key(pve, project, deployed):
+    compose = project.workdir / "stacks" / "compose" / "media" / "compose.yml"
+    compose.write_text(MEDIA.replace("user: media:video", "user: jellyfin"))
+    try:
+        start = tool_count(pve["pve1"])
+        run = project.pulumi("preview", stack=STACK)
+    finally:
+        compose.write_text(MEDIA)
+    out = run.stdout + run.stderr
+    assert not run.ok
+    assert ("stacks/compose/media/compose.yml: services.media.user: the image ghcr.io/acme/media:1.0 has no user "
+            "'jellyfin' in its /etc/passwd") in out, out
+    assert "(media, root)" in out
+    assert tool_count(pve["pve1"]) == start, "nothing ran on the host"
 
 
 def test_a_file_secret_and_a_config_reach_the_ct_where_docker_puts_them(pve, deployed):

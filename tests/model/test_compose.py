@@ -306,9 +306,8 @@ REFUSED = [
      "Remove ipc:, or run these processes in one service"),
     ("pid: 'service:db'", "services.web.pid: shares a PID namespace (pid: service:db), which separate Proxmox CTs cannot "
      "do. Remove pid:, or run these processes in one service"),
-    ("user: 'unit:root'", "services.web.user: runs the service as the user named unit:root, which homefleet cannot look "
-     "up before the image is on the host (a numeric uid[:gid] or root works: it becomes the CT's lxc.init.uid). "
-     + IGNORE.format(key="user")),
+    ("user: 'unit:root:x'", "services.web.user: is unit:root:x, which is not user[:group] (a name or number each, as "
+     "Docker reads it). " + IGNORE.format(key="user")),
     ("working_dir: app", "services.web.working_dir: 'app' is not an absolute path on one line, which PVE's "
      "lxc.init.cwd needs. Write an absolute path, e.g. /app"),
     ("volumes_from: [db]", "services.web.volumes_from: mounts another container's volumes, which a Proxmox CT cannot do. "
@@ -358,7 +357,8 @@ def test_every_hard_refusal_is_reported_at_its_key(key):
 
 @pytest.mark.parametrize("key", sorted(set(cp.SOFT) - {"tmpfs"}))
 def test_every_soft_refusal_can_be_waived_and_then_warns(key):
-    value = {"read_only": "true", "init": "true", "oom_kill_disable": "true", "platform": "linux/arm64"}.get(key, "x")
+    value = {"read_only": "true", "init": "true", "oom_kill_disable": "true", "platform": "linux/arm64",
+             "user": "'a:b:c'"}.get(key, "x")
     refused = convert(one_service(f"{key}: {value}"))
     assert len(refused.problems) == 1 and refused.problems[0].startswith(f"{FILE}: services.web.{key}: ")
     assert refused.problems[0].endswith(IGNORE.format(key=key))

@@ -210,3 +210,46 @@ def test_providers_init_writer_leaves_what_it_is_not_given():
     argv = ctinit.write_argv(101, None, None, "/srv/app")
     assert argv[:2] == ["perl", "-e"] and argv[3:] == ["101", "-", "-", "/srv/app"]
     assert ctinit.write_argv(101, 1000, 0)[3:] == ["101", "1000", "0", "-"]
+
+
+IMAGE = {"entrypoint": ["/docker-entrypoint.sh"], "user": "",
+         "users": {"root": [0, 0], "unit": [999, 998], "node": [1000, 1000]},
+         "groups": {"root": 0, "unit": 998, "node": 1000, "www-data": 33}}
+
+
+@pytest.mark.parametrize("user,expected", [
+    ("unit:root", {"uid": 999, "gid": 0}),
+    ("unit", {"uid": 999, "gid": 998}),
+    ("node:www-data", {"uid": 1000, "gid": 33}),
+    ("unit:5", {"uid": 999, "gid": 5}),
+])
+def test_a_user_by_name_is_planned_and_resolved_from_the_images_passwd(user, expected):
+    from homefleet.compose.users import resolve
+    plan = convert(f"""\
+        services:
+          netbox: {{image: netboxcommunity/netbox:v4.3, user: "{user}", working_dir: /opt/netbox}}
+        """)
+    assert plan.problems == [], plan.problems
+    init = plan.cts[0].spec["init_user"]
+    assert init["name"] == user.split(":")[0] and init["at"] == "compose/t.yml: services.netbox.user"
+    assert resolve(init, IMAGE) == {**expected, "cwd": "/opt/netbox"}
+
+
+def test_a_user_the_image_does_not_have_is_an_error_naming_the_file_and_key():
+    from homefleet.compose.users import resolve
+    plan = convert("""\
+        services:
+          netbox: {image: netboxcommunity/netbox:v4.3, user: "nobody:staff"}
+        """)
+    found = resolve(plan.cts[0].spec["init_user"], IMAGE)
+    assert found == {"error": "compose/t.yml: services.netbox.user: the image netboxcommunity/netbox:v4.3 has no user "
+                              "'nobody' in its /etc/passwd (Docker would not start it either). Use a user the image "
+                              "has (node, unit, root) or a numeric uid[:gid]"}, found
+
+
+def test_a_user_name_docker_could_not_read_is_refused():
+    plan = convert("""\
+        services:
+          web: {image: nginx:1.27, user: "a:b:c"}
+        """)
+    assert any("services.web.user: " in p for p in plan.problems), plan.problems
