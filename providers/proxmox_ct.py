@@ -528,10 +528,12 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         lines = ["set -eu"]
         if running:
             lines.append(script.q(pct.shutdown_argv(vmid)) + " </dev/null")
-        lines.append(script.q(ctinit.write_argv(vmid, user.get("uid"), user.get("gid"), user.get("cwd"))) + " </dev/null")
+        env = user.get("env")  # compose env names PVE's env cannot hold: raw lxc.environment lines, on stdin
+        lines.append(script.q(ctinit.write_argv(vmid, user.get("uid"), user.get("gid"), user.get("cwd"), env is not None))
+                     + ("" if env is not None else " </dev/null"))
         if start:
             lines.append(script.q(pct.start_argv(vmid)) + " </dev/null")
-        result = _write(target, script.sh(lines))
+        result = _write(target, script.sh(lines), stdin=ctinit.env_stdin(env) if env is not None else None)
         if not result.ok:
             raise HostCommandError(target.name, f"setting the user of CT {vmid} ({props['app']})", result.stderr)
         result = run(target, ctops.read_script(vmid))

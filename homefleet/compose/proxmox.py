@@ -42,6 +42,7 @@ NON_HTTP_PORTS = {21, 22, 25, 53, 110, 143, 389, 465, 587, 636, 993, 995, 1883, 
                   6379, 8883, 9092, 11211, 27017}
 HTTPS_PORTS = {443, 8443, 9443}
 _ENV_KEY = re.compile(r"^\w+$")
+_RAW_ENV_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 SERVICE_X = {"cores", "memory", "swap", "disk", "vmid", "ip", "ignore"}
 APP_KEYS_FOR_COMPOSE = {"host", "compose", "package", "env", "cores", "memory", "swap", "disk", "storage", "tags",
@@ -211,7 +212,7 @@ class _Converter(KeyRules, StorageRules, FileRules):
         x = self._extension(service)
         ignore = set(x.get("ignore") or [])
         self._features(service, ignore)
-        env, secret_env = self._environment(service)
+        env, secret_env, raw_env = self._environment(service)
         entrypoint, command = self._entrypoint(service, ignore)
         volumes, mounts, files = self._volumes(service, ignore)
         more_mounts, more_files = self._secrets_and_configs(service)
@@ -263,7 +264,7 @@ class _Converter(KeyRules, StorageRules, FileRules):
             "ports": ports,
             "hosts": (self.hosts + self._extra_hosts(service)) if address and self.hosts else None,
             "files": files or None,
-            "init_user": _init(service, ignore, f"{self.display}: {service.where}.user"),
+            "init_user": _init(service, ignore, f"{self.display}: {service.where}.user", raw_env),
         }
         spec = {k: v for k, v in spec.items() if v is not None}
         depends = [ct_name(self.app_name, d) for d in service.depends_on]
@@ -299,12 +300,15 @@ class _Converter(KeyRules, StorageRules, FileRules):
     # ---- environment and command line
 
     def _environment(self, service: Service) -> tuple:
-        env, secret_env = {}, {}
+        """-> (env, secret env, raw env): names PVE's `env` cannot hold (`discovery.type`) go in raw
+        `lxc.environment` lines (providers/hosts/ctinit.py says why), written like lxc.init.uid."""
+        env, secret_env, raw = {}, {}, {}
         for key, value in service.environment.items():
             at = f"{service.where}.environment.{key}"
-            if not _ENV_KEY.match(key):
-                self.fail(at, f"{key!r} cannot be an environment variable on Proxmox "
-                          "(PVE takes letters, digits and '_')", "Rename it")
+            plain = bool(_ENV_KEY.match(key))
+            if not plain and not _RAW_ENV_KEY.match(key):
+                self.fail(at, f"{key!r} cannot be an environment variable on Proxmox (PVE takes letters, digits, '_', "
+                          "and homefleet '.' and '-' through raw lxc.environment lines)", "Rename it")
                 continue
             text = value.template if isinstance(value, SecretText) else value
             if _CONTROL.search(text):
@@ -312,11 +316,16 @@ class _Converter(KeyRules, StorageRules, FileRules):
                           "Put it on one line")
                 continue
             new, _used = rewrite_value(value, self.names, key)
-            if isinstance(new, SecretText):
+            if not plain and isinstance(new, SecretText):
+                self.fail(at, f"holds a secret, and {key!r} can only be passed in a raw lxc.environment line, which "
+                          "is not kept secret", "Pass the secret under a name of letters, digits and '_'")
+            elif not plain:
+                raw[key] = new
+            elif isinstance(new, SecretText):
                 secret_env[key] = new
             else:
                 env[key] = new
-        return env, secret_env
+        return env, secret_env, raw
 
     def _entrypoint(self, service: Service, ignore: set) -> tuple:
         """-> (PVE's entrypoint line or None, the command to run behind the image's ENTRYPOINT or None).
@@ -492,7 +501,7 @@ def _grouped(display: str, warnings: list) -> list:
     return [located(display, ", ".join(wheres), message, fix) for (message, fix), wheres in groups.items()]
 
 
-def _init(service: Service, ignore: set, at: str) -> Optional[dict]:
+def _init(service: Service, ignore: set, at: str, raw_env: Optional[dict] = None) -> Optional[dict]:
     """What the CT's init runs as and where (`user:` -> lxc.init.uid/gid, `working_dir:` -> lxc.init.cwd)."""
     out = {}
     if service.user is not None:
@@ -501,6 +510,8 @@ def _init(service: Service, ignore: set, at: str) -> Optional[dict]:
     cwd = init_cwd(service.working_dir) if service.working_dir is not None and "working_dir" not in ignore else None
     if cwd is not None:
         out["cwd"] = cwd
+    if raw_env:
+        out["env"] = dict(raw_env)
     return out or None
 
 

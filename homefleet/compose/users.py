@@ -36,7 +36,7 @@ def resolve(init: dict, image_config: Optional[dict]) -> dict:
     users = config.get("users") or {}
     groups = config.get("groups") or {}
     name, group = init["name"], init.get("group")
-    rest = {k: v for k, v in init.items() if k == "cwd"}
+    rest = {k: v for k, v in init.items() if k in ("cwd", "env")}
     if name.isdigit():
         uid, primary = int(name), next((g for u, g in users.values() if u == int(name)), 0)
     elif name in users:

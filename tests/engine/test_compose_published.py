@@ -10,7 +10,8 @@ real Pulumi engine to a simulated Proxmox host:
   one folder bind-mounted into both, and a config file beside the compose file (naming a peer) is
   uploaded and written into its CT; editing it updates and restarts only that CT;
 - a single service on `network_mode: host` is its own CT on the bridge (its URL at the CT's address), its
-  `working_dir:` the CT's lxc.init.cwd, its `user: name:group` the uid/gid from the image's /etc/passwd, a file `secrets:` entry at /run/secrets/<name> (a read-only folder
+  `working_dir:` the CT's lxc.init.cwd, its `user: name:group` the uid/gid from the image's /etc/passwd, an env
+  name with dots a raw lxc.environment line, a file `secrets:` entry at /run/secrets/<name> (a read-only folder
   per service) and a `configs:` file at its target.
 """
 
@@ -110,6 +111,9 @@ services:
     user: media:video
     restart: unless-stopped
     ports: ["8096:8096"]
+    environment:
+      media.scan.interval: 30m
+      MEDIA_LOG: info
     secrets: [api_token]
     configs:
       - source: media_conf
@@ -389,3 +393,15 @@ def test_a_file_secret_and_a_config_reach_the_ct_where_docker_puts_them(pve, dep
 
 def project_state_text(deployed) -> str:
     return deployed["preview"].stdout + deployed["preview"].stderr + deployed["up"].stdout + deployed["up"].stderr
+
+
+def test_an_env_name_with_dots_reaches_the_app_and_pct_config_still_reads(pve, deployed):
+    """PVE's env takes `\\w+` names and `pct config` checks its output against that, so a dotted name goes in a
+    raw lxc.environment line, which LXC passes to the app like the rest of its env."""
+    vmid = deployed["cts"]["media"]["vmid"]
+    conf = ct_config(pve["pve1"], vmid)
+    assert ("lxc.environment", "media.scan.interval=30m") in conf["lxc"], conf["lxc"]
+    assert "media.scan.interval" not in (conf.get("env") or ""), "not in PVE's env: pct config would fail"
+    rc, out, err = pct_exec(pve, vmid, "env")
+    assert rc == 0 and "media.scan.interval=30m" in out.splitlines() and "MEDIA_LOG=info" in out.splitlines(), \
+        (rc, out, err)

@@ -208,8 +208,8 @@ def test_a_working_dir_pve_cannot_hold_is_refused(value):
 def test_providers_init_writer_leaves_what_it_is_not_given():
     from providers.hosts import ctinit
     argv = ctinit.write_argv(101, None, None, "/srv/app")
-    assert argv[:2] == ["perl", "-e"] and argv[3:] == ["101", "-", "-", "/srv/app"]
-    assert ctinit.write_argv(101, 1000, 0)[3:] == ["101", "1000", "0", "-"]
+    assert argv[:2] == ["perl", "-e"] and argv[3:] == ["101", "-", "-", "/srv/app", "-"]
+    assert ctinit.write_argv(101, 1000, 0)[3:] == ["101", "1000", "0", "-", "-"]
 
 
 IMAGE = {"entrypoint": ["/docker-entrypoint.sh"], "user": "",
@@ -253,3 +253,43 @@ def test_a_user_name_docker_could_not_read_is_refused():
           web: {image: nginx:1.27, user: "a:b:c"}
         """)
     assert any("services.web.user: " in p for p in plan.problems), plan.problems
+
+
+# ---------------------------------------------------------------- dotted environment keys
+
+def test_dotted_env_keys_go_to_raw_lxc_environment_lines():
+    plan = convert("""\
+        services:
+          search:
+            image: elasticsearch:8.18.0
+            environment:
+              discovery.type: single-node
+              xpack.security.enabled: 'false'
+              ES_JAVA_OPTS: -Xms1g -Xmx1g
+              node-name: es1
+        """)
+    assert plan.problems == [], plan.problems
+    spec = plan.cts[0].spec
+    assert spec["env"] == {"ES_JAVA_OPTS": "-Xms1g -Xmx1g"}
+    assert spec["init_user"] == {"env": {"discovery.type": "single-node", "xpack.security.enabled": "false",
+                                         "node-name": "es1"}}
+
+
+def test_a_dotted_env_key_holding_a_secret_or_odd_characters_is_refused():
+    plan = convert("""\
+        services:
+          search:
+            image: elasticsearch:8.18.0
+            environment:
+              elastic.password: ${ELASTIC_PASSWORD}
+              "bad/key": x
+        """, secrets=["ELASTIC_PASSWORD"])
+    text = "\n".join(plan.problems)
+    assert "services.search.environment.elastic.password: " in text and "secret" in text, text
+    assert "services.search.environment.bad/key: " in text, text
+
+
+def test_the_init_writer_takes_raw_environment_on_stdin():
+    from providers.hosts import ctinit
+    assert ctinit.write_argv(101, None, None, None, env=True)[3:] == ["101", "-", "-", "-", "set"]
+    assert ctinit.env_stdin({"discovery.type": "single-node", "a-b": "1"}) == b"discovery.type=single-node\0a-b=1"
