@@ -528,12 +528,12 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         lines = ["set -eu"]
         if running:
             lines.append(script.q(pct.shutdown_argv(vmid)) + " </dev/null")
-        env = user.get("env")  # compose env names PVE's env cannot hold: raw lxc.environment lines, on stdin
-        lines.append(script.q(ctinit.write_argv(vmid, user.get("uid"), user.get("gid"), user.get("cwd"), env is not None))
-                     + ("" if env is not None else " </dev/null"))
+        env = user.get("env") or {}  # compose env names PVE's env cannot hold: raw lxc.environment lines, on stdin;
+        # always replaced (none left when the file drops them)
+        lines.append(script.q(ctinit.write_argv(vmid, user.get("uid"), user.get("gid"), user.get("cwd"), True)))
         if start:
             lines.append(script.q(pct.start_argv(vmid)) + " </dev/null")
-        result = _write(target, script.sh(lines), stdin=ctinit.env_stdin(env) if env is not None else None)
+        result = _write(target, script.sh(lines), stdin=ctinit.env_stdin(env))
         if not result.ok:
             raise HostCommandError(target.name, f"setting the user of CT {vmid} ({props['app']})", result.stderr)
         result = run(target, ctops.read_script(vmid))
