@@ -5,12 +5,13 @@ import shlex
 
 import pulumi
 
-from homefleet.compose.users import resolve as resolve_user
+from homefleet.compose.users import resolve as resolve_user, resolve_dirs
 from homefleet.config import PROJECT, load_all, stack_file, unpinned_warnings
 from homefleet.errors import ConfigError, located
 from homefleet.outputs import known_ct_outputs
 from homefleet.plan import make_plan
 from homefleet.plan_truenas import plan_truenas, warnings_of
+from homefleet.plan_types import template_name
 from providers.app_files import AppFiles
 from providers.oci_template import OciTemplate
 from providers.proxmox_ct import ProxmoxCT
@@ -52,7 +53,19 @@ show_warnings = pulumi.runtime.is_dry_run()
 for warning in (plan.warnings + unpinned_warnings(stack_name, stack)) if show_warnings else []:
     pulumi.log.warn(warning)
 
-app_dirs = {ad.name: AppFiles(ad.name, ad.props) for ad in plan.app_dirs}  # compose apps' folders on Proxmox hosts
+def app_files_props(ad) -> dict:
+    """A folder of a service running as a named user belongs to that user of its image, known once the template
+    has read the image's /etc/passwd (homefleet/compose/users.py resolve_dirs)."""
+    images = sorted({d["image"] for d in ad.props.get("dirs") or [] if "user" in d})
+    if not images:
+        return ad.props
+    configs = [templates[template_name(ad.host, image)].image_config for image in images]
+    dirs = pulumi.Output.all(*configs).apply(
+        lambda found, dirs=ad.props["dirs"]: resolve_dirs(dirs, dict(zip(images, found))))
+    return {**ad.props, "dirs": dirs}
+
+
+app_dirs = {ad.name: AppFiles(ad.name, app_files_props(ad)) for ad in plan.app_dirs}  # compose apps' folders
 
 apps = {}
 cts = {}

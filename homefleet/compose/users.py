@@ -55,3 +55,21 @@ def resolve(init: dict, image_config: Optional[dict]) -> dict:
         return {"error": f"{init['at']}: the image {init['image']} has no group {group!r} in its /etc/group. "
                          "Use a group the image has, or a numeric gid"}
     return {"uid": int(uid), "gid": int(gid), **rest}
+
+
+UNPRIVILEGED_BASE = 100000  # PVE's default id map: the CT's uid 0 is the host's 100000
+
+
+def resolve_dirs(dirs: list, configs: dict) -> list:
+    """AppFiles folders: one marked with a named user (`user`, `image`: proxmox_appdir.py) is owned by that user's
+    uid and primary gid in the image (`configs`: image -> OciTemplate image_config), mapped into the CT's range;
+    an image not read yet or a name it lacks keeps the CT's root. The markers are dropped."""
+    out = []
+    for item in dirs:
+        entry = {k: v for k, v in item.items() if k not in ("user", "image")}
+        if "user" in item:
+            found = ((configs.get(item["image"]) or {}).get("users") or {}).get(item["user"])
+            if found:
+                entry["uid"], entry["gid"] = UNPRIVILEGED_BASE + int(found[0]), UNPRIVILEGED_BASE + int(found[1])
+        out.append(entry)
+    return out

@@ -111,6 +111,8 @@ services:
     user: media:video
     restart: unless-stopped
     ports: ["8096:8096"]
+    volumes:
+      - ./library:/srv/media/library
     environment:
       media.scan.interval: 30m
       MEDIA_LOG: info
@@ -360,6 +362,8 @@ def test_working_dir_is_the_cts_init_cwd_and_a_user_by_name_its_uid_from_the_ima
     assert ("lxc.init.cwd", "/srv/media") in conf["lxc"], conf["lxc"]
     assert ("lxc.init.uid", "840") in conf["lxc"] and ("lxc.init.gid", "44") in conf["lxc"], conf["lxc"]
     assert deployed["cts"]["media"]["status"] == "running"
+    rc, out, err = ssh_run(pve["pve1"], ["stat", "-c", "%u:%g", app_root(pve) + "/media/library"])
+    assert (rc, out.strip()) == (0, "100840:100840"), "its folder belongs to the image's user media (uid 840)"
 
 
 def test_a_user_the_image_does_not_have_fails_the_preview_naming_the_file_and_key(pve, project, deployed):

@@ -293,3 +293,27 @@ def test_the_init_writer_takes_raw_environment_on_stdin():
     from providers.hosts import ctinit
     assert ctinit.write_argv(101, None, None, None, env=True)[3:] == ["101", "-", "-", "-", "set"]
     assert ctinit.env_stdin({"discovery.type": "single-node", "a-b": "1"}) == b"discovery.type=single-node\0a-b=1"
+
+
+def test_folders_of_a_service_running_as_a_named_user_belong_to_that_user_once_the_image_is_read(tmp_path):
+    from homefleet.compose.users import resolve_dirs
+    plan = convert("""\
+        services:
+          wiki:
+            image: outlinewiki/outline:0.86.1
+            user: node
+            volumes: ["./storage:/var/lib/outline/data"]
+          db:
+            image: postgres:17
+            volumes: ["./pgdata:/var/lib/postgresql/data"]
+        """, base_dir=tmp_path)
+    assert plan.problems == [], plan.problems
+    dirs = {d["path"]: d for d in plan.app_dir["dirs"]}
+    assert dirs["storage"] == {"path": "storage", "uid": 100000, "gid": 100000, "user": "node",
+                               "image": "outlinewiki/outline:0.86.1"}
+    assert dirs["pgdata"] == {"path": "pgdata", "uid": 100000, "gid": 100000}
+    configs = {"outlinewiki/outline:0.86.1": IMAGE}
+    assert resolve_dirs(plan.app_dir["dirs"], configs) == [
+        {"path": "pgdata", "uid": 100000, "gid": 100000}, {"path": "storage", "uid": 101000, "gid": 101000}]
+    assert resolve_dirs(plan.app_dir["dirs"], {})[1] == {"path": "storage", "uid": 100000, "gid": 100000}, \
+        "an image not read yet (or a name it lacks): the CT's root, as before"
