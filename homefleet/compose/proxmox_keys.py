@@ -208,6 +208,8 @@ def init_user(value) -> "dict | None":
     """`user:` as PVE's lxc.init.uid/gid: numeric `uid[:gid]`, or root; None for a name PVE would have to
     look up in the image's /etc/passwd. Without a gid, 0 (Docker's gid for a uid the image does not name)."""
     text = str(value).strip()
+    if text == ":":  # `user: "${PUID}:${PGID}"` with both unset (the reader warns): Docker runs it as root
+        return {"uid": 0, "gid": 0}
     uid_text, _, gid_text = text.partition(":")
     names = {"root": "0"}
     uid_text, gid_text = names.get(uid_text, uid_text), names.get(gid_text, gid_text)

@@ -317,3 +317,11 @@ def test_folders_of_a_service_running_as_a_named_user_belong_to_that_user_once_t
         {"path": "pgdata", "uid": 100000, "gid": 100000}, {"path": "storage", "uid": 101000, "gid": 101000}]
     assert resolve_dirs(plan.app_dir["dirs"], {})[1] == {"path": "storage", "uid": 100000, "gid": 100000}, \
         "an image not read yet (or a name it lacks): the CT's root, as before"
+
+
+def test_user_from_unset_variables_runs_as_root_as_docker_does():
+    plan = convert("""\
+        services:
+          app: {image: linuxserver/sonarr:4, user: "${PUID}:${PGID}"}
+        """)
+    assert plan.problems == [] and plan.cts[0].spec["init_user"] == {"uid": 0, "gid": 0}
