@@ -16,7 +16,8 @@ MAX_BYTES = 256 * 1024
 
 _PERL = r"""
 use strict; use warnings; use JSON::PP; use File::Temp qw(tempdir);
-my ($archive, $max) = @ARGV;
+my $archive = $ENV{HOMEFLEET_ARCHIVE} // die "no archive\n";
+my ($max) = @ARGV;
 sub member {
     my ($name) = @_;
     open(my $fh, "-|", "tar", "-xOf", $archive, $name) or return undef;
@@ -53,8 +54,9 @@ print "\n";
 
 
 def lines(path_expr: str = '"$path"') -> list:
-    """Shell lines printing sections `passwd` and `group` of the archive at `path_expr` (a shell word)."""
-    return [f"perl -e {script.q([_PERL])} {path_expr} {MAX_BYTES}"]
+    """Shell lines printing sections `passwd` and `group` of the archive at `path_expr` (a shell word, passed in
+    the environment so the program's own command line is a fixed, quoted one)."""
+    return [f"HOMEFLEET_ARCHIVE={path_expr} " + script.q(["perl", "-e", _PERL, str(MAX_BYTES)])]
 
 
 def read_script(path: str) -> list:
