@@ -5,11 +5,13 @@ import shlex
 
 import pulumi
 
+from homefleet.compose.users import resolve as resolve_user, resolve_dirs
 from homefleet.config import PROJECT, load_all, stack_file, unpinned_warnings
 from homefleet.errors import ConfigError, located
 from homefleet.outputs import known_ct_outputs
 from homefleet.plan import make_plan
 from homefleet.plan_truenas import plan_truenas, warnings_of
+from homefleet.plan_types import template_name
 from providers.app_files import AppFiles
 from providers.oci_template import OciTemplate
 from providers.proxmox_ct import ProxmoxCT
@@ -51,7 +53,19 @@ show_warnings = pulumi.runtime.is_dry_run()
 for warning in (plan.warnings + unpinned_warnings(stack_name, stack)) if show_warnings else []:
     pulumi.log.warn(warning)
 
-app_dirs = {ad.name: AppFiles(ad.name, ad.props) for ad in plan.app_dirs}  # compose apps' folders on Proxmox hosts
+def app_files_props(ad) -> dict:
+    """A folder of a service running as a named user belongs to that user of its image, known once the template
+    has read the image's /etc/passwd (homefleet/compose/users.py resolve_dirs)."""
+    images = sorted({d["image"] for d in ad.props.get("dirs") or [] if "user" in d})
+    if not images:
+        return ad.props
+    configs = [templates[template_name(ad.host, image)].image_config for image in images]
+    dirs = pulumi.Output.all(*configs).apply(
+        lambda found, dirs=ad.props["dirs"]: resolve_dirs(dirs, dict(zip(images, found))))
+    return {**ad.props, "dirs": dirs}
+
+
+app_dirs = {ad.name: AppFiles(ad.name, app_files_props(ad)) for ad in plan.app_dirs}  # compose apps' folders
 
 apps = {}
 cts = {}
@@ -62,6 +76,9 @@ for ct in plan.cts:
     if ct.command is not None:  # compose `command:` alone: Docker runs it behind the image's ENTRYPOINT
         props["entrypoint"] = templates[ct.template].image_config.apply(
             lambda config, argv=ct.command: shlex.join(list((config or {}).get("entrypoint") or []) + argv))
+    if "name" in (ct.props.get("init_user") or {}):  # compose `user:` by name: the image's /etc/passwd has its uid
+        props["init_user"] = templates[ct.template].image_config.apply(
+            lambda config, init=ct.props["init_user"]: resolve_user(init, config))
     if ct.secret_env is not None:  # compose: only the variables this service names, rendered from the app's secrets
         props["secret_env"] = pulumi.Output.secret(secrets).apply(
             lambda s, app=ct.app, env=ct.secret_env: {k: t.render((s or {}).get(app, {})) for k, t in env.items()})

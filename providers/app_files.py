@@ -35,7 +35,8 @@ class AppFilesProvider(HomefleetProvider):
         root = news.get("root") or ""
         if not _ROOT.match(root) or any(part in (".", "..") for part in root.split("/")):
             failures.append(CheckFailure("root", "must be an absolute folder path without '..'"))
-        for item in news.get("dirs") or []:
+        dirs = news.get("dirs")
+        for item in dirs if isinstance(dirs, list) else []:  # unknown in a preview before the image is read
             if _bad_rel(item.get("path")) or not isinstance(item.get("uid"), (int, float)):
                 failures.append(CheckFailure("dirs", "each folder is a relative path and a numeric uid/gid"))
         for item in news.get("files") or []:

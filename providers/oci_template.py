@@ -5,8 +5,9 @@ create: resolve the tag to a digest, `skopeo copy` to a temp file, rename.
 read: the archive is still there, and what the tag points to now (`latest_digest`): one exec.
 image_config: the image's Entrypoint, Cmd, Env, ExposedPorts, User and WorkingDir, read by
 digest during the pull (`skopeo inspect --config`), so a compose service's `command:` can run
-behind the image's ENTRYPOINT as Docker runs it. Templates made before this output existed
-get it on their next update or refresh.
+behind the image's ENTRYPOINT as Docker runs it; and its `users`/`groups` (from the archive's
+/etc/passwd and /etc/group, hosts/image_users.py), so a compose `user:` by name gets its uid.
+Templates made before these outputs existed get them on their next update or refresh.
 delete: remove the archive unless a CT on the host still records it as its template.
 """
 
@@ -19,7 +20,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from . import credentials, log
 from .base import HomefleetProvider, diff_changes, same_host, target_of
 from .errors import HostCommandError
-from .hosts import preflight, script, skopeo
+from .hosts import image_users, preflight, script, skopeo
 from homefleet.imageref import parse_image_ref
 from .transport import put, run
 
@@ -47,6 +48,26 @@ def read_image_config(props: dict, digest: str) -> dict:
         raise HostCommandError(target.name, f"reading the config of {props['image']} (skopeo inspect)",
                                result.stderr)
     return skopeo.parse_image_config(result.stdout)
+
+
+def read_image_users(props: dict) -> dict:
+    """users/groups of an archive already in template storage."""
+    target = target_of(props)
+    result = run(target, image_users.read_script(props["path"]), timeout=600)
+    if not result.ok:
+        raise HostCommandError(target.name, f"reading the users of {props['image']} ({props['volid']})",
+                               result.stderr)
+    return image_users.from_sections(script.split_sections(result.stdout))
+
+
+def _complete(outs: dict, props: dict, digest: str) -> dict:
+    """image_config with every part this version reads (templates made by older versions lack some)."""
+    config = dict(outs.get("image_config") or {})
+    if not config:
+        config = read_image_config(props, digest)
+    if "users" not in config:
+        config.update(read_image_users(props))
+    return {**outs, "image_config": config}
 
 
 def resolve_digest(props: dict) -> str:
@@ -83,7 +104,7 @@ class OciTemplateProvider(HomefleetProvider):
         if olds.get("latest_digest") and olds.get("latest_digest") != olds.get("digest"):
             replaces.append("digest")
         moved = olds.get("pull_ref") != news.get("pull_ref") or olds.get("host") != news.get("host")
-        if not olds.get("image_config"):  # made before the output existed: the update reads it
+        if "users" not in (olds.get("image_config") or {}):  # made before the output existed: the update reads it
             moved = True
         return DiffResult(changes=diff_changes(["inputs"] if moved else [], replaces, moved), replaces=replaces,
                           delete_before_replace=False)
@@ -103,7 +124,8 @@ class OciTemplateProvider(HomefleetProvider):
         sections = script.split_sections(result.stdout)
         size, path = skopeo.parse_archive(sections["archive"])
         try:
-            image_config = skopeo.parse_image_config(sections.get("config", ""))
+            image_config = {**skopeo.parse_image_config(sections.get("config", "")),
+                            **image_users.from_sections(sections)}
         except ValueError as exc:
             raise HostCommandError(target.name, f"reading the config of {props['image']}", str(exc)) from None
         outs = {**props, "digest": digest, "latest_digest": digest, "volid": volid, "path": path, "size": size,
@@ -130,16 +152,12 @@ class OciTemplateProvider(HomefleetProvider):
             latest = skopeo.parse_digest(sections.get("digest", ""))
             if latest != props.get("digest"):
                 log.info(target.name, props["image"], f"the tag now points to {latest[:19]}; the next up pulls it")
-        outs = {**props, "size": size, "latest_digest": latest}
-        if not props.get("image_config"):
-            outs["image_config"] = read_image_config(props, props["digest"])
+        outs = _complete({**props, "size": size, "latest_digest": latest}, props, props["digest"])
         return ReadResult(id_, outs)
 
     def update(self, _id: str, olds: dict, news: dict) -> UpdateResult:
         outs = {**olds, "pull_ref": news["pull_ref"], "host": news["host"]}
-        if not olds.get("image_config"):
-            outs["image_config"] = read_image_config(outs, olds["digest"])
-        return UpdateResult(outs)
+        return UpdateResult(_complete(outs, outs, olds["digest"]))
 
     def delete(self, _id: str, props: dict) -> None:
         target = target_of(props)

@@ -204,6 +204,9 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         hostname = news.get("hostname")
         if hostname not in (None, UNKNOWN) and not _HOSTNAME.match(hostname):
             failures.append(CheckFailure("hostname", "must be a DNS label: letters, digits and '-', at most 63"))
+        init = news.get("init_user")
+        if isinstance(init, dict) and init.get("error"):  # compose `user:` naming a user the image lacks
+            failures.append(CheckFailure("init_user", init["error"]))
         for field in ("env", "secret_env"):
             for key, value in (news.get(field) or {}).items():
                 if not _ENV_KEY.match(key):
@@ -518,17 +521,19 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         return _outputs(news, vmid, readback, image_env, olds.get("kept_on_holder"))
 
     def _set_init_user(self, props: dict, vmid: int, running: bool, start: bool) -> dict:
-        """lxc.init.uid/gid from the compose `user:` (stop first if running; start after if wanted) ->
+        """lxc.init.uid/gid/cwd from the compose `user:`/`working_dir:` (stop first if running; start after if wanted) ->
         a fresh read back."""
         target = target_of(props)
         user = props["init_user"]
         lines = ["set -eu"]
         if running:
             lines.append(script.q(pct.shutdown_argv(vmid)) + " </dev/null")
-        lines.append(script.q(ctinit.write_argv(vmid, user["uid"], user["gid"])) + " </dev/null")
+        env = user.get("env") or {}  # compose env names PVE's env cannot hold: raw lxc.environment lines, on stdin;
+        # always replaced (none left when the file drops them)
+        lines.append(script.q(ctinit.write_argv(vmid, user.get("uid"), user.get("gid"), user.get("cwd"), True)))
         if start:
             lines.append(script.q(pct.start_argv(vmid)) + " </dev/null")
-        result = _write(target, script.sh(lines))
+        result = _write(target, script.sh(lines), stdin=ctinit.env_stdin(env))
         if not result.ok:
             raise HostCommandError(target.name, f"setting the user of CT {vmid} ({props['app']})", result.stderr)
         result = run(target, ctops.read_script(vmid))

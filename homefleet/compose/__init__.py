@@ -2,7 +2,9 @@
 
 - `read` (+ `variables`): YAML as docker compose reads it, `${VAR}` interpolation, `.env` and
   `env_file`, one `Service` per service (`model`), every problem of the file in one report;
-- `proxmox` (+ `names`, `addresses`, `plan_proxmox`): services -> one ProxmoxCT spec each;
+- `proxmox` (+ `names`, `addresses`, `plan_proxmox`, and one module per rule that grew: `proxmox_keys`,
+  `proxmox_network` for network_mode, `proxmox_storage`/`proxmox_appdir` for volumes, `proxmox_files` for
+  secrets/configs, `users` for `user:` by name): services -> one ProxmoxCT spec each;
 - `truenas`: the file as a TrueNAS custom app.
 """
 

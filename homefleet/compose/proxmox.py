@@ -26,7 +26,9 @@ from ..config import PROJECT
 from ..errors import located
 from . import host_access
 from .proxmox_appdir import AppDir
-from .proxmox_keys import BY_VALUE, HARD, NO_EFFECT, SOFT, WARN, KeyRules, init_user
+from .proxmox_files import FileRules
+from . import users
+from .proxmox_keys import BY_VALUE, HARD, NO_EFFECT, SOFT, WARN, KeyRules, init_cwd, init_user
 from .proxmox_sizes import limits_of, size_of
 from .proxmox_storage import StorageRules, driver_bind, safe_path
 from .variables import SecretText
@@ -40,6 +42,7 @@ NON_HTTP_PORTS = {21, 22, 25, 53, 110, 143, 389, 465, 587, 636, 993, 995, 1883, 
                   6379, 8883, 9092, 11211, 27017}
 HTTPS_PORTS = {443, 8443, 9443}
 _ENV_KEY = re.compile(r"^\w+$")
+_RAW_ENV_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 SERVICE_X = {"cores", "memory", "swap", "disk", "vmid", "ip", "ignore"}
 APP_KEYS_FOR_COMPOSE = {"host", "compose", "package", "env", "cores", "memory", "swap", "disk", "storage", "tags",
@@ -92,7 +95,7 @@ def app_problems(app, file: str, where: str) -> list:
     return problems
 
 
-class _Converter(KeyRules, StorageRules):
+class _Converter(KeyRules, StorageRules, FileRules):
     def __init__(self, stack: str, app_name: str, compose: ComposeFile, host_name: str, host, app=None,
                  package=None, addresses: Optional[dict] = None, files=None):
         self.stack, self.app_name, self.compose = stack, app_name, compose
@@ -209,9 +212,11 @@ class _Converter(KeyRules, StorageRules):
         x = self._extension(service)
         ignore = set(x.get("ignore") or [])
         self._features(service, ignore)
-        env, secret_env = self._environment(service)
+        env, secret_env, raw_env = self._environment(service)
         entrypoint, command = self._entrypoint(service, ignore)
         volumes, mounts, files = self._volumes(service, ignore)
+        more_mounts, more_files = self._secrets_and_configs(service)
+        mounts, files = mounts + more_mounts, files + more_files
         devices = self._devices(service, ignore)
         ports = self._ports(service, ignore)
         self._relations(service)
@@ -259,7 +264,7 @@ class _Converter(KeyRules, StorageRules):
             "ports": ports,
             "hosts": (self.hosts + self._extra_hosts(service)) if address and self.hosts else None,
             "files": files or None,
-            "init_user": init_user(service.user) if service.user is not None else None,
+            "init_user": _init(service, ignore, f"{self.display}: {service.where}.user", raw_env),
         }
         spec = {k: v for k, v in spec.items() if v is not None}
         depends = [ct_name(self.app_name, d) for d in service.depends_on]
@@ -282,9 +287,10 @@ class _Converter(KeyRules, StorageRules):
             self.fail(f"{where}.ignore", "must be a list of compose keys", "Write e.g. ignore: [user]")
             x = {**x, "ignore": []}
         for key in x.get("ignore") or []:
-            if key not in SOFT and key not in WARN and key not in ("command", "ports", "devices"):
+            if key not in SOFT and key not in WARN and key not in ("command", "ports", "devices", "working_dir"):
                 self.fail(f"{where}.ignore", f"{key!r} cannot be ignored",
-                          "Only these can: " + ", ".join(sorted(set(SOFT) | {"command", "ports", "devices"})))
+                          "Only these can: " + ", ".join(sorted(set(SOFT) | {"command", "ports", "devices",
+                                                                              "working_dir"})))
         vmid = x.get("vmid")
         if vmid is not None and (not isinstance(vmid, int) or isinstance(vmid, bool) or not 100 <= vmid <= 999999999):
             self.fail(f"{where}.vmid", f"must be a number from 100 to 999999999 (got {vmid!r})")
@@ -294,12 +300,15 @@ class _Converter(KeyRules, StorageRules):
     # ---- environment and command line
 
     def _environment(self, service: Service) -> tuple:
-        env, secret_env = {}, {}
+        """-> (env, secret env, raw env): names PVE's `env` cannot hold (`discovery.type`) go in raw
+        `lxc.environment` lines (providers/hosts/ctinit.py says why), written like lxc.init.uid."""
+        env, secret_env, raw = {}, {}, {}
         for key, value in service.environment.items():
             at = f"{service.where}.environment.{key}"
-            if not _ENV_KEY.match(key):
-                self.fail(at, f"{key!r} cannot be an environment variable on Proxmox "
-                          "(PVE takes letters, digits and '_')", "Rename it")
+            plain = bool(_ENV_KEY.match(key))
+            if not plain and not _RAW_ENV_KEY.match(key):
+                self.fail(at, f"{key!r} cannot be an environment variable on Proxmox (PVE takes letters, digits, '_', "
+                          "and homefleet '.' and '-' through raw lxc.environment lines)", "Rename it")
                 continue
             text = value.template if isinstance(value, SecretText) else value
             if _CONTROL.search(text):
@@ -307,11 +316,16 @@ class _Converter(KeyRules, StorageRules):
                           "Put it on one line")
                 continue
             new, _used = rewrite_value(value, self.names, key)
-            if isinstance(new, SecretText):
+            if not plain and isinstance(new, SecretText):
+                self.fail(at, f"holds a secret, and {key!r} can only be passed in a raw lxc.environment line, which "
+                          "is not kept secret", "Pass the secret under a name of letters, digits and '_'")
+            elif not plain:
+                raw[key] = new
+            elif isinstance(new, SecretText):
                 secret_env[key] = new
             else:
                 env[key] = new
-        return env, secret_env
+        return env, secret_env, raw
 
     def _entrypoint(self, service: Service, ignore: set) -> tuple:
         """-> (PVE's entrypoint line or None, the command to run behind the image's ENTRYPOINT or None).
@@ -485,6 +499,20 @@ def _grouped(display: str, warnings: list) -> list:
         if where not in groups[(message, fix)]:
             groups[(message, fix)].append(where)
     return [located(display, ", ".join(wheres), message, fix) for (message, fix), wheres in groups.items()]
+
+
+def _init(service: Service, ignore: set, at: str, raw_env: Optional[dict] = None) -> Optional[dict]:
+    """What the CT's init runs as and where (`user:` -> lxc.init.uid/gid, `working_dir:` -> lxc.init.cwd)."""
+    out = {}
+    if service.user is not None:
+        named = users.named(service.user, at, service.image) if "user" not in ignore else None
+        out = dict(init_user(service.user) or named or {})
+    cwd = init_cwd(service.working_dir) if service.working_dir is not None and "working_dir" not in ignore else None
+    if cwd is not None:
+        out["cwd"] = cwd
+    if raw_env:
+        out["env"] = dict(raw_env)
+    return out or None
 
 
 def _levels(services: dict) -> dict:

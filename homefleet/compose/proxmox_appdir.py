@@ -33,9 +33,16 @@ _SAFE_REL = re.compile(r"^[A-Za-z0-9._+@-]+(/[A-Za-z0-9._+@-]+)*$")
 
 
 def uid_of(service) -> int:
-    """The uid inside the CT the service's files must belong to: a numeric `user:`, else root."""
+    """The uid inside the CT the service's files must belong to: a numeric `user:`, else root (a named user
+    is resolved from the image once it is read: `user_of`, users.resolve_dirs)."""
     user = (service.user or "").split(":")[0]
-    return int(user) if user.isdigit() else 0  # a named user: root's (a gap: the image's passwd is not read)
+    return int(user) if user.isdigit() else 0
+
+
+def user_of(service) -> "str | None":
+    """The user name of `user: name[:group]`, or None (numeric, root, none)."""
+    user = (service.user or "").split(":")[0]
+    return user if user and not user.isdigit() and user != "root" else None
 
 
 class AppDir:
@@ -47,6 +54,7 @@ class AppDir:
         self.boundary = boundary
         self.fail = fail
         self.dirs: dict = {}    # rel -> host uid
+        self.named: dict = {}   # rel -> (user name, image): owned by that user of the image once it is read
         self.files: dict = {}   # rel -> (bytes, sha256, mode)
         self.host_key = ""
 
@@ -62,7 +70,7 @@ class AppDir:
         if not self._need_root(at):
             return None
         rel = f"volumes/{name}"
-        self.dirs.setdefault(rel, UNPRIVILEGED_BASE + uid_of(service))
+        self._own(rel, service)
         return f"{self.root}/{rel}"
 
     def relative_bind(self, at: str, source: str, service) -> tuple:
@@ -86,20 +94,49 @@ class AppDir:
         if local.is_file():
             self._upload(at, rel, local)
             return host, "file"
-        owner = UNPRIVILEGED_BASE + uid_of(service)
-        self.dirs.setdefault(rel, owner)
+        self._own(rel, service)
         if local.is_dir():
             for path in sorted(local.rglob("*")):
                 if path.is_file():
                     self._upload(at, str(path.relative_to(self.compose_dir)).replace("\\", "/"), path)
                 elif path.is_dir():
-                    self.dirs.setdefault(str(path.relative_to(self.compose_dir)), owner)
+                    self._own(str(path.relative_to(self.compose_dir)), service)
         return host, "dir"
 
-    def _upload(self, at: str, rel: str, local: Path) -> None:
+    def copy(self, at: str, source: str, rel: str, service) -> Optional[str]:
+        """A file beside the compose file, uploaded under another name (`rel`, e.g. secrets/<service>/<name>)
+        in a folder the service's user owns -> its host path, or None (reported)."""
+        name = posixpath.normpath(source)
+        if source.startswith(("/", "~")) or name.startswith("../") or name == ".." or not _SAFE_REL.match(name):
+            self.fail(at, f"the file {source!r} must be beside the compose file (a relative path below its folder, in "
+                      "letters, digits and ._+@-): homefleet uploads it from there",
+                      "Put the file beside the compose file and write file: ./" + posixpath.basename(source))
+            return None
+        local, refused = within(self.boundary, self.compose_dir, name)
+        if refused:
+            self.fail(at, *refused)
+            return None
+        if not local.is_file():
+            self.fail(at, f"file {source!r} not found next to the compose file", "Create it or fix the path")
+            return None
+        if not self._need_root(at):
+            return None
+        self._own(posixpath.dirname(rel), service)
+        self._upload(at, rel, local, checked=True)
+        return f"{self.root}/{rel}" if rel in self.files else None
+
+    def _own(self, rel: str, service) -> None:
+        """The folder belongs to the first service that names it: its numeric user, or its named user."""
+        if rel in self.dirs:
+            return
+        self.dirs[rel] = UNPRIVILEGED_BASE + uid_of(service)
+        if user_of(service):
+            self.named[rel] = (user_of(service), service.image)
+
+    def _upload(self, at: str, rel: str, local: Path, checked: bool = False) -> None:
         if rel in self.files:
             return
-        _, refused = within(self.boundary, self.compose_dir, rel)
+        _, refused = (None, None) if checked else within(self.boundary, self.compose_dir, rel)
         if refused or not _SAFE_REL.match(rel):
             self.fail(at, f"{rel!r} cannot be uploaded: " + (refused[0] if refused else "its name holds characters "
                       "other than letters, digits and ._+@-"), "Rename it, or keep it inside the project folder")
@@ -122,7 +159,9 @@ class AppDir:
             return None
         return {
             "root": self.root,
-            "dirs": [{"path": rel, "uid": uid, "gid": uid} for rel, uid in sorted(self.dirs.items())],
+            "dirs": [{"path": rel, "uid": uid, "gid": uid,
+                      **({"user": self.named[rel][0], "image": self.named[rel][1]} if rel in self.named else {})}
+                     for rel, uid in sorted(self.dirs.items())],
             "files": [{"path": rel, "sha256": sha, "mode": mode, "content": base64.b64encode(data).decode()}
                       for rel, (data, sha, mode) in sorted(self.files.items())],
         }

@@ -7,6 +7,8 @@ nothing to do. `BY_VALUE`: decided by the value (`KeyRules` below, and proxmox_s
 
 from __future__ import annotations
 
+from . import proxmox_network as network_mode
+from . import users
 from .model import Service
 
 _IGNORE_FIX = "Remove it, or add `x-homefleet: {{ignore: [{key}]}}` to the service to deploy the service without it"
@@ -21,11 +23,6 @@ HARD = {
                      "Bind-mount the same absolute host path in both services"),
     "external_links": ("links to containers outside the file cannot be made on Proxmox",
                        "Remove external_links: and use the other app's address"),
-    "secrets": ("file-based secrets are not supported on Proxmox",
-                "Pass the value through environment: as ${VAR} and set VAR as a secret: "
-                "pulumi config set --secret --path 'homefleet:secrets.{app}.VAR' <value>"),
-    "configs": ("config files are not supported on Proxmox",
-                "Bind-mount the folder holding the file from an absolute host path"),
     "gpus": ("GPU reservations are Docker-specific",
              "List the GPU device nodes under devices: (e.g. /dev/dri/renderD128 or /dev/nvidia0)"),
     "device_cgroup_rules": ("device cgroup rules are Docker-specific", "List the devices under devices:"),
@@ -44,10 +41,7 @@ HARD = {
 
 # key -> message: an error unless the service lists the key under x-homefleet.ignore.
 SOFT = {
-    "user": "runs the service as the user named {value}, which homefleet cannot look up before the image is on the "
-            "host (a numeric uid[:gid] or root works: it becomes the CT's lxc.init.uid)",
-    "working_dir": "sets the working directory to {value}, which homefleet cannot set on a Proxmox CT "
-                   "(it starts in the image's WORKDIR)",
+    "user": "is {value}, which is not user[:group] (a name or number each, as Docker reads it)",
     "cap_add": "adds the capabilities {value}, which homefleet cannot grant to a Proxmox CT",
     "group_add": "adds supplementary groups ({value}), which homefleet cannot set on a Proxmox CT",
     "post_start": "runs lifecycle hooks, which a Proxmox CT does not have",
@@ -97,7 +91,7 @@ WARN = {
 NO_EFFECT = {"labels", "label_file", "annotations", "expose", "attach", "develop", "pull_policy", "pull_refresh_after"}
 # Mapped, or refused depending on the value (see _features, _deploy and _limits).
 BY_VALUE = {"cpus", "mem_limit", "memswap_limit", "deploy", "network_mode", "ipc", "pid", "scale",
-            "links", "extra_hosts"}
+            "links", "extra_hosts", "secrets", "configs"}
 
 
 class KeyRules:
@@ -135,22 +129,30 @@ class KeyRules:
                 if value in (False, None, [], {}):
                     continue
                 self.warn(at, WARN[key].replace("{value}", _show(value)))
-        for key in ("user", "working_dir"):
+        if service.working_dir is not None and "working_dir" in ignore:
+            self.warn(f"{service.where}.working_dir", "is ignored (x-homefleet.ignore): the CT starts in the image's "
+                      "WorkingDir")
+        elif service.working_dir is not None:
+            if init_cwd(service.working_dir) is None:
+                self.fail(f"{service.where}.working_dir", f"{_show(service.working_dir)!r} is not an absolute path on "
+                          "one line, which PVE's lxc.init.cwd needs", "Write an absolute path, e.g. /app")
+            else:
+                self.warn(f"{service.where}.working_dir", "is the CT's lxc.init.cwd: the folder must exist in the image "
+                          "(Docker creates it; LXC fails the start without it)")
+        for key in ("user",):
             value = getattr(service, key)
             if key == "user" and value is not None and init_user(value) is not None:
                 continue  # mapped: lxc.init.uid/gid (proxmox.py)
+            if key == "user" and value is not None and key not in ignore \
+                    and users.named(value, "", service.image) is not None:
+                continue  # a name: resolved from the image's /etc/passwd once the template is pulled (users.py)
             if value is not None:
                 if key not in ignore:
                     self.fail(f"{service.where}.{key}", SOFT[key].format(value=_show(value)),
                               _IGNORE_FIX.format(key=key))
                 else:
                     self.warn(f"{service.where}.{key}", "is ignored (x-homefleet.ignore)")
-        mode = options.get("network_mode")
-        if mode is not None and mode not in ("bridge", "default"):
-            what = ("shares the network of another container" if str(mode).startswith(("service:", "container:"))
-                    else "uses the host's network" if mode == "host" else f"uses the network mode {mode!r}")
-            self.fail(f"{service.where}.network_mode", f"{what}, which a Proxmox CT cannot do",
-                      "Remove network_mode:; every service gets its own address and reaches the others by name")
+        network_mode.check(service, self.compose.services, self.fail, self.warn)
         for key in ("ipc", "pid"):
             value = options.get(key)
             if value is not None and not (key == "ipc" and value in ("private", "shareable", "none")):
@@ -206,12 +208,23 @@ def init_user(value) -> "dict | None":
     """`user:` as PVE's lxc.init.uid/gid: numeric `uid[:gid]`, or root; None for a name PVE would have to
     look up in the image's /etc/passwd. Without a gid, 0 (Docker's gid for a uid the image does not name)."""
     text = str(value).strip()
+    if text == ":":  # `user: "${PUID}:${PGID}"` with both unset (the reader warns): Docker runs it as root
+        return {"uid": 0, "gid": 0}
     uid_text, _, gid_text = text.partition(":")
     names = {"root": "0"}
     uid_text, gid_text = names.get(uid_text, uid_text), names.get(gid_text, gid_text)
     if not uid_text.isdigit() or (gid_text and not gid_text.isdigit()):
         return None
     return {"uid": int(uid_text), "gid": int(gid_text or 0)}
+
+
+def init_cwd(value) -> "str | None":
+    """`working_dir:` as PVE's lxc.init.cwd (Create.pm writes it from the image's WorkingDir), or None when PVE's
+    config line cannot hold it (relative, or a control character)."""
+    text = str(value)
+    if not text.startswith("/") or any(ord(c) < 0x20 or ord(c) == 0x7f for c in text):
+        return None
+    return text
 
 
 def _caps(value) -> list:

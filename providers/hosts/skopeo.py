@@ -5,7 +5,7 @@ import json
 import re
 from typing import Optional
 
-from . import pct, preflight, script
+from . import image_users, pct, preflight, script
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -65,6 +65,7 @@ def pull_script(ref_with_digest: str, volid: str, authfile: Optional[str] = None
         'stat -c "%s %n" "$path"',
         script.section("config"),
         script.q(config_argv(ref_with_digest, authfile)),
+        *image_users.lines(),  # sections passwd and group: a compose `user:` by name (image_users.py)
     ]
     return script.sh(lines)
 

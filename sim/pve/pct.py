@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sys
 import time
 from typing import Callable
@@ -46,6 +48,12 @@ def config(params: dict) -> int:
         values, lxc = dict(conf.main.values), conf.main.lxc
     else:
         values, lxc = conf.merged(), conf.main.lxc
+    # `pct config` checks its own result against the config schema (pve-common RESTHandler.pm `handle`, with the
+    # result verification `cli_handler` turns on): an `env` entry whose name is not `\w+` (Config.pm's `env`
+    # pattern) fails the command; raw `lxc.*` lines are a list of strings and pass.
+    for entry in (values.get("env") or "").split("\0"):
+        if entry and not re.fullmatch(r"\w+=[^\x00-\x08\x0a-\x1f\x7f]*", entry):
+            raise PveError("400 Result verification failed\nenv: value does not match the regex pattern")
     out = []
     for key in sorted(values):
         value = values[key]

@@ -48,8 +48,11 @@ class Container:
         raise FileNotFoundError(ct_path)
 
     def env(self) -> list[str]:
+        """The runtime env (`env`, lxc.environment.runtime), then raw `lxc.environment` lines, which LXC also
+        passes to the container's processes (lxc.container.conf(5))."""
         value = self.conf.get("env") or ""
-        return [v for v in value.split("\0") if v]
+        raw = [v for k, v in self.conf.main.lxc if k == "lxc.environment"]
+        return [v for v in value.split("\0") if v] + raw
 
 
 def _out(text: str) -> None:

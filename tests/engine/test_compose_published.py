@@ -8,7 +8,11 @@ real Pulumi engine to a simulated Proxmox host:
 - a `127.0.0.1:` port is not published (no URL, no refusal); 8443 gets an https:// URL;
 - relative bind mounts become folders under the host's appRoot, a named volume shared by two services
   one folder bind-mounted into both, and a config file beside the compose file (naming a peer) is
-  uploaded and written into its CT; editing it updates and restarts only that CT.
+  uploaded and written into its CT; editing it updates and restarts only that CT;
+- a single service on `network_mode: host` is its own CT on the bridge (its URL at the CT's address), its
+  `working_dir:` the CT's lxc.init.cwd, its `user: name:group` the uid/gid from the image's /etc/passwd, an env
+  name with dots a raw lxc.environment line, a file `secrets:` entry at /run/secrets/<name> (a read-only folder
+  per service) and a `configs:` file at its target.
 """
 
 import json
@@ -96,6 +100,36 @@ services:
 """
 NGINX_CONF = "events {}\nhttp { server { listen 80; location / { proxy_pass http://wiki:3000; } } }\n"
 
+# jellyfin / homepage style: one service on the host's network, a working_dir, a file-based secret and a
+# config file (the compose `secrets:` / `configs:` top-level keys), all from files beside the compose file.
+MEDIA = """\
+services:
+  media:
+    image: ghcr.io/acme/media:1.0
+    network_mode: host
+    working_dir: /srv/media
+    user: media:video
+    restart: unless-stopped
+    ports: ["8096:8096"]
+    volumes:
+      - ./library:/srv/media/library
+    environment:
+      media.scan.interval: 30m
+      MEDIA_LOG: info
+    secrets: [api_token]
+    configs:
+      - source: media_conf
+        target: /etc/media/media.conf
+secrets:
+  api_token:
+    file: ./api_token.txt
+configs:
+  media_conf:
+    file: ./media.conf
+"""
+MEDIA_CONF = "library = /media\nlog = info\n"
+MEDIA_TOKEN = "tok-8d1f-not-a-real-token\n"
+
 IMAGES = {
     "ghcr.io/acme/notes:2.1": {"Entrypoint": ["tini", "--", "/docker-entrypoint.sh"], "Cmd": ["serve"],
                                "ExposedPorts": {"5678/tcp": {}}, "User": "", "WorkingDir": "/home/node"},
@@ -104,7 +138,10 @@ IMAGES = {
     "ghcr.io/acme/photos-server:1.4.2": {"Entrypoint": ["tini", "--", "/bin/sh"], "Cmd": ["start.sh"]},
     "ghcr.io/acme/wiki:3.0": {"Entrypoint": ["/usr/bin/dumb-init", "--", "wiki"], "Cmd": ["serve"]},
 }
-FILES = {"docker.io/library/nginx:1.27": {"etc/nginx/nginx.conf": "# the image's default\n"}}
+FILES = {"docker.io/library/nginx:1.27": {"etc/nginx/nginx.conf": "# the image's default\n"},
+         "ghcr.io/acme/media:1.0": {"etc/media/media.conf": "# the image's default\n", "srv/media/README": "media\n",
+                                    "etc/passwd": "root:x:0:0:root:/root:/bin/sh\nmedia:x:840:840::/srv/media:/bin/sh\n",
+                                    "etc/group": "root:x:0:\nvideo:x:44:media\nmedia:x:840:\n"}}
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +164,11 @@ def project(tmp_path_factory):
     (project.workdir / "stacks" / "compose" / "wiki").mkdir()
     (project.workdir / "stacks" / "compose" / "wiki" / "compose.yml").write_text(WIKI)
     (project.workdir / "stacks" / "compose" / "wiki" / "nginx.conf").write_text(NGINX_CONF)
+    media = project.workdir / "stacks" / "compose" / "media"
+    media.mkdir()
+    (media / "compose.yml").write_text(MEDIA)
+    (media / "media.conf").write_text(MEDIA_CONF)
+    (media / "api_token.txt").write_text(MEDIA_TOKEN)
     return project
 
 
@@ -137,7 +179,8 @@ def write_stack(project, pve, env=None):
     apps = {"notes": {"host": "pve1", "compose": "stacks/compose/notes.yml", "deleteData": True,
                       **({"env": env} if env else {})},
             "photos": {"host": "pve1", "compose": "stacks/compose/photos/compose.yml"},
-            "wiki": {"host": "pve1", "compose": "stacks/compose/wiki/compose.yml", "deleteData": True}}
+            "wiki": {"host": "pve1", "compose": "stacks/compose/wiki/compose.yml", "deleteData": True},
+            "media": {"host": "pve1", "compose": "stacks/compose/media/compose.yml", "deleteData": True}}
     project.write_stack(STACK, {"homefleet:hosts": hosts, "homefleet:apps": apps})
 
 
@@ -302,3 +345,67 @@ services:
     assert "services.web.volumes[0]: bind-mounts the host's /etc/pve, which reaches the host" in out
     assert "set allowSystemPaths: true on homefleet:apps.bad" in out
     assert tool_count(pve["pve1"]) == start, "nothing ran on the host"
+
+
+def test_host_networking_alone_is_the_cts_own_address_on_the_bridge(pve, project, deployed):
+    conf = ct_config(pve["pve1"], deployed["cts"]["media"]["vmid"])
+    ip = conf["net0"].split("ip=")[1].split("/")[0]
+    assert ip.startswith("198.18.210.") and "bridge=" in conf["net0"], conf["net0"]
+    outputs = project.pulumi("stack", "output", "--json", stack=STACK, check=True).json()
+    assert outputs["apps"]["media"]["services"]["media"]["urls"] == [f"http://{ip}:8096"]
+    out = deployed["preview"].stdout + deployed["preview"].stderr
+    assert "services.media.network_mode: is mapped: on Proxmox the service is its own CT" in out, out
+
+
+def test_working_dir_is_the_cts_init_cwd_and_a_user_by_name_its_uid_from_the_images_passwd(pve, deployed):
+    conf = ct_config(pve["pve1"], deployed["cts"]["media"]["vmid"])
+    assert ("lxc.init.cwd", "/srv/media") in conf["lxc"], conf["lxc"]
+    assert ("lxc.init.uid", "840") in conf["lxc"] and ("lxc.init.gid", "44") in conf["lxc"], conf["lxc"]
+    assert deployed["cts"]["media"]["status"] == "running"
+    rc, out, err = ssh_run(pve["pve1"], ["stat", "-c", "%u:%g", app_root(pve) + "/media/library"])
+    assert (rc, out.strip()) == (0, "100840:100840"), "its folder belongs to the image's user media (uid 840)"
+
+
+def test_a_user_the_image_does_not_have_fails_the_preview_naming_the_file_and_key(pve, project, deployed):
+    compose = project.workdir / "stacks" / "compose" / "media" / "compose.yml"
+    compose.write_text(MEDIA.replace("user: media:video", "user: jellyfin"))
+    try:
+        start = tool_count(pve["pve1"])
+        run = project.pulumi("preview", stack=STACK)
+    finally:
+        compose.write_text(MEDIA)
+    out = run.stdout + run.stderr
+    assert not run.ok
+    assert ("stacks/compose/media/compose.yml: services.media.user: the image ghcr.io/acme/media:1.0 has no user "
+            "'jellyfin' in its /etc/passwd") in out, out
+    assert "(media, root)" in out
+    assert tool_count(pve["pve1"]) == start, "nothing ran on the host"
+
+
+def test_a_file_secret_and_a_config_reach_the_ct_where_docker_puts_them(pve, deployed):
+    vmid = deployed["cts"]["media"]["vmid"]
+    rc, out, err = pct_exec(pve, vmid, "cat", "/run/secrets/api_token")
+    assert (rc, out) == (0, MEDIA_TOKEN), (rc, out, err)
+    rc, out, err = pct_exec(pve, vmid, "cat", "/etc/media/media.conf")
+    assert (rc, out) == (0, MEDIA_CONF), (rc, out, err)
+    conf = ct_config(pve["pve1"], vmid)
+    secrets = [v for k, v in conf.items() if k.startswith("mp") and "mp=/run/secrets" in v]
+    assert secrets == [f"{app_root(pve)}/media/secrets/media,mp=/run/secrets,ro=1"], conf
+    state = project_state_text(deployed)
+    assert "tok-8d1f" not in state, "the secret's content is not in the preview output"
+
+
+def project_state_text(deployed) -> str:
+    return deployed["preview"].stdout + deployed["preview"].stderr + deployed["up"].stdout + deployed["up"].stderr
+
+
+def test_an_env_name_with_dots_reaches_the_app_and_pct_config_still_reads(pve, deployed):
+    """PVE's env takes `\\w+` names and `pct config` checks its output against that, so a dotted name goes in a
+    raw lxc.environment line, which LXC passes to the app like the rest of its env."""
+    vmid = deployed["cts"]["media"]["vmid"]
+    conf = ct_config(pve["pve1"], vmid)
+    assert ("lxc.environment", "media.scan.interval=30m") in conf["lxc"], conf["lxc"]
+    assert "media.scan.interval" not in (conf.get("env") or ""), "not in PVE's env: pct config would fail"
+    rc, out, err = pct_exec(pve, vmid, "env")
+    assert rc == 0 and "media.scan.interval=30m" in out.splitlines() and "MEDIA_LOG=info" in out.splitlines(), \
+        (rc, out, err)

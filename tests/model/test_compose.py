@@ -302,26 +302,22 @@ REFUSED = [
      "Proxmox CT. " + IGNORE.format(key="cap_add")),
     ("network_mode: 'service:db'", "services.web.network_mode: shares the network of another container, which a Proxmox "
      "CT cannot do. Remove network_mode:; every service gets its own address and reaches the others by name"),
-    ("network_mode: host", "services.web.network_mode: uses the host's network, which a Proxmox CT cannot do. "
-     "Remove network_mode:; every service gets its own address and reaches the others by name"),
     ("ipc: host", "services.web.ipc: shares an IPC namespace (ipc: host), which separate Proxmox CTs cannot do. "
      "Remove ipc:, or run these processes in one service"),
     ("pid: 'service:db'", "services.web.pid: shares a PID namespace (pid: service:db), which separate Proxmox CTs cannot "
      "do. Remove pid:, or run these processes in one service"),
-    ("user: 'unit:root'", "services.web.user: runs the service as the user named unit:root, which homefleet cannot look "
-     "up before the image is on the host (a numeric uid[:gid] or root works: it becomes the CT's lxc.init.uid). "
-     + IGNORE.format(key="user")),
-    ("working_dir: /app", "services.web.working_dir: sets the working directory to /app, which homefleet cannot set on a "
-     "Proxmox CT (it starts in the image's WORKDIR). " + IGNORE.format(key="working_dir")),
+    ("user: 'unit:root:x'", "services.web.user: is unit:root:x, which is not user[:group] (a name or number each, as "
+     "Docker reads it). " + IGNORE.format(key="user")),
+    ("working_dir: app", "services.web.working_dir: 'app' is not an absolute path on one line, which PVE's "
+     "lxc.init.cwd needs. Write an absolute path, e.g. /app"),
     ("volumes_from: [db]", "services.web.volumes_from: mounts another container's volumes, which a Proxmox CT cannot do. "
      "Bind-mount the same absolute host path in both services"),
     ("links: [ghost]", "services.web.links: links to 'ghost', which is not a service of this file. Remove it; services "
      "of this file reach each other by name"),
-    ("secrets: [token]", "services.web.secrets: file-based secrets are not supported on Proxmox. Pass the value through "
-     "environment: as ${VAR} and set VAR as a secret: pulumi config set --secret --path 'homefleet:secrets.app.VAR' "
-     "<value>"),
-    ("configs: [conf]", "services.web.configs: config files are not supported on Proxmox. Bind-mount the folder holding "
-     "the file from an absolute host path"),
+    ("secrets: [token]", "services.web.secrets[0]: names the secret 'token', which the file does not declare. Add it "
+     "under the top-level secrets: with file: ./token"),
+    ("configs: [conf]", "services.web.configs[0]: names the config 'conf', which the file does not declare. Add it "
+     "under the top-level configs: with file: ./conf"),
     ("gpus: all", "services.web.gpus: GPU reservations are Docker-specific. List the GPU device nodes under devices: "
      "(e.g. /dev/dri/renderD128 or /dev/nvidia0)"),
     ("scale: 3", "services.web.scale: runs 3 copies; a Proxmox CT is one copy. Remove scale: or set it to 1"),
@@ -361,7 +357,8 @@ def test_every_hard_refusal_is_reported_at_its_key(key):
 
 @pytest.mark.parametrize("key", sorted(set(cp.SOFT) - {"tmpfs"}))
 def test_every_soft_refusal_can_be_waived_and_then_warns(key):
-    value = {"read_only": "true", "init": "true", "oom_kill_disable": "true", "platform": "linux/arm64"}.get(key, "x")
+    value = {"read_only": "true", "init": "true", "oom_kill_disable": "true", "platform": "linux/arm64",
+             "user": "'a:b:c'"}.get(key, "x")
     refused = convert(one_service(f"{key}: {value}"))
     assert len(refused.problems) == 1 and refused.problems[0].startswith(f"{FILE}: services.web.{key}: ")
     assert refused.problems[0].endswith(IGNORE.format(key=key))

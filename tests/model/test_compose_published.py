@@ -172,7 +172,7 @@ def test_a_build_does_not_hide_the_rest_of_the_file(tmp_path):
             image: ghcr.io/acme/worker:1.0
             depends_on: [app]
             volumes: [/var/run/docker.sock:/var/run/docker.sock]
-            network_mode: host
+            network_mode: "service:db"
           db:
             image: postgres:17.6
         """)
@@ -182,7 +182,8 @@ def test_a_build_does_not_hide_the_rest_of_the_file(tmp_path):
     assert ("services.worker.depends_on.app: service app is not deployed: it is built from source (build:) and has "
             "no image:") in text, "the dependency says why that service is refused"
     assert "it has profiles" not in text
-    assert "services.worker.network_mode: uses the host's network" in text, "Proxmox problems in the same report"
+    assert "services.worker.network_mode: shares the network of another container" in text, \
+        "Proxmox problems in the same report"
 
 
 def test_include_is_reported_once(tmp_path):

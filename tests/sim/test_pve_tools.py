@@ -234,6 +234,21 @@ def test_config_output_bytes_env_nul_and_encoded_description(host):
         "lxc.init.cwd: /srv\n")
 
 
+def test_config_fails_its_result_verification_on_an_env_name_pve_cannot_hold(host):
+    """pve-common RESTHandler.pm `handle` with cli_handler's result verification, Config.pm's `env` pattern:
+    a dotted name in lxc.environment.runtime breaks `pct config`; in a raw lxc.environment line it does not."""
+    create(host, 100, "--rootfs", "local-zfs:2")
+    conf_path = host.conf_dir / "100.conf"
+    text = conf_path.read_text()
+    conf_path.write_text(text + "lxc.environment: discovery.type=single-node\n")
+    res = host.run("pct", "config", "100")
+    assert res.rc == 0 and "lxc.environment: discovery.type=single-node\n" in res.stdout, res.stderr
+    conf_path.write_text(text + "lxc.environment.runtime: discovery.type=single-node\n")
+    res = host.run("pct", "config", "100")
+    assert res.rc != 0
+    assert res.stderr == "400 Result verification failed\nenv: value does not match the regex pattern\n"
+
+
 def test_config_of_missing_ct(host):
     for args in (["config", "999"], ["status", "999"], ["set", "999", "--memory", "64"],
                  ["destroy", "999"], ["pending", "999"]):
