@@ -11,6 +11,7 @@ import time
 import pytest
 
 from providers import backups
+from providers.errors import HostCommandError
 from providers.transport import SshTarget
 from sim.testing import ssh_run
 
@@ -125,16 +126,44 @@ def test_prune_keeps_this_apps_newest_and_nothing_else(fleet, project, deployed)
     assert backups.prune(target, props, vmid) == []
 
 
-def test_backup_refused_before_any_change_when_storage_cannot_take_it(fleet, project, deployed):
+def test_backup_refused_before_any_change_when_storage_cannot_take_it(fleet, project, deployed, monkeypatch):
     pve1, vmid = fleet["pve1"], deployed["notes"]
     props = _props(project, "notes")
     before = ct_config(pve1, vmid)
+    listed = _backup_list(pve1)
     for storage, said in (("nope", "(backupStorage) does not exist on this host"),
                           ("local-zfs", "(backupStorage) does not allow backups")):
-        with pytest.raises(Exception) as err:
+        with pytest.raises(HostCommandError) as err:
             backups.take(_target(pve1), {**props, "backup_storage": storage}, vmid, "image-upgrade")
         assert said in str(err.value), err.value
+    monkeypatch.setattr(backups, "MIN_FREE_KIB", 10 ** 13)      # 10 PiB: more than any disk here
+    with pytest.raises(HostCommandError) as err:
+        backups.take(_target(pve1), props, vmid, "image-upgrade")
+    assert "backup storage 'local' (backupStorage) has" in str(err.value) and "KiB free" in str(err.value)
     assert ct_config(pve1, vmid) == before and ct_by_name(pve1, "notes")["status"] == "running"
+    assert _backup_list(pve1) == listed
+
+
+def test_a_ct_made_before_backup_flags_gets_them_at_backup_time_without_a_diff(fleet, project, deployed):
+    """A CT an older homefleet made has data volumes without backup=1: vzdump would leave them out.
+    take() sets the flag in place (PVE applies a changed mount point only to a stopped CT, so the
+    running CT is stopped for it and started again), the data is in the archive, and the stack
+    shows no change for it afterwards."""
+    pve1, vmid = fleet["pve1"], deployed["other"]
+    mp0 = ct_config(pve1, vmid)["mp0"]
+    _sh(pve1, f"pct stop {vmid} && pct set {vmid} --mp0 '{mp0.replace(',backup=1', '')}' && pct start {vmid}")
+    assert "backup=" not in ct_config(pve1, vmid)["mp0"]
+    data = _data_dir(pve1, vmid)
+    _sh(pve1, f"echo precious > {data}/old-ct.txt")
+    volid = backups.take(_target(pve1), _props(project, "other"), vmid, "image-upgrade")
+    conf = ct_config(pve1, vmid)
+    assert conf["mp0"].split(",", 1)[0] == mp0.split(",", 1)[0] and ",backup=1" in conf["mp0"], "same volume, flag set"
+    assert ct_by_name(pve1, "other")["status"] == "running"
+    assert _sh(pve1, f"cat {data}/old-ct.txt") == "precious\n", "the data is untouched"
+    archive = _sh(pve1, f"pvesm path {volid}").strip()
+    assert "./data/old-ct.txt" in _sh(pve1, f"tar --zstd -tf {archive}").split()
+    project.pulumi("refresh", "--yes", stack=STACK, check=True)
+    assert project.pulumi("preview", "--expect-no-changes", stack=STACK).ok, "no diff (and no loop) for the flag"
 
 
 def test_destroy(fleet, project):
