@@ -5,9 +5,9 @@ commands are built in providers/hosts/vzdump.py; nothing here keeps a connection
 
 * `take` refuses before anything changes when the backup storage (`backup_storage`, default
   `local`) does not exist, does not allow backups or lacks room for about the size of this app's
-  last backup; it sets `backup=1` on the CT's data volumes where it is missing (stopping the CT
-  for that when it runs: PVE applies a changed mount point only to a stopped CT), then runs
-  vzdump and returns the archive's volid.
+  last backup; it sets `backup=1` on the CT's data volumes where it is missing (`backup=0` where
+  the stack says `backup: false`), stopping the CT for that when it runs (PVE applies a changed
+  mount point only to a stopped CT), then runs vzdump and returns the archive's volid.
 * `prune` removes this app's homefleet backups beyond the newest `keep_backups` (default 3),
   recognised by their notes; nothing else on the storage is touched.
 * `restore` puts a CT back from one of those archives at the same vmid (its MAC and network come
@@ -72,7 +72,8 @@ def take(target, props: dict, vmid: int, reason: str) -> str:
         earlier = []
     need_kib = max(MIN_FREE_KIB, earlier[0]["size"] * 11 // 10 // 1024) if earlier else MIN_FREE_KIB
     if flags:
-        log.info(target.name, props["app"], f"CT {vmid}: including {', '.join(sorted(flags))} in backups (backup=1)"
+        said = ", ".join(f"{k} {'in' if ',backup=1' in v else 'out of'}" for k, v in sorted(flags.items()))
+        log.info(target.name, props["app"], f"CT {vmid}: data volumes in or out of backups as the stack says ({said})"
                  + ("; the CT is stopped for that and started again" if running else ""))
     log.info(target.name, props["app"], f"backing up CT {vmid} to {storage} ({mode} mode) before {reason}")
     argv = vzdump.backup_script(vmid, storage, mode, notes, flags, running, need_kib)

@@ -160,17 +160,19 @@ def restore_options(spec: dict) -> tuple:
 # ---------- planning ----------
 
 def missing_flags(config: dict, spec: dict) -> dict:
-    """{mpN: value with backup=1} for the CT's volume mount points (active config) that should be
-    in the backup and are not: every volume, unless the spec says `backup: false` for its path."""
+    """{mpN: value with the flag as wanted} for the CT's volume mount points (active config) whose
+    `backup` flag differs from the stack's: every volume is in the backup (`backup=1`) unless the
+    stack says `backup: false` for its path (then `backup=0`). Bind mounts are never touched."""
     excluded = {v["path"] for v in spec.get("volumes") or [] if v.get("backup") is False}
     flags = {}
     for key, value in config.items():
         if not re.fullmatch(r"mp\d+", key) or value.split(",", 1)[0].startswith("/"):
             continue
         pairs = propstring.parse(value, default_key="volume")
-        if pairs.get("mp") in excluded or pairs.get("backup") == "1":
+        wanted = pairs.get("mp") not in excluded
+        if wanted == (pairs.get("backup") == "1"):
             continue
-        pairs["backup"] = "1"
+        pairs["backup"] = "1" if wanted else "0"
         flags[key] = propstring.join(pairs, first_bare="volume")
     return flags
 

@@ -66,6 +66,10 @@ def test_missing_flags_only_for_volumes_the_stack_wants_backed_up():
     spec = {"volumes": [{"path": "/data"}, {"path": "/cache", "backup": False}, {"path": "/db"}]}
     flags = vzdump.missing_flags(config, spec)
     assert flags == {"mp0": "local-zfs:subvol-120-disk-1,mp=/data,size=2G,backup=1"}
+    turned_off = {"volumes": [{"path": "/data"}, {"path": "/cache", "backup": False}, {"path": "/db", "backup": False}]}
+    assert vzdump.missing_flags(config, turned_off) == {
+        "mp0": "local-zfs:subvol-120-disk-1,mp=/data,size=2G,backup=1",
+        "mp2": "local-zfs:subvol-120-disk-3,mp=/db,backup=0,size=1G"}, "the stack's `backup: false` is applied too"
     vols = vzdump.backed_volumes(config, flags)
     assert vols == ["local-zfs:subvol-120-disk-0", "local-zfs:subvol-120-disk-1", "local-zfs:subvol-120-disk-3"]
     assert vzdump.choose_mode(vols, {"local-zfs": "zfspool"}) == "snapshot"
