@@ -109,12 +109,10 @@ def restore(target, props: dict, vmid: int, volid: str, start: Optional[bool] = 
     target = target or target_of(props)
     if not volid.split(":", 1)[-1].startswith("backup/vzdump-lxc-"):
         raise ValueError(f"not a container backup: {volid!r}")
-    result = run(target, script.sh([script.q(pct.status_argv(vmid)) + " </dev/null 2>/dev/null || true"]))
-    running = result.ok and "status: running" in result.stdout
     options, post = vzdump.restore_options(props)
     start = props.get("running", True) if start is None else start
     log.info(target.name, props["app"], f"restoring CT {vmid} from {volid}")
-    result = write(target, vzdump.restore_script(vmid, volid, options, post or None, bool(start), running),
+    result = write(target, vzdump.restore_script(vmid, volid, options, post or None, bool(start)),
                    timeout=BACKUP_TIMEOUT)
     if not result.ok:
         raise HostCommandError(target.name, f"restoring CT {vmid} ({props['app']}) from {volid}", result.stderr)

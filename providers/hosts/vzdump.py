@@ -124,15 +124,16 @@ def backup_script(vmid: int, storage: str, mode: str, notes: str, flags: dict, r
     return sh(lines)
 
 
-def restore_script(vmid: int, volid: str, options: dict, post_options: Optional[dict], start: bool,
-                   running: bool) -> list:
-    """Stop the CT if it runs, `pct restore --force` with the volumes given explicitly (each on its
-    own storage: without them PVE puts every volume on `--storage`, default `local`), then the
-    bind mount points (put in after the extraction, as PVE's own restore delays them: create_vm
-    mounts every mount point read-write while it extracts), then start."""
-    lines = ["set -eu"]
-    if running:
-        lines.append(q(pct.stop_argv(vmid)) + " </dev/null")
+def restore_script(vmid: int, volid: str, options: dict, post_options: Optional[dict], start: bool) -> list:
+    """Stop the CT if it runs (PVE refuses: "can't overwrite running container"; an app that exits
+    by itself may stop meanwhile, which is fine), `pct restore --force` with the volumes given
+    explicitly (each on its own storage: without them PVE puts every volume on `--storage`,
+    default `local`), then the bind mount points (put in after the extraction, as PVE's own
+    restore delays them: create_vm mounts every mount point read-write while it extracts), then start."""
+    running = q(pct.status_argv(vmid)) + " 2>/dev/null </dev/null | " + q(["grep", "-qx", "status: running"])
+    stopped = q(pct.status_argv(vmid)) + " 2>/dev/null </dev/null | " + q(["grep", "-qx", "status: stopped"])
+    lines = ["set -eu",
+             f"if {running}; then {q(pct.stop_argv(vmid))} </dev/null || {stopped}; fi"]
     argv = ["pct", "restore", str(vmid), volid, "--force", "1"]
     for key, value in options.items():
         argv += [f"--{key}", value]

@@ -16,7 +16,6 @@ import re
 import signal
 import sys
 import time
-from pathlib import Path
 
 from . import backup_archive, cli_args, paths, runstate, storage, task
 from . import conf as conf_mod

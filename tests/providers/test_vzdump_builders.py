@@ -107,7 +107,7 @@ def test_restore_options_put_each_volume_on_its_storage_and_binds_after():
     assert options == {"rootfs": "local-zfs:4", "mp0": "tank:2,mp=/data,backup=1"}
     assert post == {"mp1": "/tank/media,mp=/media,ro=1"}
     body = vzdump.restore_script(120, "local:backup/vzdump-lxc-120-2026_01_01-10_00_00.tar.zst", options, post,
-                                 True, True)[2]
+                                 True)[2]
     assert body.index("pct stop 120") < body.index("pct restore 120 local:backup/vzdump-lxc-120-") \
         < body.index("pct set 120 --mp1") < body.index("pct start 120")
     assert "--force 1 --rootfs local-zfs:4 --mp0 tank:2,mp=/data,backup=1" in body
