@@ -70,6 +70,9 @@ class Interrupted(PveError):
 
 
 def _interrupt(_signum, _frame):
+    # once: the cleanup that follows must not be cut short by the next write to a closed pipe
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)
     raise Interrupted("interrupted by signal")
 
 

@@ -124,6 +124,24 @@ def test_stopped_ct_is_backed_up_in_stop_mode_and_stays_stopped(host):
     assert host.run("pct", "status", "100").stdout == "status: stopped\n"
 
 
+def test_a_client_that_goes_away_interrupts_the_job_and_it_cleans_up(host):
+    """The SSH connection drops mid-backup: the next log line meets a closed pipe (SIGPIPE), the
+    job dies `interrupted by signal` and cleans up: no archive or `.dat` left, the backup lock
+    removed, a CT stopped for stop mode started again (API2/VZDump.pm worker signal handlers,
+    VZDump.pm exec_backup_task cleanup)."""
+    make_ct(host)
+    (host.state / "backup_delay_ms").write_text("1500")
+    proc = host.popen("vzdump", "100", "--storage", "local", "--mode", "stop", "--compress", "zstd")
+    assert proc.stdout.readline().startswith(b"INFO: starting new backup job")
+    proc.stdout.close()
+    proc.stderr.close()
+    proc.wait(timeout=30)
+    assert "lock" not in config(host)
+    assert host.run("pct", "status", "100").stdout == "status: running\n"
+    dump = host.path("/var/lib/vz/dump")
+    assert not [p.name for p in dump.iterdir() if p.name.endswith((".tar.zst", ".dat"))]
+
+
 def test_missing_guest_fails_the_job(host):
     res = backup(host, 999)
     assert res.rc == 255 and res.stderr == "job errors\n"
