@@ -88,20 +88,25 @@ def read_script(vmid: int, storage: str) -> list:
         "set -u",
         section("config"), q(["pct", "config", str(vmid), "--current"]) + " </dev/null || exit $?",
         section("status"), q(pct.status_argv(vmid)) + " </dev/null || exit $?",
-        section("storages"), q(["pvesm", "status"]) + " </dev/null || exit $?",
+        section("storages"), q(["pvesm", "status"]) + " 2>/dev/null </dev/null || true",
         section("backups"), "{", *["  " + line for line in list_lines(storage)], "} || echo '[]'",
     ])
 
 
 def space_check(storage: str, need_kib: int) -> list:
-    """The backup storage has at least `need_kib` KiB free (`pvesm status`, Available column)."""
-    avail = "avail=$(" + q(["pvesm", "status", "--storage", storage]) + " 2>/dev/null </dev/null | " \
-        + q(["awk", "NR == 2 { print $6 }"]) + ")"
-    message = (f"backup storage '{storage}' (backupStorage) has %s KiB free, the backup needs about {need_kib} KiB "
-               "— free space there (old backups: pvesm list " + storage + " --content backup) or set backupStorage "
-               "to a storage with room")
-    return [avail, 'case "$avail" in ""|*[!0-9]*) avail=0 ;; esac',
-            f'test "$avail" -ge {int(need_kib)} || {{ printf {q([message + chr(92) + "n"])} "$avail" >&2; bad=1; }}']
+    """The backup storage has at least `need_kib` KiB free (`pvesm status`, Available column in
+    KiB). A storage `pvesm status` does not know is left to the existence check."""
+    head = f"backup storage '{storage}' (backupStorage) has "
+    tail = (f" KiB free, the backup needs about {int(need_kib)} KiB — free space there (old backups: pvesm list "
+            f"{storage} --content backup) or set backupStorage to a storage with room")
+    return [
+        "if st=$(" + q(["pvesm", "status", "--storage", storage]) + " 2>/dev/null </dev/null); then",
+        "  avail=$(printf '%s\\n' \"$st\" | " + q(["awk", "NR == 2 { print $6 }"]) + ")",
+        '  case "$avail" in ""|*[!0-9]*) avail=0 ;; esac',
+        f'  test "$avail" -ge {int(need_kib)} || {{ printf ' + q(["%s%s%s\\n", head]) + ' "$avail" '
+        + q([tail]) + " >&2; bad=1; }",
+        "fi",
+    ]
 
 
 def backup_script(vmid: int, storage: str, mode: str, notes: str, flags: dict, running: bool, need_kib: int) -> list:
