@@ -150,6 +150,19 @@ def list_cts(params: dict) -> int:
     return 0
 
 
+def unlock(params: dict) -> int:
+    """`pct unlock <vmid>` (pve-container src/PVE/CLI/pct.pm `unlock` -> pve-guest-common
+    AbstractConfig.pm `remove_lock`): drops any lock, e.g. the `create` an interrupted restore left."""
+    vmid = int(params["vmid"])
+    with conf_mod.lock_config(vmid):
+        conf = conf_mod.load(vmid)
+        if not conf.get("lock"):
+            raise PveError("no lock found trying to remove any lock")
+        conf.pop("lock")
+        conf_mod.write(conf)
+    return 0
+
+
 # --- command table ------------------------------------------------------------------------------
 
 def _commands() -> dict[str, tuple[Command, Callable[[dict], int]]]:
@@ -162,6 +175,7 @@ def _commands() -> dict[str, tuple[Command, Callable[[dict], int]]]:
         "set": (_cmd("set", ["vmid"], set_props), set_config),
         "config": (_cmd("config", ["vmid"], {"current": B, "snapshot": Prop(format="pve-configid")}), config),
         "pending": (_cmd("pending", ["vmid"], {}), pending),
+        "unlock": (_cmd("unlock", ["vmid"], {}), unlock),
         "status": (_cmd("status", ["vmid"], {"verbose": B}), status),
         "list": (_cmd("list", [], {}), list_cts),
         "start": (_cmd("start", ["vmid"], {**skiplock, "debug": B}), start),

@@ -262,3 +262,18 @@ def test_restore_to_a_new_vmid_and_errors(host):
     ok(host.run("pct", "set", "100", "--protection", "1"))
     res = host.run("pct", "restore", "100", volid, "--force", "1")
     assert res.rc == 255 and res.stderr == "unable to restore CT 100 - protection mode enabled\n"
+
+
+def test_unlock_after_an_interrupted_restore(host):
+    """An interrupted restore leaves `lock: create`; the next restore refuses until `pct unlock`."""
+    make_ct(host, start=False)
+    volid = "local:backup/" + archive_of(ok(backup(host))).rsplit("/", 1)[1]
+    conf_path = host.path("/etc/pve/nodes/pve/lxc/100.conf")
+    conf_path.write_text("lock: create\n")
+    res = host.run("pct", "restore", "100", volid, "--force", "1")
+    assert res.rc == 255 and res.stderr == "unable to restore CT 100 - CT is locked (create)\n"
+    ok(host.run("pct", "unlock", "100"))
+    res = host.run("pct", "unlock", "100")
+    assert res.rc == 255 and res.stderr == "no lock found trying to remove any lock\n"
+    ok(host.run("pct", "restore", "100", volid, "--force", "1"))
+    assert config(host)["hostname"] == "app"
