@@ -20,6 +20,7 @@ from .pct_create import CREATE_ONLY, create
 from .pct_exec import exec_command, push_file
 from .pct_move import move_volume
 from .pct_resize import resize
+from .pct_restore import restore
 from .pct_power import destroy, reboot, shutdown, start, stop
 from .pct_set import SET_ONLY, set_config
 from .schema import Prop
@@ -157,6 +158,19 @@ def list_cts(params: dict) -> int:
     return 0
 
 
+def unlock(params: dict) -> int:
+    """`pct unlock <vmid>` (pve-container src/PVE/CLI/pct.pm `unlock` -> pve-guest-common
+    AbstractConfig.pm `remove_lock`): drops any lock, e.g. the `create` an interrupted restore left."""
+    vmid = int(params["vmid"])
+    with conf_mod.lock_config(vmid):
+        conf = conf_mod.load(vmid)
+        if not conf.get("lock"):
+            raise PveError("no lock found trying to remove any lock")
+        conf.pop("lock")
+        conf_mod.write(conf)
+    return 0
+
+
 # --- command table ------------------------------------------------------------------------------
 
 def _commands() -> dict[str, tuple[Command, Callable[[dict], int]]]:
@@ -165,9 +179,11 @@ def _commands() -> dict[str, tuple[Command, Callable[[dict], int]]]:
     skiplock = {"skiplock": B}
     table = {
         "create": (_cmd("create", ["vmid", "ostemplate"], create_props), create),
+        "restore": (_cmd("restore", ["vmid", "ostemplate"], create_props), restore),
         "set": (_cmd("set", ["vmid"], set_props), set_config),
         "config": (_cmd("config", ["vmid"], {"current": B, "snapshot": Prop(format="pve-configid")}), config),
         "pending": (_cmd("pending", ["vmid"], {}), pending),
+        "unlock": (_cmd("unlock", ["vmid"], {}), unlock),
         "status": (_cmd("status", ["vmid"], {"verbose": B}), status),
         "list": (_cmd("list", [], {}), list_cts),
         "start": (_cmd("start", ["vmid"], {**skiplock, "debug": B}), start),

@@ -12,7 +12,8 @@ from providers.proxmox_ct import ProxmoxCTProvider
 from providers.truenas_app import TrueNASAppProvider
 
 MODULES = ["providers.oci_template", "providers.proxmox_ct", "providers.truenas_app", "providers.transport",
-           "providers.credentials", "providers.hostcache", "providers.hosts.pct", "providers.hosts.midclt"]
+           "providers.credentials", "providers.hostcache", "providers.hosts.pct", "providers.hosts.midclt",
+           "providers.backups", "providers.hosts.vzdump"]
 
 
 def test_importing_providers_opens_no_socket_and_needs_no_engine():
