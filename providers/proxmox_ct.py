@@ -18,7 +18,7 @@ from typing import Optional
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
-from . import diffdetail, hostcache, log
+from . import diffdetail, hostcache, log, upgrade_inputs
 from .base import HomefleetProvider, diff_changes, inputs_moved, ints, same_host, target_of
 from .errors import HostCommandError, OwnershipError
 from .ct_data import (CREATE_TIMEOUT, VMID_ATTEMPTS, DataVolumes, adopt_problem, key_order, paths_text, takeback_plan,
@@ -267,6 +267,7 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
                      f"holder CT {kept['vmid']} still holds data volumes for {', '.join(kept.get('paths') or [])}, "
                      "which the app no longer names: add the paths back to take them, or remove the holder by hand")
         replaces = []
+        upgrade_inputs.say_plan(olds, news)
         if not same_host(olds.get("host", {}), news.get("host", {})):
             replaces.append("host")
         if news.get("vmid") not in (None, UNKNOWN) and int(news["vmid"]) != int(olds.get("vmid", 0)):
@@ -295,6 +296,9 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         for key in ("ports", "delete_data", "host", "hosts", "files", "init_user"):
             if olds.get(key) != news.get(key):
                 changed.append(key)
+        # The upgrade settings change nothing on the CT: a real change is recorded by an update
+        # that runs nothing on the host; a state from before they existed means their defaults.
+        changed += upgrade_inputs.changed(olds, news)
         return sorted(set(changed))
 
     # ---------- create ----------

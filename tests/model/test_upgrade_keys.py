@@ -64,3 +64,17 @@ def test_backup_storage_on_a_truenas_host_is_refused():
         load("t", raw)
     assert exc.value.problems == ["stacks/Pulumi.t.yaml: homefleet:hosts.nas1: `backupStorage` is for Proxmox hosts "
                                   "(where homefleet backs CTs up with vzdump); remove it from this TrueNAS host"]
+
+
+def test_the_defaults_agree_across_the_model_the_provider_and_the_pr_summary():
+    """The model never imports providers: the defaults are written three times and must agree."""
+    from homefleet import preview_summary
+    from homefleet.stack import App, Host
+    from providers import upgrade_inputs
+    assert preview_summary.UPGRADE_DEFAULTS == upgrade_inputs.DEFAULTS
+    host = Host(kind="proxmox", address="x")
+    assert upgrade_inputs.DEFAULTS["backup_storage"] == host.backupStorage
+    assert upgrade_inputs.DEFAULTS["keep_backups"] == host.keepBackups
+    assert upgrade_inputs.DEFAULTS["rollback"] == App(host="x", image="nginx:1").rollback
+    timeout = App.model_fields.get("healthTimeout")  # hh's key; 300 until it lands
+    assert upgrade_inputs.DEFAULTS["health_timeout"] == (timeout.default if timeout else 300)
