@@ -220,6 +220,7 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
                 line.startswith(pct.MARKER_PREFIX) for line in description.split("\n")):
             failures.append(CheckFailure("description", f"a line may not begin with {pct.MARKER_PREFIX!r}: "
                                                         "that is homefleet's ownership marker; reword that line"))
+        failures += [CheckFailure(key, text) for key, text in upgrade_inputs.problems(news)]
         if news.get("adopt") and not olds:
             failures += self._check_adopt(news)
         if olds and news.get("rootfs_size") not in (None, UNKNOWN) and olds.get("rootfs_size") is not None \

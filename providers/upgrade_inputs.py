@@ -7,6 +7,8 @@ these inputs existed holds none of them, and means the defaults: so a missing va
 default, and only a real change is a (host-untouched) update that records the new value.
 """
 
+import re
+
 from . import log
 from .base import target_of
 
@@ -16,6 +18,27 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # Pulumi's "known after apply"
 # healthTimeout; homefleet/preview_summary.py UPGRADE_DEFAULTS repeats them (the model never
 # imports providers; tests/model/test_upgrade_keys.py checks they agree).
 DEFAULTS = {"backup_storage": "local", "keep_backups": 3, "rollback": True, "health_timeout": 300}
+
+
+# A PVE storage ID (pve-common src/PVE/JSONSchema.pm parse_id), as homefleet/stack.py checks it.
+_STORAGE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$")
+
+
+def problems(news: dict) -> list:
+    """[(input, message)] for values the stack model would have refused (a provider used directly)."""
+    out = []
+    storage, keep = news.get("backup_storage"), news.get("keep_backups")
+    if storage not in (None, UNKNOWN) and (not isinstance(storage, str) or not _STORAGE_ID.match(storage)
+                                           or len(storage) > 64):
+        out.append(("backup_storage", f"{storage!r} is not a PVE storage ID (letters, digits, '-', '_', '.'; "
+                                      "starting with a letter, ending with a letter or digit), such as local"))
+    if keep not in (None, UNKNOWN) and (isinstance(keep, bool) or not isinstance(keep, (int, float))
+                                        or int(keep) != keep or not 1 <= keep <= 1000):
+        out.append(("keep_backups", f"must be a whole number from 1 to 1000, got {keep!r}"))
+    for key in ("rollback",):
+        if news.get(key) not in (None, UNKNOWN) and not isinstance(news[key], bool):
+            out.append((key, f"must be true or false, got {news[key]!r}"))
+    return out
 
 
 def settings(props: dict) -> dict:
