@@ -166,6 +166,12 @@ def fixed_test_images() -> list[ImageSpec]:
         ),
         _test_app("1.0"),
         _test_app("2.0"),
+        # issue 15's upgrade cases: each new version migrates /data at start (as root, then as
+        # the app user, the gosu pattern), then serves; see sim/pve/appstart.py and sim/pve/probe.py
+        _test_app_migrating("2.1-unhealthy", http={"/health": 500}),
+        _test_app_migrating("2.2-crash", exit_after={
+            "seconds": 3, "status": 1, "error": "panic: migration 2.2 failed: no such column"}),
+        _test_app_migrating("2.3"),
         # PVE dies with 'unable to detect OS distribution' on an unknown os-release ID.
         ImageSpec(ref="docker.io/library/busybox:1.36", os_id="busybox", cmd=["sh"]),
     ]
@@ -183,6 +189,19 @@ def _test_app(version: str) -> ImageSpec:
         user="app",
         labels={"org.opencontainers.image.version": version},
     )
+
+
+def _test_app_migrating(tag: str, **behaviour) -> ImageSpec:
+    """`test-app:<tag>`: starts as root, chowns /data to the app user (1000) and writes
+    `/data/migrated-by-<version>` as that user, listens on 8080; `behaviour` adds `http`
+    (path -> status) or `exit_after` ({seconds, status, error})."""
+    version = tag.split("-", 1)[0]
+    return _test_app(tag).with_overrides(
+        user=None, users={"app": [1000, 1000]},
+        behaviour={"prepare": [{"path": "/data", "env": "APP_DATA", "chown": [1000, 1000]}],
+                   "writes": [{"path": "/data", "env": "APP_DATA", "as": [1000, 1000],
+                               "file": f"migrated-by-{version}"}],
+                   "listen": [{"port": 8080, "as": [1000, 1000]}], **behaviour})
 
 
 # ---------------------------------------------------------------- package catalog
