@@ -8,38 +8,20 @@ backups of that app; `rollback: false` leaves the new version in place.
 The scenario runs in order on one fleet (each test builds on the previous one's host).
 """
 
-import json
 import re
 
 import pytest
-import yaml
 
-from sim.testing import ssh_run
+from sim.testing import running_fleet
 
 from .conftest import hosts_config
-from .helpers import ct_by_name, ct_config
+from .helpers import ct_by_name
+from .upgrade_kit import (IMAGE, addresses, answer, backups, ct_file, ours, pending, put_file, sh, template_line,
+                          write_package)
 
 pytestmark = pytest.mark.engine
 STACK = "upg"
-IMAGE = "ghcr.io/homefleet/test-app:{}"
 APP_VMID, OTHER_VMID, NOROLL_VMID = 500, 501, 502
-
-
-# ---------------------------------------------------------------- helpers
-
-def write_package(project, name: str, version: str) -> None:
-    """A package of the test app whose health check is its HTTP /health (500 when unhealthy):
-    the default check (the port accepts a connection) would pass 2.1-unhealthy."""
-    package = {
-        "name": name, "description": "homefleet's simulated test app", "category": "other",
-        "homepage": "https://example.org", "image": IMAGE.format(version),
-        "image_checked": "the simulator's local registry (sim/images.py)",
-        "resources": {"cores": 1, "memory": 128, "swap": 128, "disk": 1},
-        "volumes": [{"path": "/data", "size": 1, "description": "app data"}],
-        "ports": [{"port": 8080, "name": "web", "scheme": "http"}],
-        "health": {"http": "/health", "port": 8080},
-    }
-    (project.workdir / "packages" / f"{name}.yml").write_text(yaml.safe_dump(package, sort_keys=False))
 
 
 def apps():
@@ -58,64 +40,13 @@ def deploy(project, fleet, version: str, noroll_version="2.0", check=False):
     return project.pulumi("up", "--yes", stack=STACK, check=check)
 
 
-def sh(host, command: str) -> str:
-    rc, out, err = ssh_run(host, ["sh", "-c", command])
-    assert rc == 0, f"{command}: {err}"
-    return out
-
-
-def answer(host, vmid: int, path: str = "/") -> str:
-    """What the app answers on HTTP, asked from the host as a user would (curl to the CT's address)."""
-    ip = addresses(host, vmid)["ip"]
-    rc, out, err = ssh_run(host, ["curl", "-sS", f"http://{ip}:8080{path}"])
-    assert rc == 0, err
-    return out.strip()
-
-
-def addresses(host, vmid: int) -> dict:
-    conf = ct_config(host, vmid)
-    mac = re.search(r"hwaddr=([0-9A-Fa-f:]+)", conf["net0"]).group(1)
-    rc, out, err = ssh_run(host, ["pvesh", "get", f"/nodes/{host.name}/lxc/{vmid}/interfaces", "--output-format", "json"])
-    assert rc == 0, err
-    ip = next(i["inet"].split("/")[0] for i in json.loads(out) if i.get("name") == "eth0" and i.get("inet"))
-    return {"mac": mac.upper(), "ip": ip}
-
-
-def ct_file(host, vmid: int, path: str):
-    """The file's text inside the CT (`pct exec cat`), None when it is not there."""
-    rc, out, _ = ssh_run(host, ["pct", "exec", str(vmid), "--", "cat", path])
-    return out if rc == 0 else None
-
-
-def put_file(host, vmid: int, path: str, text: str) -> None:
-    sh(host, f"printf '%s' '{text}' > /tmp/hu-put && pct push {vmid} /tmp/hu-put {path}")
-
-
-def backups(host) -> list:
-    """[{volid, vmid, notes}] on the backup storage `local`, oldest first (PVE's own listing)."""
-    rc, out, err = ssh_run(host, ["pvesh", "get", f"/nodes/{host.name}/storage/local/content", "--content", "backup",
-                                  "--output-format", "json"])
-    assert rc == 0, err
-    items = json.loads(out)
-    return sorted(({"volid": i["volid"], "vmid": int(i.get("vmid") or 0), "notes": i.get("notes") or "",
-                    "ctime": i.get("ctime") or 0} for i in items), key=lambda i: (i["ctime"], i["volid"]))
-
-
-def ours(host, app: str, vmid: int) -> list:
-    prefix = f"homefleet {STACK}/{app} vmid {vmid} before "
-    return [b for b in backups(host) if b["notes"].split("\n")[0].startswith(prefix)]
-
-
-def template_line(host, vmid: int) -> str:
-    return next(line for line in ct_config(host, vmid)["description"].split("\n") if line.startswith("template: "))
-
-
-def pending(project) -> list:
-    preview = project.pulumi("preview", "--json", stack=STACK, check=True).json()
-    return sorted((s["op"], s["urn"].rsplit("::", 1)[-1]) for s in preview["steps"] if s["op"] not in ("same", "refresh"))
-
-
 # ---------------------------------------------------------------- the scenario
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    with running_fleet(tmp_path_factory.mktemp("fleet"), hosts=1) as fleet:
+        yield fleet
+
 
 @pytest.fixture(scope="module")
 def pve1(fleet):
@@ -156,7 +87,7 @@ def test_an_unhealthy_upgrade_is_rolled_back_and_the_up_fails_with_the_evidence(
     run = deploy(project, fleet, "2.1-unhealthy")
     assert not run.ok, run
     out = run.stdout + run.stderr
-    taken = [b for b in ours(pve1, "app", APP_VMID) if b["volid"] not in before]
+    taken = [b for b in ours(pve1, STACK, "app", APP_VMID) if b["volid"] not in before]
     assert len(taken) == 1, taken
     assert "500" in out, "the up fails with the health check's output"
     assert "restored" in out and taken[0]["volid"] in out, "the up says which backup it restored"
@@ -167,7 +98,7 @@ def test_an_unhealthy_upgrade_is_rolled_back_and_the_up_fails_with_the_evidence(
     assert addresses(pve1, APP_VMID) == where, "same vmid, address and MAC"
     assert ct_by_name(pve1, "app")["status"] == "running"
     assert "2.0" in template_line(pve1, APP_VMID)
-    assert pending(project) == [("update", "app")], "the state says the truth: the upgrade is still pending"
+    assert pending(project, STACK) == [("update", "app")], "the state says the truth: the upgrade is still pending"
 
 
 def test_an_upgrade_whose_entrypoint_crashes_is_rolled_back(fleet, project, pve1, deployed):
@@ -190,7 +121,7 @@ def test_the_next_up_with_a_fixed_image_succeeds(fleet, project, pve1, deployed)
 def test_keep_backups_prunes_only_homefleets_own_backups_of_that_app(pve1, deployed):
     """Four upgrades of app took four backups; keepBackups: 2 keeps the newest two of them.
     The hand-made backup of the same vmid and the other app's backup are still there."""
-    kept = ours(pve1, "app", APP_VMID)
+    kept = ours(pve1, STACK, "app", APP_VMID)
     assert len(kept) == 2, kept
     assert [b["notes"].split("\n")[0].rsplit(":", 1)[-1] for b in kept] == ["2.2-crash", "2.3"], \
         "the newest two: taken before the upgrades to 2.2-crash and to 2.3"
