@@ -86,7 +86,7 @@ def split_ref(ref: str) -> tuple[str, str, str]:
 
 # Bump when layer_files/build_layer change what a spec builds: the layout cache is keyed by
 # content and shared by every simulator run on the machine.
-LAYER_BUILD = "2: base dirs /media /mnt /opt /srv"
+LAYER_BUILD = "3: entrypoint.json of every image with an entrypoint names image, version, ports"
 
 
 @dataclass
@@ -351,6 +351,16 @@ def _entrypoint_script(spec: ImageSpec) -> tuple[str, str] | None:
                      f"echo \"starting {_app_name(spec.ref)}\" \"$@\"\nexec sleep infinity\n")
 
 
+def _behaviour_file(spec: ImageSpec) -> dict | None:
+    """What sim/pve/appstart.py and sim/pve/probe.py read: the behaviour, plus the image's name,
+    version and ExposedPorts (what its simulated process answers on, unless `listen` says)."""
+    if not spec.behaviour and not (spec.entrypoint or spec.cmd):
+        return None
+    ports = [int(p.split("/")[0]) for p in spec.exposed_ports if p.endswith("/tcp")]
+    return {**spec.behaviour, "image": _app_name(spec.ref), "version": split_ref(spec.ref)[2],
+            "exposed": ports}
+
+
 def layer_files(spec: ImageSpec) -> tuple[set[str], dict[str, tuple[str, int]]]:
     """(directories, {path: (text, mode)}) of the image's single layer."""
     passwd, group = _passwd(spec.user, spec.users)
@@ -366,8 +376,9 @@ def layer_files(spec: ImageSpec) -> tuple[set[str], dict[str, tuple[str, int]]]:
         files["/etc/homefleet-sim-revision"] = (spec.revision + "\n", 0o644)
     for path, text in spec.files.items():
         files["/" + path.lstrip("/")] = (text, 0o644)
-    if spec.behaviour:
-        files[BEHAVIOUR_FILE] = (json.dumps(spec.behaviour, sort_keys=True) + "\n", 0o644)
+    behaviour = _behaviour_file(spec)
+    if behaviour:
+        files[BEHAVIOUR_FILE] = (json.dumps(behaviour, sort_keys=True) + "\n", 0o644)
     # Base images (debian, ubuntu, alpine) ship these empty: where a user bind-mounts media.
     dirs = {"/tmp", "/root", "/media", "/mnt", "/opt", "/srv", *spec.volumes, *spec.dirs}
     if spec.workdir:
