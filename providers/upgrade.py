@@ -62,6 +62,8 @@ def recreate(provider, news: dict, olds: dict, current: dict, vmid: int, changed
 
 def gate(provider, news: dict, olds: dict, vmid: int, outs: dict, volid: Optional[str]) -> dict:
     target = target_of(news)
+    if not news.get("running", True):
+        return {**outs, "healthy": None, "last_backup": volid}  # a CT meant to be stopped has no health to wait for
     verdict = health.wait_healthy(news, vmid, outs.get("ip"))
     if verdict.healthy:
         outs = {**outs, "healthy": True, "last_backup": volid}
@@ -150,6 +152,15 @@ def resume(provider, olds: dict, news: dict, current: Optional[dict], vmid: int)
         outs = provider._apply(news, {**olds, "template": news.get("template")}, current, vmid)
         return gate(provider, news, olds, vmid, outs, volid)
     return None
+
+
+def created_again(provider, olds: dict, news: dict, vmid: int, outs: dict) -> dict:
+    """The CT was gone and is created again at its vmid (its volumes taken back from the holder of
+    a recreate that stopped half-way): an upgrade still pending is health-gated as the recreate
+    would have been, rolling back to the backup taken for it."""
+    if olds.get("template") == news.get("template"):
+        return outs
+    return gate(provider, news, olds, vmid, outs, backups.newest(news, vmid, reason=f"upgrade to {image_of(news)}"))
 
 
 def _exists(props: dict, vmid: int) -> bool:
