@@ -8,7 +8,7 @@ from typing import Optional
 
 from .compose.plan_proxmox import plan_compose_apps
 from .imageref import parse_image_ref
-from .plan_types import CtPlan, TemplatePlan, pull_ref, template_name
+from .plan_types import CtPlan, TemplatePlan, pull_ref, template_name, upgrade_inputs
 from .stack import App, Host, Stack
 
 __all__ = ["CtPlan", "Plan", "TemplatePlan", "ct_spec", "make_plan", "pull_ref", "target_of", "template_name"]
@@ -127,6 +127,7 @@ def ct_spec(stack: str, name: str, app: App, host: Host, package=None) -> dict:
         "adopt": app.adopt,
         "delete_data": app.deleteData,
         "ports": ports,
+        **upgrade_inputs(app, host),
     }
     return {k: v for k, v in spec.items() if v is not None}
 

@@ -24,6 +24,7 @@ from .model import ComposeFile, Service, start_order
 from .names import rewrite_argv, rewrite_value
 from ..config import PROJECT
 from ..errors import located
+from ..plan_types import upgrade_inputs
 from . import host_access
 from .proxmox_appdir import AppDir
 from .proxmox_keys import BY_VALUE, HARD, NO_EFFECT, SOFT, WARN, KeyRules, init_user
@@ -44,7 +45,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 SERVICE_X = {"cores", "memory", "swap", "disk", "vmid", "ip", "ignore"}
 APP_KEYS_FOR_COMPOSE = {"host", "compose", "package", "env", "cores", "memory", "swap", "disk", "storage", "tags",
                         "onboot", "running", "deleteData", "description", "allowFilesOutsideProject",
-                        "allowSystemPaths", "acknowledge"}
+                        "allowSystemPaths", "acknowledge", "keepBackups", "rollback"}
 
 
 @dataclass
@@ -260,6 +261,7 @@ class _Converter(KeyRules, StorageRules):
             "hosts": (self.hosts + self._extra_hosts(service)) if address and self.hosts else None,
             "files": files or None,
             "init_user": init_user(service.user) if service.user is not None else None,
+            **upgrade_inputs(app, self.host),
         }
         spec = {k: v for k, v in spec.items() if v is not None}
         depends = [ct_name(self.app_name, d) for d in service.depends_on]
