@@ -19,7 +19,7 @@ from typing import Optional
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
-from . import diffdetail, health, hostcache, log
+from . import diffdetail, health, hostcache, log, upgrade
 from .base import HomefleetProvider, diff_changes, inputs_moved, ints, same_host, target_of
 from .errors import HostCommandError, OwnershipError
 from .ct_data import (CREATE_TIMEOUT, VMID_ATTEMPTS, DataVolumes, adopt_problem, key_order, paths_text, takeback_plan,
@@ -57,7 +57,7 @@ def _has_unknown(value) -> bool:
 
 
 _NOT_INPUTS = {"__provider", "vmid", "image_env", "observed", "raw_mounts", "hwaddrs", "ip", "status", "urls",
-               "kept_on_holder", "healthy"}
+               "kept_on_holder", "healthy", "last_backup"}
 # Outputs that can hold env values: the image's env is a secret output; `observed` shows only the
 # stack's own and the image's values (see _hide_secrets), so it stays readable for drift reports.
 SECRET_OUTPUTS = ["image_env"]
@@ -458,13 +458,21 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         olds, news = ints(olds), ints(news)
         vmid = int(olds["vmid"])
         current = self._read_current(olds, vmid)
+        if current is None or current["config"].get("lock"):
+            # left half-way by an earlier run: a restore that never finished (providers/upgrade.py)
+            upgrade.resume_restore(self, olds, news, current, vmid)
+            current = self._read_current(olds, vmid)
         if current is None:
             # Gone: an upgrade that failed half-way (its data waits on a holder) or a manual
             # `pct destroy`. Create it again at its vmid; the create takes the holder's volumes.
             log.info(target_of(olds).name, news["app"], f"CT {vmid} is gone; creating it again")
-            return UpdateResult(self._create_at(news, vmid))
+            return UpdateResult(upgrade.created_again(self, olds, news, vmid))
         current = self._owned_current(olds, vmid, "update", current)
-        return UpdateResult(self._apply(news, olds, current, vmid))
+        # an upgrade stopped before or in its health gate is finished by providers/upgrade.py
+        outs = upgrade.resume_gate(self, olds, news, current, vmid)
+        if outs is None:
+            outs = self._apply(news, olds, current, vmid)
+        return UpdateResult({"last_backup": olds.get("last_backup"), **outs})
 
     def _owned_current(self, props: dict, vmid: int, action: str, current: Optional[dict] = None) -> dict:
         target = target_of(props)
@@ -625,6 +633,11 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         return options, delete
 
     def _recreate(self, news: dict, olds: dict, current: dict, vmid: int, changed: list) -> dict:
+        """Backup, recreate, health gate, rollback: providers/upgrade.py."""
+        return upgrade.recreate(self, news, olds, current, vmid, changed)
+
+    def _replace(self, news: dict, olds: dict, current: dict, vmid: int, changed: list) -> dict:
+        """The CT destroyed and created again at its vmid, its data volumes carried over a holder."""
         target = target_of(news)
         held = pct.held_volumes(current["config"])
         why = ", ".join(k for k in changed if k in (*RECREATE_KEYS, "volumes"))
@@ -640,7 +653,9 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
             outs = self._create_at({**news, "pool": carry["pool"]} if carry["pool"] else news, vmid)
         except HostCommandError as exc:
             lost = ctops.carry_summary(vmid, carry)
-            if lost:  # the destroy dropped them and the new CT is not there to take them back
+            if isinstance(exc, health.UnhealthyError):  # the new CT is there: it takes them, then the rollback runs
+                self._carry_restore(news, vmid, carry)
+            elif lost:  # the destroy dropped them and the new CT is not there to take them back
                 raise HostCommandError(exc.host, exc.step, exc.stderr + f"\nput back by hand once CT {vmid} runs: {lost}")
             raise
         outs.pop("pool", None)
@@ -673,6 +688,8 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         if held and not props.get("delete_data"):
             self._park(props, vmid, current, held)
             return
+        if held:
+            upgrade.before_delete(props, vmid)  # deleteData destroys the volumes: a backup first
         log.info(target.name, props["app"], f"destroying CT {vmid}")
         self._destroy(props, vmid, running)
 
@@ -686,6 +703,7 @@ class ProxmoxCT(Resource, module="homefleet", name="ProxmoxCT"):
 
     def __init__(self, name: str, props: dict, opts: Optional[pulumi.ResourceOptions] = None):
         outputs = {"image_env": None, "observed": None, "raw_mounts": None, "hwaddrs": None,
-                   "ip": None, "status": None, "urls": None, "kept_on_holder": None, "healthy": None}
+                   "ip": None, "status": None, "urls": None, "kept_on_holder": None, "healthy": None,
+                   "last_backup": None}
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
         super().__init__(ProxmoxCTProvider(), name, {"vmid": None, **outputs, **props}, opts)

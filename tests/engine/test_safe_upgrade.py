@@ -123,7 +123,7 @@ def test_keep_backups_prunes_only_homefleets_own_backups_of_that_app(pve1, deplo
     The hand-made backup of the same vmid and the other app's backup are still there."""
     kept = ours(pve1, STACK, "app", APP_VMID)
     assert len(kept) == 2, kept
-    assert [b["notes"].split("\n")[0].rsplit(":", 1)[-1] for b in kept] == ["2.2-crash", "2.3"], \
+    assert [b["notes"].split("\n")[0].rsplit("_", 1)[-1] for b in kept] == ["2.2-crash", "2.3"], \
         "the newest two: taken before the upgrades to 2.2-crash and to 2.3"
     volids = {b["volid"] for b in backups(pve1)}
     assert set(deployed["foreign"]) <= volids, "a backup homefleet did not make for this app was pruned"
