@@ -626,7 +626,8 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
                 slot = dict((k, item) for k, kind, item in pct.mount_slots(news) if kind == "volume")
                 if key in slot and existing and not existing.startswith("/"):
                     item = slot[key]
-                    value = f"{existing},mp={item['path']}" + (",ro=1" if item.get("read_only") else "")
+                    value = f"{existing},mp={item['path']},backup={pct.backup_flag(item)}" \
+                        + (",ro=1" if item.get("read_only") else "")
                     options[key] = value
                 else:
                     options[key] = wanted[key]

@@ -141,11 +141,16 @@ def size_text(gib) -> str:
     return f"{int(gib)}G"
 
 
+def backup_flag(vol: dict) -> str:
+    """`backup=1` unless the stack says `backup: false`: vzdump takes a volume mount point only
+    with the flag (pve-container Config.pm mountpoint_backup_enabled), and homefleet's backup
+    before an upgrade must hold the app's data."""
+    return "0" if vol.get("backup") is False else "1"
+
+
 def volume_create_value(vol: dict) -> str:
-    """`STORAGE:SIZE,mp=/path` allocates a new volume of SIZE GiB."""
-    pairs = {"volume": f"{vol['storage']}:{int(vol['size'])}", "mp": vol["path"]}
-    if vol.get("backup") is not None:
-        pairs["backup"] = _flag(vol["backup"])
+    """`STORAGE:SIZE,mp=/path,backup=1` allocates a new volume of SIZE GiB."""
+    pairs = {"volume": f"{vol['storage']}:{int(vol['size'])}", "mp": vol["path"], "backup": backup_flag(vol)}
     return propstring.join(pairs, first_bare="volume")
 
 
