@@ -251,8 +251,9 @@ def with_facts(spec: ImageSpec, volumes: list[str]) -> ImageSpec:
     """The upstream image's user, directory owners and entrypoint (sim/image_facts.py); the
     entrypoint also writes each of `volumes` it does not already name."""
     facts = image_facts.facts_for(split_ref(spec.ref)[1]) or {}
-    behaviour = {k: [dict(i) for i in v] for k, v in (facts.get("behaviour") or {}).items()}
-    named = {i["path"] for items in behaviour.values() for i in items if "path" in i}
+    behaviour = {k: [dict(i) for i in v] if isinstance(v, list) else dict(v)
+                 for k, v in (facts.get("behaviour") or {}).items()}
+    named = {i["path"] for items in behaviour.values() if isinstance(items, list) for i in items if "path" in i}
     extra = [{"path": v} for v in volumes if v not in named]
     if extra:
         behaviour["writes"] = behaviour.get("writes", []) + extra

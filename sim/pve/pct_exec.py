@@ -3,7 +3,7 @@
 Paths inside the CT resolve through the rootfs volume, volume mount points and bind mounts
 (the deepest mount point wins). Supported: cat, ls, test, env, echo, true, false, pwd, id,
 hostname (the name the CT got at its start), `sh -c` / `/bin/sh -c` of these joined by `&&`,
-`||` and `;` (a compose `CMD-SHELL` healthcheck), `exit N`, `curl` and `wget` to localhost
+`||`, `;` and `|` into `grep [-q] [-v] PATTERN` (a compose `CMD-SHELL` healthcheck), `exit N`, `curl` and `wget` to localhost
 (answered by the CT's simulated app, sim/pve/probe.py), the commands the image declares in its
 entrypoint.json `commands` ({name: {exit, stdout, stderr}}, e.g. postgres' `pg_isready`),
 and `getent hosts NAME`, answered from the CT's own /etc/hosts only: an app container has no
@@ -64,8 +64,10 @@ def _err(text: str) -> None:
     sys.stderr.write(text)
 
 
-def run_command(ct: Container, argv: list[str]) -> int:
+def run_command(ct: Container, argv: list[str], stdin: str | None = None) -> int:
     cmd, args = argv[0], argv[1:]
+    if os.path.basename(cmd) == "grep" and stdin is not None:
+        return _grep(args, stdin)
     if cmd in ("true", ":"):
         return 0
     if cmd == "false":
@@ -166,11 +168,58 @@ def _shell(ct: Container, script: str) -> int:
         if argv and (op is None or op == ";" or (op == "&&" and rc == 0) or (op == "||" and rc != 0)):
             if argv[0] == "exit":
                 return int(argv[1]) if len(argv) > 1 and argv[1].isdigit() else rc
-            sys.stdout.flush()
-            rc = run_command(ct, argv)
-            sys.stdout.flush()
+            rc = _pipeline(ct, argv)
         argv, op = [], token
     return rc
+
+
+def _pipeline(ct: Container, argv: list[str]) -> int:
+    """`a | b | c`: each stage's stdout is the next one's stdin; the last stage's status."""
+    stages, cur = [], []
+    for token in argv:
+        if token == "|":
+            stages.append(cur)
+            cur = []
+        else:
+            cur.append(token)
+    stages.append(cur)
+    text, rc = None, 0
+    for index, stage in enumerate(stages):
+        if not stage:
+            _err("sh: syntax error: unexpected \"|\"\n")
+            return 2
+        last = index == len(stages) - 1
+        sys.stdout.flush()
+        if last:
+            rc = run_command(ct, stage, text)
+            sys.stdout.flush()
+        else:
+            import io
+            real, sys.stdout = sys.stdout, io.StringIO()
+            try:
+                rc = run_command(ct, stage, text)
+                text = sys.stdout.getvalue()
+            finally:
+                sys.stdout = real
+    return rc
+
+
+def _grep(args: list[str], text: str) -> int:
+    """grep [-q] [-v] [-i] [-E|-F] PATTERN over `text`: exit 0 when a line is selected."""
+    import re
+    flags = [a for a in args if a.startswith("-") and len(a) > 1]
+    words = [a for a in args if not (a.startswith("-") and len(a) > 1)]
+    if not words:
+        _err("Usage: grep [OPTION]... PATTERNS [FILE]...\n")
+        return 2
+    letters = "".join(f[1:] for f in flags if not f.startswith("--"))
+    pattern = re.escape(words[0]) if "F" in letters else words[0]
+    found = [line for line in text.splitlines()
+             if bool(re.search(pattern, line, re.I if "i" in letters else 0)) != ("v" in letters)]
+    if "q" not in letters and "--quiet" not in flags:
+        for line in found:
+            _out(line + "\n")
+    return 0 if found else 1
 
 
 def _local(ct: Container):

@@ -72,10 +72,15 @@ def test_crashing_entrypoint_stops_the_ct_after_its_seconds(host):
 def test_compose_healthcheck_commands_under_pct_exec(host):
     spec = FIXED["ghcr.io/homefleet/test-app:2.1-unhealthy"].with_overrides(behaviour={
         **FIXED["ghcr.io/homefleet/test-app:2.1-unhealthy"].behaviour,
-        "commands": {"pg_isready": {"exit": 2, "stdout": "/run/postgresql:5432 - no response"}}})
+        "commands": {"pg_isready": {"exit": 2, "stdout": "/run/postgresql:5432 - no response"},
+                     "redis-cli": {"exit": 0, "stdout": "PONG"}}})
     start_app(host, 104, spec, "198.18.7.14")
     res = host.run("pct", "exec", "104", "--", "/bin/sh", "-c", "pg_isready -U app || exit 1")
     assert (res.rc, res.stdout) == (1, "/run/postgresql:5432 - no response\n")
+    res = host.run("pct", "exec", "104", "--", "sh", "-c", "redis-cli ping | grep -q PONG || exit 1")
+    assert (res.rc, res.stdout) == (0, "")
+    res = host.run("pct", "exec", "104", "--", "sh", "-c", "redis-cli ping | grep -v PONG")
+    assert res.rc == 1
     res = host.run("pct", "exec", "104", "--", "curl", "-fsS", "http://localhost:8080/health")
     assert res.rc == 22 and "returned error: 500" in res.stderr
     res = host.run("pct", "exec", "104", "--", "wget", "-q", "-O", "-", "http://127.0.0.1:8080/")
