@@ -80,5 +80,8 @@ def template_line(host, vmid: int) -> str:
 
 
 def pending(project, stack: str) -> list:
+    """(op, name) of the apps' CTs a preview would change (image archives left out: an unused one
+    is deleted after the CT that used it moves on)."""
     preview = project.pulumi("preview", "--json", stack=stack, check=True).json()
-    return sorted((s["op"], s["urn"].rsplit("::", 1)[-1]) for s in preview["steps"] if s["op"] not in ("same", "refresh"))
+    return sorted((s["op"], s["urn"].rsplit("::", 1)[-1]) for s in preview["steps"]
+                  if s["op"] not in ("same", "refresh") and "ProxmoxCT" in s["urn"])
