@@ -49,7 +49,7 @@ MISSING = object()
 # Keys that are outputs only, or plumbing: never reported as a changed field.
 IGNORED = {"__provider", "observed", "image_env", "raw_mounts", "hwaddrs", "ip", "status", "urls", "kept_on_holder",
            "volid", "digest", "size", "latest_digest", "path",
-           "state", "published", "truenas_version", "compose_digest"}
+           "state", "published", "truenas_version", "compose_digest", "healthy", "last_backup"}
 # ProxmoxCT inputs whose change recreates the CT (providers/proxmox_ct.py RECREATE_KEYS, as inputs;
 # a larger disk is `pct resize` in place, providers/proxmox_ct.py _resizes).
 RECREATE_INPUTS = ("template", "template_kind", "rootfs_storage", "unprivileged")

@@ -375,6 +375,11 @@ class App(Strict):
     adopt: bool = False
     deleteData: bool = False
     allowSystemPaths: bool = False  # TrueNAS compose apps: bind mounts outside /mnt/<pool>/
+    healthTimeout: int = Field(300, ge=1, le=86400, description=(
+        "seconds the app has to become healthy after a create, start, restart or upgrade (its compose "
+        "healthcheck, its package's health, else its first published port); then the `up` fails with the "
+        "check's output and the app's log"))
+    snapshotDatasets: bool = False  # TrueNAS: ZFS snapshot of the app's host-path datasets before an upgrade
     allowFilesOutsideProject: bool = False  # compose apps: env_file/.env outside the project folder
     acknowledge: list[str] = []  # compose apps: warnings read (key paths of the compose file, * wildcards)
     ports: Optional[list[Port]] = None

@@ -15,6 +15,7 @@ command -v perl >/dev/null 2>&1 || missing+=(perl)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)   # sim vzdump/pct restore: real .tar.zst archives
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -25,6 +25,7 @@ from .names import rewrite_argv, rewrite_value
 from ..config import PROJECT
 from ..errors import located
 from ..plan_types import upgrade_inputs
+from .health import health_input
 from . import host_access
 from .proxmox_appdir import AppDir
 from .proxmox_keys import BY_VALUE, HARD, NO_EFFECT, SOFT, WARN, KeyRules, init_user
@@ -216,6 +217,12 @@ class _Converter(KeyRules, StorageRules):
         devices = self._devices(service, ignore)
         ports = self._ports(service, ignore)
         self._relations(service)
+        try:
+            health = health_input(service.healthcheck, f"{service.where}.healthcheck")
+        except ValueError as exc:
+            where, _, message = str(exc).partition(": ")
+            self.fail(where, message)
+            health = None
         address = self.addresses.get(service.name)
         sizes = self._sizes(service, x)
         app = self.app
@@ -261,6 +268,7 @@ class _Converter(KeyRules, StorageRules):
             "hosts": (self.hosts + self._extra_hosts(service)) if address and self.hosts else None,
             "files": files or None,
             "init_user": init_user(service.user) if service.user is not None else None,
+            "health": health,
             **upgrade_inputs(app, self.host),
         }
         spec = {k: v for k, v in spec.items() if v is not None}
@@ -416,10 +424,9 @@ class _Converter(KeyRules, StorageRules):
     def _relations(self, service: Service) -> None:
         for dep in service.depends_on.values():
             at = f"{service.where}.depends_on.{dep.service}"
-            if dep.condition != "service_started":
-                what = "healthy" if dep.condition == "service_healthy" else "finished"
-                self.warn(at, f"is created and started after {dep.service}, without waiting for it to be {what}: "
-                          "Proxmox has no health checks", "Make sure the app retries its connections at start")
+            if dep.condition == "service_completed_successfully":
+                self.warn(at, f"is created and started after {dep.service}, without waiting for it to finish: "
+                          "a Proxmox CT is a service that keeps running", "Make sure the app retries its connections at start")
             if dep.restart:
                 self.warn(f"{at}.restart", f"is ignored: homefleet does not restart a CT when {dep.service} restarts")
         networks = [n for n in service.networks if n != "default"]

@@ -141,11 +141,16 @@ def size_text(gib) -> str:
     return f"{int(gib)}G"
 
 
+def backup_flag(vol: dict) -> str:
+    """`backup=1` unless the stack says `backup: false`: vzdump takes a volume mount point only
+    with the flag (pve-container Config.pm mountpoint_backup_enabled), and homefleet's backup
+    before an upgrade must hold the app's data."""
+    return "0" if vol.get("backup") is False else "1"
+
+
 def volume_create_value(vol: dict) -> str:
-    """`STORAGE:SIZE,mp=/path` allocates a new volume of SIZE GiB."""
-    pairs = {"volume": f"{vol['storage']}:{int(vol['size'])}", "mp": vol["path"]}
-    if vol.get("backup") is not None:
-        pairs["backup"] = _flag(vol["backup"])
+    """`STORAGE:SIZE,mp=/path,backup=1` allocates a new volume of SIZE GiB."""
+    pairs = {"volume": f"{vol['storage']}:{int(vol['size'])}", "mp": vol["path"], "backup": backup_flag(vol)}
     return propstring.join(pairs, first_bare="volume")
 
 
@@ -262,6 +267,11 @@ def shutdown_argv(vmid: int, timeout: int = 60) -> list:
 
 def stop_argv(vmid: int) -> list:
     return ["pct", "stop", str(vmid)]
+
+
+def unlock_argv(vmid: int) -> list:
+    """`pct unlock`: drops a `lock:` an interrupted task left (pve-container CLI/pct.pm unlock)."""
+    return ["pct", "unlock", str(vmid)]
 
 
 def destroy_argv(vmid: int) -> list:

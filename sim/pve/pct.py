@@ -18,6 +18,7 @@ from .pct_create import CREATE_ONLY, create
 from .pct_exec import exec_command, push_file
 from .pct_move import move_volume
 from .pct_resize import resize
+from .pct_restore import restore
 from .pct_power import destroy, reboot, shutdown, start, stop
 from .pct_set import SET_ONLY, set_config
 from .schema import Prop
@@ -157,6 +158,7 @@ def _commands() -> dict[str, tuple[Command, Callable[[dict], int]]]:
     skiplock = {"skiplock": B}
     table = {
         "create": (_cmd("create", ["vmid", "ostemplate"], create_props), create),
+        "restore": (_cmd("restore", ["vmid", "ostemplate"], create_props), restore),
         "set": (_cmd("set", ["vmid"], set_props), set_config),
         "config": (_cmd("config", ["vmid"], {"current": B, "snapshot": Prop(format="pve-configid")}), config),
         "pending": (_cmd("pending", ["vmid"], {}), pending),

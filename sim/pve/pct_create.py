@@ -61,7 +61,8 @@ def _pool_exists(pool: str) -> bool:
 def create(params: dict) -> int:
     vmid = int(params["vmid"])
     if params.get("restore") == "1":
-        raise PveError("restore is not supported by the simulator")
+        from .pct_restore import restore
+        return restore(params)
     unprivileged = params.get("unprivileged", "1") == "1"
     conf_mod.check_vmid_unused(vmid)
 

@@ -1,6 +1,7 @@
 """`pvesh get <path> [--output-format text|json|json-pretty] [params]` for a few API paths:
 
 * `/cluster/nextid [--vmid N]`
+* `/nodes/<node>/storage/<storage>/content [--content T] [--vmid N]`
 * `/nodes/<node>/lxc` (vmlist), `/nodes/<node>/lxc/<vmid>/status/current`,
   `/nodes/<node>/lxc/<vmid>/config`, `/nodes/<node>/lxc/<vmid>/interfaces`
 """
@@ -12,7 +13,7 @@ import re
 import sys
 
 from . import conf as conf_mod
-from . import netinfo, paths, runstate
+from . import netinfo, paths, runstate, storage
 from .errors import ParamError, PveError
 from .schema import split_list
 
@@ -119,10 +120,30 @@ def ct_config(vmid: int, current: bool) -> dict:
     return res
 
 
+def storage_content(node: str, storeid: str, opts: dict[str, str]) -> list:
+    """pve-storage API2/Storage/Content.pm index: Storage.pm volume_list (content types the
+    storage allows, sorted by volid), with `notes` and `protected` for backups."""
+    if node != paths.node_name():
+        raise PveError(f"hostname lookup '{node}' failed - failed to get address info for: "
+                       f"{node}: Name or service not known")
+    scfg = storage.check_enabled(storeid)
+    content = opts.get("content")
+    vmid = int(opts["vmid"]) if opts.get("vmid") else None
+    items = sorted(scfg.list_volumes(), key=lambda i: i["volid"].lower())
+    if content:
+        items = [i for i in items if i["content"] == content and content in scfg.content]
+    if vmid is not None:
+        items = [i for i in items if i.get("vmid") == vmid]
+    return items
+
+
 def get(path: str, opts: dict[str, str]):
     path = "/" + path.strip("/")
     if path == "/cluster/nextid":
         return nextid(opts)
+    m = re.fullmatch(r"/nodes/([^/]+)/storage/([^/]+)/content", path)
+    if m:
+        return storage_content(m.group(1), m.group(2), opts)
     m = re.fullmatch(r"/nodes/([^/]+)/lxc(?:/(\d+)(/.*)?)?", path)
     if m:
         node, vmid, rest = m.group(1), m.group(2), m.group(3) or ""

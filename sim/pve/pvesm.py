@@ -23,7 +23,7 @@ def cmd_list(params: dict) -> int:
     scfg = storage.get_storage(params["storage"], cfg)
     content = params.get("content")
     vmid = int(params["vmid"]) if params.get("vmid") else None
-    items = scfg.list_volumes()
+    items = sorted(scfg.list_volumes(), key=lambda i: i["volid"].lower())   # Storage.pm volume_list
     if content:
         wanted = set(content.split(","))
         items = [i for i in items if i["content"] in wanted]
@@ -77,11 +77,17 @@ def cmd_status(params: dict) -> int:
 
 
 def cmd_free(params: dict) -> int:
+    """Content.pm delete: vdisk_free in a worker; for a backup also its .log and .notes files."""
     volid = params["volume"]
     cfg = storage.load_config()
     scfg, volname = storage.resolve(volid, cfg)
-    scfg.parse_volname(volname)
+    vtype = scfg.parse_volname(volname)[0]
+    path = scfg.volume_path(volname)
+
     scfg.free(volname)
+    if vtype == "backup":
+        print(f"Removed volume '{volid}'")
+        storage.archive_auxiliaries_remove(path)
     return 0
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,11 @@ VZTMPL_RE = re.compile(r"[^/]+\.(tar|tar\.gz|tar\.xz|tar\.zst|tar\.bz2)")
 VZTMPL_FORMAT = {"tar": "tar", "tar.gz": "tgz", "tar.xz": "txz", "tar.zst": "tzst",
                  "tar.bz2": "tbz2"}
 DISK_RE = re.compile(r"(vm|base|subvol|basevol)-(\d+)-disk-(\d+)(\.(raw|qcow2|vmdk|subvol))?")
+# pve-storage Storage.pm $BACKUP_EXT_RE_2 (Plugin.pm COMPRESSOR_RE: gz lzo zst bz2)
+BACKUP_RE = re.compile(r"[^/]+\.(tgz|(?:tar|vma)(?:\.(?:gz|lzo|zst|bz2))?)")
+# Storage.pm archive_info: the standard name vzdump gives an archive
+STD_BACKUP_RE = re.compile(r"vzdump-(lxc|openvz|qemu)-([1-9][0-9]{2,8})-(\d{4})_(\d{2})_(\d{2})-(\d{2})_(\d{2})_(\d{2})\.(.+)")
+SNAPSHOT_TYPES = {"zfspool", "zfs", "lvmthin", "rbd", "btrfs", "cephfs"}
 
 
 @dataclass
@@ -85,8 +91,9 @@ class Storage:
                     return "vztmpl", m.group(1), None, "raw"
             if m := re.fullmatch(r"iso/([^/]+\.(?:iso|img))", volname, re.I):
                 return "iso", m.group(1), None, "raw"
-            if m := re.fullmatch(r"backup/([^/]+)", volname):
-                return "backup", m.group(1), None, "raw"
+            if (m := re.fullmatch(r"backup/([^/]+)", volname)) and BACKUP_RE.fullmatch(m.group(1)):
+                owner = re.match(r"vzdump-(?:openvz|lxc|qemu)-(\d+)-.+", m.group(1))
+                return "backup", m.group(1), int(owner.group(1)) if owner else None, "raw"
             if m := re.fullmatch(r"snippets/([^/]+)", volname):
                 return "snippets", m.group(1), None, "raw"
             raise PveError(f"unable to parse directory volume name '{volname}'")
@@ -167,6 +174,9 @@ class Storage:
 
     def free(self, volname: str) -> None:
         path = self.volume_path(volname)
+        if self.parse_volname(volname)[0] == "backup" and path.with_name(path.name + ".protected").exists():
+            # Plugin.pm free_image
+            raise PveError(f"cannot remove protected volume '{volname}' on '{self.storeid}'")
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
@@ -176,11 +186,58 @@ class Storage:
         forget_volume_size(f"{self.storeid}:{volname}")
         volattrs.forget(f"{self.storeid}:{volname}")
 
+    def dump_dir(self) -> Path:
+        """Plugin.pm get_subdir($scfg, 'backup'): `<path>/dump` (or `content-dirs`)."""
+        if not self.is_dir:
+            raise PveError("storage definition has no path")
+        return self.base_path() / "dump"
+
+    def supports_snapshot(self, volname: str) -> bool:
+        """Plugin.pm volume_has_feature('snapshot'): ZFS, LVM-thin, RBD, btrfs volumes can;
+        a raw file or subvol directory on a `dir` storage cannot (only qcow2 could)."""
+        if self.type in SNAPSHOT_TYPES:
+            return True
+        return self.is_dir and volname.endswith(".qcow2")
+
     # -- listing ---------------------------------------------------------------------------
+
+    def list_backups(self, vmid: int | None = None) -> list[dict]:
+        """Plugin.pm $get_subdir_files for 'backup': archives in the dump dir, with `notes`
+        (first line of `<archive>.notes`), `protected` (`<archive>.protected` exists), `ctime`
+        (from the standard name), `subtype` and `vmid`."""
+        res: list[dict] = []
+        folder = self.dump_dir() if self.is_dir else None
+        if folder is None or "backup" not in self.content or not folder.is_dir():
+            return res
+        for p in sorted(folder.iterdir()):
+            m = BACKUP_RE.fullmatch(p.name)
+            if not m or not p.is_file():
+                continue
+            if vmid is not None and not re.search(rf"\S+-{vmid}-\S+", p.name):
+                continue
+            info = {"volid": f"{self.storeid}:backup/{p.name}", "content": "backup", "format": m.group(1),
+                    "size": p.stat().st_size}
+            std = STD_BACKUP_RE.fullmatch(p.name)
+            if std and std.group(9) == m.group(1):
+                y, mo, d, h, mi, sec = (int(std.group(i)) for i in range(3, 9))
+                info["ctime"] = int(time.mktime((y, mo, d, h, mi, sec, 0, 0, -1)))
+            info["subtype"] = std.group(1) if std else "unknown"
+            owner = re.search(rf"-([1-9][0-9]{{2,8}})-[^/]+\.{re.escape(m.group(1))}$", p.name)
+            if vmid is not None or owner:
+                info["vmid"] = vmid if vmid is not None else int(owner.group(1))
+            notes = p.with_name(p.name + ".notes")
+            if notes.is_file():
+                info["notes"] = notes.read_text("utf-8", "replace").split("\n", 1)[0]
+            if p.with_name(p.name + ".protected").exists():
+                info["protected"] = 1
+            info.setdefault("ctime", int(p.stat().st_ctime))
+            res.append(info)
+        return res
 
     def list_volumes(self) -> list[dict]:
         res: list[dict] = []
         base = self.base_path()
+        res += self.list_backups()
         if self.is_dir:
             cache = base / "template" / "cache"
             if "vztmpl" in self.content and cache.is_dir():
@@ -288,6 +345,19 @@ def volume_path(volid: str, cfg: dict[str, Storage] | None = None) -> Path:
 def volume_owner(volid: str, cfg: dict[str, Storage] | None = None) -> int | None:
     scfg, volname = resolve(volid, cfg)
     return scfg.parse_volname(volname)[2]
+
+
+def archive_auxiliaries_remove(archive: Path) -> None:
+    """Storage.pm archive_auxiliaries_remove: the `.log` and `.notes` files of a standard-named archive."""
+    std = STD_BACKUP_RE.fullmatch(archive.name)
+    if not std:
+        return
+    base = archive.name[: -len(std.group(9)) - 1]
+    for name in (base + ".log", archive.name + ".notes"):
+        try:
+            (archive.parent / name).unlink()
+        except FileNotFoundError:
+            pass
 
 
 def free_volume(volid: str, cfg: dict[str, Storage] | None = None) -> None:

@@ -18,7 +18,7 @@ SPEC = {
 def test_spec_options_are_what_pve_stores():
     opts = pct.spec_options(SPEC)
     assert opts["net0"] == "name=eth0,bridge=vmbr0,host-managed=1,ip=dhcp"
-    assert opts["mp0"] == "local-zfs:4,mp=/config"
+    assert opts["mp0"] == "local-zfs:4,mp=/config,backup=1", "a data volume is in vzdump backups"
     assert opts["mp1"] == "/tank/media,mp=/media,ro=1"
     assert opts["dev0"] == "/dev/dri/renderD128,gid=104"
     assert opts["features"] == "nesting=1"
