@@ -348,6 +348,14 @@ def _volumes(inputs: dict) -> list:
     return [str(v.get("path")) for v in inputs.get("volumes") or [] if isinstance(v, dict)]
 
 
+def _volume_moves(old: dict, new: dict) -> list:
+    """'`/a` -> `/b`' where the volume slot (mpN, volumes first, in order: providers/hosts/pct.py
+    mount_slots) would get another container path: the provider recreates the CT then, matching
+    volumes by path (providers/ct_data.py volume_path_changes)."""
+    before, after = _volumes(old), _volumes(new)
+    return [f"{_code(a)} -> {_code(b)}" for a, b in zip(before, after) if a != b]
+
+
 def _paths(paths: list) -> str:
     return ", ".join(_code(p) for p in paths)
 
@@ -451,20 +459,28 @@ def ct_line(res: Resource, index: dict) -> Optional[Line]:
     changes = field_changes(old, new, skip=("template",))
     changed_keys = {path.split(".", 1)[0].split("[", 1)[0] for path, _, _ in changes}
     image = image_change(res, index)
-    recreate = image is not None or bool(changed_keys & set(RECREATE_INPUTS))
+    moved = _volume_moves(old, new)
+    recreate = image is not None or bool(changed_keys & set(RECREATE_INPUTS)) or bool(moved)
     storage = upgrade_settings(new or old)["backup_storage"]
     if recreate:
         # providers/proxmox_ct.py _recreate: backup, recreate at the same vmid, health gate, rollback
-        after = (f"data volumes carried over ({_paths(volumes)})" if volumes
+        kept = [p for p in volumes if p in _volumes(new or old)]
+        left = [p for p in volumes if p not in kept]
+        after = (f"data volumes carried over ({_paths(kept)})" if kept
                  else "no data volumes, its root disk starts fresh (the backup holds the old one)")
+        if left:
+            after += f"; {_paths(left)} stays on a holder CT (the app no longer names it)"
         if image is not None:
             verb = "image upgrade" if res.inputs.get("template_kind", "oci") == "oci" else "recreate"
             head = image
             also = describe_fields(changes, storage)
         else:
             verb = "recreate"
-            head = describe_fields([c for c in changes if c[0].split(".", 1)[0] in RECREATE_INPUTS], storage)
-            also = describe_fields([c for c in changes if c[0].split(".", 1)[0] not in RECREATE_INPUTS], storage)
+            why = RECREATE_INPUTS + (("volumes",) if moved else ())
+            head = describe_fields([c for c in changes if c[0].split(".", 1)[0].split("[", 1)[0] in why], storage)
+            also = describe_fields([c for c in changes if c[0].split(".", 1)[0].split("[", 1)[0] not in why], storage)
+            if moved and not changed_keys & set(RECREATE_INPUTS):
+                head = f"a data volume changes slot ({', '.join(moved)})"
         parts = [_upgrade_plan(new or old, ct), after, _bind_mounts(new or old)]
         text = f"{head}: " + "; ".join(p for p in parts if p) + (f"; also {also}" if also else "")
         return Line(host, app, verb, text, RECREATED)

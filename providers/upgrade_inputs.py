@@ -65,6 +65,13 @@ def bind_mounts_text(props: dict) -> str:
     return ", ".join(f"{m['source']} (at {m.get('path', '?')})" for m in mounts)
 
 
+def _slot_moves(olds: dict, news: dict) -> bool:
+    """A volume slot (mpN: volumes first, in order) gets another path: ct_data.volume_path_changes
+    makes the update a recreate."""
+    paths = [[v.get("path") for v in props.get("volumes") or [] if isinstance(v, dict)] for props in (olds, news)]
+    return any(a != b for a, b in zip(*paths))
+
+
 def say_plan(olds: dict, news: dict) -> None:
     """At a diff (so in `pulumi preview` and `up`): what a recreate in place will do (the backup,
     the recreate, the health gate) and which bind mounts the backup leaves out. A template known
@@ -76,7 +83,7 @@ def say_plan(olds: dict, news: dict) -> None:
     template = news.get("template")
     upgrade = template is not None and template != olds.get("template")
     recreate = upgrade or any(news.get(k) not in (None, UNKNOWN) and news.get(k) != olds.get(k)
-                              for k in ("unprivileged", "rootfs_storage"))
+                              for k in ("unprivileged", "rootfs_storage")) or _slot_moves(olds, news)
     if not recreate:
         return
     ct = f"CT {olds['vmid']}"

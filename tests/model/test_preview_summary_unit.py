@@ -378,3 +378,15 @@ def test_truenas_delete_data_keeps_its_wording():
     summary = summarize(doc(step("update", NAS, "wiki", old={"inputs": {**nas, "delete_data": False}},
                                  new={"inputs": {**nas, "delete_data": True}})))
     assert "deleteData: false -> true (a later delete destroys its data volumes)" in summary, summary
+
+
+def test_a_volume_that_changes_slot_is_a_recreate_with_a_backup():
+    """providers/ct_data.py volume_path_changes: removing /a from [/a, /b] would put /b's slot at
+    another path, so the provider recreates the CT (matching volumes by path), backup first."""
+    before = [{"path": "/a", "size": 1}, {"path": "/b", "size": 1}]
+    summary = summarize(doc(step("update", CT, "web", old=ct_old("web", 200, volumes=before),
+                                 new={"inputs": ct_inputs("web", volumes=before[1:])})))
+    assert bullets(summary) == [
+        "- 🟠 **pve1 / web** — **recreate**: a data volume changes slot (`/a` -> `/b`): backup to `local`, then "
+        "recreate CT 200, health gate 300 s; data volumes carried over (`/b`); `/a` stays on a holder CT "
+        "(the app no longer names it)"]

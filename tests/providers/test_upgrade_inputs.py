@@ -77,3 +77,11 @@ def test_an_unprivileged_change_is_a_recreate(capsys):
                             {**old_ct(template_kind="classic"), "unprivileged": True, "rollback": False})
     assert capsys.readouterr().err == ("[homefleet pve1:web] recreate of CT 601: backup to local, then recreate CT 601, "
                                        "health gate 300 s, rollback off\n")
+
+
+def test_a_volume_that_changes_slot_is_a_recreate(capsys):
+    vols = [{"path": "/a", "size": 1}, {"path": "/b", "size": 1}]
+    upgrade_inputs.say_plan(old_ct(volumes=vols), {**old_ct(), "volumes": vols[1:]})
+    assert capsys.readouterr().err.startswith("[homefleet pve1:web] recreate of CT 601: backup to local")
+    upgrade_inputs.say_plan(old_ct(volumes=vols), {**old_ct(), "volumes": vols[:1]})  # the last one removed: in place
+    assert capsys.readouterr().err == ""
