@@ -135,3 +135,25 @@ def test_delete_data_says_the_backup_before_the_destroy(fleet, project, deployed
     assert bullets(summary_of(project))[0] == (
         "- 🔴 **pve1 / app** — **delete**: CT 601 backed up to `local`, then deleted with its data "
         "(deleteData: true; volumes `/data`)")
+
+
+def test_a_volume_that_changes_slot_is_said_and_done_as_a_backed_up_recreate(fleet, project, deployed):
+    pve1 = fleet["pve1"]
+    apps = base_apps()
+    apps["app"]["deleteData"] = True  # as the test before left the state
+    apps["vols"] = {"host": "pve1", "image": "ghcr.io/homefleet/test-app:1.0", "vmid": 603,
+                    "volumes": [{"path": "/a", "size": 1}, {"path": "/b", "size": 1}]}
+    write(project, fleet, apps)
+    project.pulumi("up", "--yes", stack=STACK, check=True)
+    apps["vols"]["volumes"] = [{"path": "/b", "size": 1}]
+    write(project, fleet, apps)
+    assert bullets(summary_of(project)) == [
+        "- 🟠 **pve1 / vols** — **recreate**: a data volume changes slot (`/a` -> `/b`): backup to `local`, then "
+        "recreate CT 603, health gate 300 s; data volumes carried over (`/b`); `/a` stays on a holder CT "
+        "(the app no longer names it)"]
+    start = tool_count(pve1)
+    project.pulumi("up", "--yes", stack=STACK, check=True)
+    ran = tools_since(pve1, start)
+    assert any(argv[:2] == ["vzdump", "603"] for argv in ran), ran
+    assert any(argv[:3] == ["pct", "create", "603"] for argv in ran), ran
+    assert "mp=/b" in ct_config(pve1, 603)["mp0"]
