@@ -204,10 +204,11 @@ class Host(Strict):
     @model_validator(mode="after")
     def _proxmox_only(self):
         if self.kind != "proxmox":
-            given = [k for k in ("backupStorage",) if k in self.model_fields_set]
+            given = [f"`{k}`" for k in ("backupStorage", "keepBackups") if k in self.model_fields_set]
             if given:
-                raise ValueError(f"`{given[0]}` is for Proxmox hosts (where homefleet backs CTs up with vzdump); "
-                                 "remove it from this TrueNAS host")
+                raise ValueError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for Proxmox hosts (where "
+                                 f"homefleet backs CTs up with vzdump); remove {'it' if len(given) == 1 else 'them'} from this TrueNAS host "
+                                 "(TrueNAS apps: `snapshotDatasets`, docs/truenas.md)")
         return self
 
     @field_validator("registryMirror")

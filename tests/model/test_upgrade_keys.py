@@ -57,13 +57,17 @@ def test_bad_values_name_the_file_the_key_and_the_fix(host, app, key):
     assert "Write " in problem, problem
 
 
-def test_backup_storage_on_a_truenas_host_is_refused():
-    raw = {"hosts": {"nas1": {"kind": "truenas", "address": "127.0.0.1", "pool": "tank", "backupStorage": "local"}},
-           "apps": {}}
+@pytest.mark.parametrize("keys, said, it", [
+    ({"backupStorage": "local"}, "`backupStorage` is", "it"),
+    ({"keepBackups": 2}, "`keepBackups` is", "it"),
+    ({"backupStorage": "local", "keepBackups": 2}, "`backupStorage` and `keepBackups` are", "them")])
+def test_the_backup_keys_on_a_truenas_host_are_refused(keys, said, it):
+    raw = {"hosts": {"nas1": {"kind": "truenas", "address": "127.0.0.1", "pool": "tank", **keys}}, "apps": {}}
     with pytest.raises(ConfigError) as exc:
         load("t", raw)
-    assert exc.value.problems == ["stacks/Pulumi.t.yaml: homefleet:hosts.nas1: `backupStorage` is for Proxmox hosts "
-                                  "(where homefleet backs CTs up with vzdump); remove it from this TrueNAS host"]
+    assert exc.value.problems == [f"stacks/Pulumi.t.yaml: homefleet:hosts.nas1: {said} for Proxmox hosts (where "
+                                  f"homefleet backs CTs up with vzdump); remove {it} from this TrueNAS host "
+                                  "(TrueNAS apps: `snapshotDatasets`, docs/truenas.md)"]
 
 
 def test_the_defaults_agree_across_the_model_the_provider_and_the_pr_summary():
