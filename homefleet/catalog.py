@@ -337,6 +337,36 @@ class Port(BaseModel):
     ] = None
 
 
+class Health(BaseModel):
+    """How homefleet tells the app is up after a create, a restart or an upgrade: an HTTP path
+    (`{http: /health, port: 8080}`, passes on a status below 400) or a TCP port (`{tcp: 5432}`),
+    probed from the host. Without it: the first published TCP port accepts a connection."""
+
+    model_config = _STRICT
+
+    http: Annotated[str | None, Field(pattern=r"^/[\x21-\x7e]*$", max_length=255,
+                                      description="HTTP path to GET, e.g. /health; needs port.")] = None
+    port: Annotated[int | None, Field(ge=1, le=65535, description="Port of the HTTP check.")] = None
+    tcp: Annotated[int | None, Field(ge=1, le=65535, description="TCP port that must accept a connection.")] = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Health":
+        if (self.http is None) == (self.tcp is None):
+            raise _fail("health", "needs exactly one of http (with port) or tcp, e.g. {http: /health, port: 8080} "
+                                  "or {tcp: 5432}")
+        if self.http is not None and self.port is None:
+            raise _fail("health", f"http: {self.http} needs the port it is served on, e.g. port: 8080")
+        if self.tcp is not None and self.port is not None:
+            raise _fail("health", "port belongs to an http check; a tcp check names its port itself: {tcp: N}")
+        return self
+
+    def as_check(self) -> dict:
+        """The ProxmoxCT `health` input (providers/health.py)."""
+        if self.http is not None:
+            return {"kind": "http", "port": self.port, "path": self.http}
+        return {"kind": "tcp", "port": self.tcp}
+
+
 class Secret(BaseModel):
     """An environment variable the user must set as a secret (``pulumi config set --secret``)."""
 
@@ -440,6 +470,9 @@ class PackageSpec(BaseModel):
     ] = {}
     secrets: Annotated[list[Secret], Field(description="Environment variables the user must set as secrets.")] = []
     features: Annotated[Features, Field(description="LXC features the container needs.")] = Features()
+    health: Annotated[Health | None, Field(description=(
+        "How to tell the app is up: {http: /path, port: N} or {tcp: N}; default: the first TCP port accepts a "
+        "connection."))] = None
     notes: Annotated[
         str | None, Field(description="Post-deploy notes: first login, where the admin password is, next steps.")
     ] = None

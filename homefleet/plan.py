@@ -8,7 +8,7 @@ from typing import Optional
 
 from .compose.plan_proxmox import plan_compose_apps
 from .imageref import parse_image_ref
-from .plan_types import CtPlan, TemplatePlan, pull_ref, template_name
+from .plan_types import CtPlan, TemplatePlan, pull_ref, template_name, upgrade_inputs
 from .stack import App, Host, Stack
 
 __all__ = ["CtPlan", "Plan", "TemplatePlan", "ct_spec", "make_plan", "pull_ref", "target_of", "template_name"]
@@ -65,6 +65,7 @@ def _package_defaults(package) -> dict:
         "features": package.features.model_dump() if package.features else None,
         "secrets": [s.name for s in package.secrets],
         "notes": package.notes or "",
+        "health": package.health.as_check() if package.health else None,
     }
 
 
@@ -127,6 +128,8 @@ def ct_spec(stack: str, name: str, app: App, host: Host, package=None) -> dict:
         "adopt": app.adopt,
         "delete_data": app.deleteData,
         "ports": ports,
+        "health": base.get("health"),
+        **upgrade_inputs(app, host),
     }
     return {k: v for k, v in spec.items() if v is not None}
 

@@ -19,7 +19,7 @@ from .compose.truenas import convert, dump
 
 # Keys of an app that mean something on a TrueNAS host; every other key set is an error.
 TRUENAS_KEYS = {"host", "compose", "env", "running", "deleteData", "ports", "allowSystemPaths",
-                "allowFilesOutsideProject", "acknowledge"}
+                "allowFilesOutsideProject", "acknowledge", "healthTimeout", "rollback", "snapshotDatasets"}
 APP_NAME_RULE = ("TrueNAS app names are 1-40 lowercase letters, digits and '-', start with a letter "
                  "and do not end with '-'")
 
@@ -95,6 +95,9 @@ def plan_truenas(stack_name: str, stack: Stack, targets: dict, project_dir: str 
             "generation": host.midcltGeneration,
             "pool": host.pool,
             "ports": [{"port": p.port, "scheme": p.scheme} for p in app.ports] if app.ports else None,
+            "health_timeout": app.healthTimeout,
+            "rollback": app.rollback,
+            "snapshot_datasets": app.snapshotDatasets,
         }
         protect = bool(converted.named_volumes) and not app.deleteData
         plans.append(TrueNASAppPlan(name, app.host, name, {k: v for k, v in props.items() if v is not None},

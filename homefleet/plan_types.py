@@ -41,6 +41,19 @@ class AppFilesPlan:
     props: dict
 
 
+HEALTH_TIMEOUT_DEFAULT = 300  # homefleet/stack.py App.healthTimeout
+
+
+def upgrade_inputs(app, host: Host) -> dict:
+    """The ProxmoxCT inputs of a safe upgrade (docs/proxmox.md): where the backup goes, how many
+    of the app's backups stay, whether an unhealthy upgrade is rolled back. They change nothing
+    on the CT itself. `app` is None for a compose service that no stack app names."""
+    keep = app.keepBackups if app is not None and app.keepBackups is not None else host.keepBackups
+    return {"backup_storage": host.backupStorage, "keep_backups": keep,
+            "rollback": app.rollback if app is not None else True,
+            "health_timeout": app.healthTimeout if app is not None else HEALTH_TIMEOUT_DEFAULT}
+
+
 def pull_ref(image: str, host: Host) -> str:
     """The reference the host pulls: the image, or the same path on the host's mirror."""
     ref = parse_image_ref(image).normalized

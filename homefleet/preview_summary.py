@@ -13,6 +13,22 @@ a new image is an in-place *update* of the ProxmoxCT that recreates the CT and c
 its data volumes over through a holder CT, while the OciTemplate of the new image is a
 create (new tag) or a replace (the tag moved to a new digest). Deleting a CT parks its
 data volumes on a holder CT unless `deleteData` is set.
+
+Safe upgrades (issue 15, docs/proxmox.md): a recreate in place (new image, `unprivileged`,
+rootfs storage) backs the CT up to the host's `backupStorage` first, then recreates it and
+waits for the health gate (`healthTimeout`), rolling back unless `rollback: false`; a delete
+with `deleteData` backs it up before it destroys the data volumes. Bind mounts are the user's
+and in no backup: the line names them. The upgrade keys (backupStorage, keepBackups,
+rollback, healthTimeout) change nothing on the host: a state without them means their
+defaults, and a change of only them says so.
+
+Danger order (worst first): data destroyed (even with the backup taken first, the data leaves
+the host's live storage and comes back only by a manual restore, and keepBackups prunes that
+backup in time) > a root disk destroyed with no backup (a delete, a move) > a delete that parks
+the data > a replace whose new CT starts with a fresh root disk (no backup: the engine's
+delete-then-create never goes through the upgrade) > a recreate in place, which backs up first
+and rolls back by itself: it is the least dangerous of the data-affecting changes, still listed
+among them (the new version may migrate the data, and `rollback: false` leaves it so).
 """
 
 from __future__ import annotations
@@ -33,15 +49,20 @@ MISSING = object()
 # Keys that are outputs only, or plumbing: never reported as a changed field.
 IGNORED = {"__provider", "observed", "image_env", "raw_mounts", "hwaddrs", "ip", "status", "urls", "kept_on_holder",
            "volid", "digest", "size", "latest_digest", "path",
-           "state", "published", "truenas_version", "compose_digest"}
-# ProxmoxCT inputs whose change recreates the CT (providers/proxmox_ct.py RECREATE_KEYS, as inputs).
-RECREATE_INPUTS = ("template", "template_kind", "rootfs_storage", "rootfs_size", "unprivileged")
+           "state", "published", "truenas_version", "compose_digest", "healthy", "last_backup"}
+# ProxmoxCT inputs whose change recreates the CT (providers/proxmox_ct.py RECREATE_KEYS, as inputs;
+# a larger disk is `pct resize` in place, providers/proxmox_ct.py _resizes).
+RECREATE_INPUTS = ("template", "template_kind", "rootfs_storage", "unprivileged")
 RESTART_INPUTS = ("env", "secret_env")
 # Provider input names -> the names users write in the stack file.
 FIELD_NAMES = {"rootfs_size": "disk", "rootfs_storage": "storage", "delete_data": "deleteData",
                "nets": "networks", "ssh_public_keys": "sshPublicKeys", "secret_env": "secrets",
-               "read_only": "readOnly"}
-UNITS = {"memory": "MiB", "swap": "MiB", "rootfs_size": "GiB"}
+               "read_only": "readOnly", "backup_storage": "backupStorage", "keep_backups": "keepBackups",
+               "health_timeout": "healthTimeout"}
+UNITS = {"memory": "MiB", "swap": "MiB", "rootfs_size": "GiB", "health_timeout": "s"}
+# The safe-upgrade inputs and their defaults (providers/upgrade_inputs.py DEFAULTS; the model never
+# imports providers, tests/model/test_upgrade_keys.py checks the two agree). Missing means default.
+UPGRADE_DEFAULTS = {"backup_storage": "local", "keep_backups": 3, "rollback": True, "health_timeout": 300}
 DRIFT_KEYS = ("hostname", "cores", "memory", "swap")
 SKIPPED_TYPES = ("pulumi:pulumi:Stack",)
 CHANGE_OPS = {"create": "create", "update": "update", "delete": "delete", "replace": "replace",
@@ -200,6 +221,17 @@ def _walk(path: str, old: Any, new: Any, out: list) -> None:
         out.append((path, old, new))
 
 
+def _input(inputs: dict, key: str) -> Any:
+    value = inputs.get(key, MISSING)
+    if key in UPGRADE_DEFAULTS and value in (MISSING, None):
+        return UPGRADE_DEFAULTS[key]  # a state from before the key existed means its default
+    return value
+
+
+def upgrade_settings(inputs: dict) -> dict:
+    return {key: _input(inputs, key) for key in UPGRADE_DEFAULTS}
+
+
 def field_changes(old: dict, new: dict, skip: tuple = ()) -> list:
     """[(path, old, new)] between two input dicts; nested dicts and same-length lists of dicts
     are compared item by item (`env.TZ`, `volumes[0].size`)."""
@@ -207,11 +239,12 @@ def field_changes(old: dict, new: dict, skip: tuple = ()) -> list:
     for key in sorted(set(old) | set(new)):
         if key in IGNORED or key in skip:
             continue
-        _walk(key, old.get(key, MISSING), new.get(key, MISSING), out)
+        _walk(key, _input(old, key), _input(new, key), out)
     return out
 
 
-def describe_fields(changes: list) -> str:
+def describe_fields(changes: list, backup_storage: Optional[str] = None) -> str:
+    """`backup_storage`: where a Proxmox CT's delete with deleteData backs it up first (None: no backup)."""
     parts = []
     for path, old, new in changes:
         unit = UNITS.get(path, "")
@@ -220,7 +253,8 @@ def describe_fields(changes: list) -> str:
             continue
         text = f"{_display_path(path)}: {fmt(old, path)} -> {fmt(new, path)}" + (f" {unit}" if unit else "")
         if path == "delete_data" and new is True:
-            text += " (a later delete destroys its data volumes)"
+            text += (f" (a later delete backs the CT up to {_code(backup_storage)} first, then destroys its data volumes)"
+                     if backup_storage else " (a later delete destroys its data volumes)")
         parts.append(text)
     return "; ".join(parts)
 
@@ -314,8 +348,38 @@ def _volumes(inputs: dict) -> list:
     return [str(v.get("path")) for v in inputs.get("volumes") or [] if isinstance(v, dict)]
 
 
+def _volume_moves(old: dict, new: dict) -> list:
+    """'`/a` -> `/b`' where the volume slot (mpN, volumes first, in order: providers/hosts/pct.py
+    mount_slots) would get another container path: the provider recreates the CT then, matching
+    volumes by path (providers/ct_data.py volume_path_changes)."""
+    before, after = _volumes(old), _volumes(new)
+    return [f"{_code(a)} -> {_code(b)}" for a, b in zip(before, after) if a != b]
+
+
 def _paths(paths: list) -> str:
     return ", ".join(_code(p) for p in paths)
+
+
+def _bind_mounts(inputs: dict) -> str:
+    """'bind mounts are not in the backup: `/tank/media` (at `/media`)', or ''."""
+    mounts = [m for m in inputs.get("mounts") or [] if isinstance(m, dict) and m.get("source")]
+    if not mounts:
+        return ""
+    return "bind mounts are not in the backup: " + ", ".join(
+        f"{_code(str(m['source']))} (at {_code(str(m.get('path', '?')))})" for m in mounts)
+
+
+def _upgrade_plan(inputs: dict, ct: str) -> str:
+    """'backup to `local`, then recreate CT 501, health gate 300 s' (+ ', rollback off')."""
+    s = upgrade_settings(inputs)
+    gate = (f", health gate {fmt(s['health_timeout'])} s" if inputs.get("running", True) is not False
+            else ", no health gate (it is not running)")
+    return (f"backup to {_code(str(s['backup_storage']))}, then recreate {ct}{gate}"
+            + ("" if s["rollback"] is not False else ", rollback off"))
+
+
+def _backed_up(inputs: dict) -> str:
+    return f"backed up to {_code(str(upgrade_settings(inputs)['backup_storage']))}, then "
 
 
 def _drift(res: Resource) -> str:
@@ -347,14 +411,15 @@ def _ct_replace(res: Resource, host: str, app: str, volumes: list, delete_data: 
     if "host" in reasons:
         label = f"{old_host} -> {host}" if old_host != host else host
         if volumes and delete_data:
-            return Line(label, app, "move", f"({why}): {ct} deleted with its data on {old_host}; "
+            return Line(label, app, "move", f"({why}): {ct} {_backed_up(old)}deleted with its data on {old_host}; "
                         f"created again on {host} with empty volumes", DATA_DESTROYED)
         kept = (f"data volumes ({_paths(volumes)}) stay on {old_host} on a holder CT; {host} starts with empty volumes"
                 if volumes else "nothing on its root disk moves")
         return Line(label, app, "move", f"({why}): {ct} deleted on {old_host} and created on {host}; {kept}",
                     ROOT_DESTROYED)
     if volumes and delete_data:
-        return Line(host, app, "replace", f"({why}): {ct} deleted with its data, a new CT created", DATA_DESTROYED)
+        return Line(host, app, "replace", f"({why}): {ct} {_backed_up(old)}deleted with its data, a new CT created",
+                    DATA_DESTROYED)
     if volumes:
         return Line(host, app, "replace", f"({why}): {ct} deleted and a new CT created; "
                     f"data volumes carried over through a holder CT ({_paths(volumes)})", RECREATED)
@@ -377,8 +442,8 @@ def ct_line(res: Resource, index: dict) -> Optional[Line]:
 
     if res.op == "delete":
         if volumes and delete_data:
-            return Line(host, app, "delete",
-                        f"{ct} deleted with its data (deleteData: true; volumes {_paths(volumes)})", DATA_DESTROYED)
+            return Line(host, app, "delete", f"{ct} {_backed_up(old)}deleted with its data "
+                        f"(deleteData: true; volumes {_paths(volumes)})", DATA_DESTROYED)
         if volumes:
             return Line(host, app, "delete", f"{ct} deleted; data volumes kept on a holder CT ({_paths(volumes)})",
                         DELETED_KEPT)
@@ -394,29 +459,41 @@ def ct_line(res: Resource, index: dict) -> Optional[Line]:
     changes = field_changes(old, new, skip=("template",))
     changed_keys = {path.split(".", 1)[0].split("[", 1)[0] for path, _, _ in changes}
     image = image_change(res, index)
-    recreate = image is not None or bool(changed_keys & set(RECREATE_INPUTS))
+    moved = _volume_moves(old, new)
+    recreate = image is not None or bool(changed_keys & set(RECREATE_INPUTS)) or bool(moved)
+    storage = upgrade_settings(new or old)["backup_storage"]
     if recreate:
-        after = (f"{ct} recreated, data volumes carried over ({_paths(volumes)})" if volumes
-                 else f"{ct} recreated; no data volumes, its root disk starts fresh")
+        # providers/proxmox_ct.py _recreate: backup, recreate at the same vmid, health gate, rollback
+        kept = [p for p in volumes if p in _volumes(new or old)]
+        left = [p for p in volumes if p not in kept]
+        after = (f"data volumes carried over ({_paths(kept)})" if kept
+                 else "no data volumes, its root disk starts fresh (the backup holds the old one)")
+        if left:
+            after += f"; {_paths(left)} stays on a holder CT (the app no longer names it)"
         if image is not None:
             verb = "image upgrade" if res.inputs.get("template_kind", "oci") == "oci" else "recreate"
             head = image
-            also = describe_fields(changes)
+            also = describe_fields(changes, storage)
         else:
             verb = "recreate"
-            head = describe_fields([c for c in changes if c[0].split(".", 1)[0] in RECREATE_INPUTS])
-            also = describe_fields([c for c in changes if c[0].split(".", 1)[0] not in RECREATE_INPUTS])
-        text = f"{head}: {after}" + (f"; also {also}" if also else "")
-        return Line(host, app, verb, text, RECREATED if volumes else ROOT_FRESH)
+            why = RECREATE_INPUTS + (("volumes",) if moved else ())
+            head = describe_fields([c for c in changes if c[0].split(".", 1)[0].split("[", 1)[0] in why], storage)
+            also = describe_fields([c for c in changes if c[0].split(".", 1)[0].split("[", 1)[0] not in why], storage)
+            if moved and not changed_keys & set(RECREATE_INPUTS):
+                head = f"a data volume changes slot ({', '.join(moved)})"
+        parts = [_upgrade_plan(new or old, ct), after, _bind_mounts(new or old)]
+        text = f"{head}: " + "; ".join(p for p in parts if p) + (f"; also {also}" if also else "")
+        return Line(host, app, verb, text, RECREATED)
 
     # Fields the engine names (diffReasons) that the masked inputs cannot show: secrets.
     # A reason whose input is visible and unchanged is drift the provider marked (providers/diffdetail.py).
     hidden = [r for r in res.diff_reasons if r not in changed_keys and r not in IGNORED and r != "template"
+              and (r not in UPGRADE_DEFAULTS or _input(old, r) != _input(new, r))
               and (_secretish(r) or r not in new or r not in old or old[r] != new[r])]
     changed_keys |= set(hidden)
     named = [f"{_display_path(r)}: {SECRET} changed" if _secretish(r) else f"{_display_path(r)} changed"
              for r in hidden]
-    text = "; ".join(filter(None, [describe_fields(changes), *named]))
+    text = "; ".join(filter(None, [describe_fields(changes, storage), *named]))
     if not text and new.get("template") == UNKNOWN:
         return None  # only its image archive updates in place, which keeps its volid: the CT stays as it is
     if not text:
@@ -425,6 +502,8 @@ def ct_line(res: Resource, index: dict) -> Optional[Line]:
                 "re-applied: the host drifted from the stack, or a [secret] value changed")
     if changed_keys & set(RESTART_INPUTS):
         text += " (restarts the CT)"
+    elif changed_keys and changed_keys <= set(UPGRADE_DEFAULTS):
+        text += " (nothing changes on the host)"
     return Line(host, app, "update", f"{text}")
 
 

@@ -52,6 +52,12 @@ MiB = Annotated[int, BeforeValidator(_mib), Field(ge=16), _size_schema(16, "MiB"
 SwapMiB = Annotated[int, BeforeValidator(_mib), Field(ge=0), _size_schema(0, "MiB")]
 GiB = Annotated[int, BeforeValidator(_gib), Field(ge=1), _size_schema(1, "GiB")]
 StorageId = Annotated[str, Field(pattern=_STORAGE.pattern, max_length=64)]
+# A storage ID exactly as PVE takes it (pve-common src/PVE/JSONSchema.pm parse_id: at least 2
+# characters, /^[a-z][a-z0-9\-\_\.]*[a-z0-9]$/i); `vzdump --storage` refuses anything else.
+_PVE_STORAGE_ID = r"^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$"
+BackupStorageId = Annotated[str, Field(pattern=_PVE_STORAGE_ID, max_length=64)]
+KEEP_BACKUPS_DEFAULT = 3
+KeepBackups = Annotated[int, Field(ge=1, le=1000)]
 
 
 class Strict(BaseModel):
@@ -187,6 +193,23 @@ class Host(Strict):
     midcltGeneration: Optional[Literal["24.10", "25.04"]] = None
     composeNetwork: Optional[ComposeNetwork] = None  # proxmox: static addresses for compose services
     appRoot: Optional[str] = Field(None, pattern=r"^/[A-Za-z0-9._+@/-]*[A-Za-z0-9._+@-]$")  # compose apps' folders
+    # Safe upgrades (docs/proxmox.md): where the backup before a recreate goes, and how many of
+    # each app's backups homefleet keeps there (an app's own `keepBackups` wins).
+    backupStorage: BackupStorageId = Field("local", description=(
+        "Proxmox: the PVE storage (content type 'backup') that holds the backup homefleet takes before "
+        "an image upgrade, an `unprivileged` change or a `deleteData` delete"))
+    keepBackups: KeepBackups = Field(KEEP_BACKUPS_DEFAULT, description=(
+        "Proxmox: how many of each app's homefleet backups to keep (the default for this host's apps)"))
+
+    @model_validator(mode="after")
+    def _proxmox_only(self):
+        if self.kind != "proxmox":
+            given = [f"`{k}`" for k in ("backupStorage", "keepBackups") if k in self.model_fields_set]
+            if given:
+                raise ValueError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for Proxmox hosts (where "
+                                 f"homefleet backs CTs up with vzdump); remove {'it' if len(given) == 1 else 'them'} from this TrueNAS host "
+                                 "(TrueNAS apps: `snapshotDatasets`, docs/truenas.md)")
+        return self
 
     @field_validator("registryMirror")
     @classmethod
@@ -353,9 +376,18 @@ class App(Strict):
     adopt: bool = False
     deleteData: bool = False
     allowSystemPaths: bool = False  # TrueNAS compose apps: bind mounts outside /mnt/<pool>/
+    healthTimeout: int = Field(300, ge=1, le=86400, description=(
+        "seconds the app has to become healthy after a create, start, restart or upgrade (its compose "
+        "healthcheck, its package's health, else its first published port); then the `up` fails with the "
+        "check's output and the app's log"))
+    snapshotDatasets: bool = False  # TrueNAS: ZFS snapshot of the app's host-path datasets before an upgrade
     allowFilesOutsideProject: bool = False  # compose apps: env_file/.env outside the project folder
     acknowledge: list[str] = []  # compose apps: warnings read (key paths of the compose file, * wildcards)
     ports: Optional[list[Port]] = None
+    keepBackups: Optional[KeepBackups] = Field(None, description=(
+        "how many of this app's homefleet backups to keep (default: the host's keepBackups, 3)"))
+    rollback: bool = Field(True, description=(
+        "restore the previous version automatically when an upgrade does not become healthy in time"))
 
     @model_validator(mode="after")
     def _one_source(self):

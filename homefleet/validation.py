@@ -53,25 +53,38 @@ def _describe(error: dict, model: Type[BaseModel]) -> tuple:
         return "unknown key", f"Remove it or fix its spelling; allowed here: {', '.join(allowed)}"
     if kind == "missing":
         return "required key is missing", "Add it"
-    if kind.startswith(("int_", "bool_", "string_type", "float_", "dict_type", "list_type", "model_type")):
+    if kind.startswith("bool_"):
+        return f"{msg.lower()} (got {value!r})", "Write true or false"
+    if kind.startswith(("int_", "string_type", "float_", "dict_type", "list_type", "model_type")):
         return f"{msg.lower()} (got {value!r})", ""
     if kind == "literal_error":
         return f"{msg.lower()} (got {value!r})", ""
     if kind == "string_pattern_mismatch":
         return f"{value!r} has the wrong form", _pattern_hint(error["loc"])
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        return f"{msg.lower()} (got {value!r})", ""
+        return f"{msg.lower()} (got {value!r})", _RANGE_HINTS.get(_last_key(error["loc"]), "")
     text = msg.removeprefix("Value error, ")
     return text, ""
 
 
+_RANGE_HINTS = {
+    "keepBackups": "Write how many of the app's homefleet backups to keep, from 1 (only the newest) to 1000",
+}
+
+
+def _last_key(loc: tuple) -> str:
+    return str([p for p in loc if isinstance(p, str)][-1]) if loc else ""
+
+
 def _pattern_hint(loc: tuple) -> str:
-    last = str([p for p in loc if isinstance(p, str)][-1]) if loc else ""
+    last = _last_key(loc)
     hints = {
         "hosts": "Host names are lowercase letters, digits and '-', starting with a letter (max 40)",
         "apps": "App names are lowercase letters, digits and '-', starting with a letter (max 40)",
         "storage": "Write a PVE storage ID such as local-lvm or local-zfs",
         "templateStorage": "Write a PVE storage ID such as local",
+        "backupStorage": "Write the ID of a PVE storage with content type 'backup', such as local "
+                         "(2 or more letters, digits, '-', '_' and '.', starting with a letter, ending with a letter or digit)",
         "startup": "Write e.g. 'order=2,up=30'",
         "hwaddr": "Write a MAC such as BC:24:11:00:00:01",
         "bridge": "Write a bridge name such as vmbr0",

@@ -13,12 +13,13 @@ delete: only CTs carrying our marker; data volumes are parked in a holder unless
 import re
 import secrets
 import threading
+import time
 from typing import Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
-from . import diffdetail, hostcache, log
+from . import diffdetail, health, hostcache, log, upgrade, upgrade_inputs
 from .base import HomefleetProvider, diff_changes, inputs_moved, ints, same_host, target_of
 from .errors import HostCommandError, OwnershipError
 from .ct_data import (CREATE_TIMEOUT, VMID_ATTEMPTS, DataVolumes, adopt_problem, key_order, paths_text, takeback_plan,
@@ -56,7 +57,7 @@ def _has_unknown(value) -> bool:
 
 
 _NOT_INPUTS = {"__provider", "vmid", "image_env", "observed", "raw_mounts", "hwaddrs", "ip", "status", "urls",
-               "kept_on_holder"}
+               "kept_on_holder", "healthy", "last_backup"}
 # Outputs that can hold env values: the image's env is a secret output; `observed` shows only the
 # stack's own and the image's values (see _hide_secrets), so it stays readable for drift reports.
 SECRET_OUTPUTS = ["image_env"]
@@ -98,7 +99,8 @@ def _urls(spec: dict, ip: Optional[str]) -> list:
     return urls
 
 
-def _outputs(spec: dict, vmid: int, readback: dict, image_env: dict, kept: Optional[dict] = None) -> dict:
+def _outputs(spec: dict, vmid: int, readback: dict, image_env: dict, kept: Optional[dict] = None,
+             healthy: Optional[bool] = None) -> dict:
     observed = _hide_secrets(ctview.from_config(readback["config"], readback["status"], spec), spec, image_env)
     return {
         **spec,
@@ -111,6 +113,7 @@ def _outputs(spec: dict, vmid: int, readback: dict, image_env: dict, kept: Optio
         "ip": readback["ip"],
         "status": readback["status"],
         "urls": _urls(spec, readback["ip"]),
+        "healthy": bool(healthy) and readback["status"] == "running",
     }
 
 
@@ -223,6 +226,7 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
                 line.startswith(pct.MARKER_PREFIX) for line in description.split("\n")):
             failures.append(CheckFailure("description", f"a line may not begin with {pct.MARKER_PREFIX!r}: "
                                                         "that is homefleet's ownership marker; reword that line"))
+        failures += [CheckFailure(key, text) for key, text in upgrade_inputs.problems(news)]
         if news.get("adopt") and not olds:
             failures += self._check_adopt(news)
         if olds and news.get("rootfs_size") not in (None, UNKNOWN) and olds.get("rootfs_size") is not None \
@@ -270,6 +274,7 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
                      f"holder CT {kept['vmid']} still holds data volumes for {', '.join(kept.get('paths') or [])}, "
                      "which the app no longer names: add the paths back to take them, or remove the holder by hand")
         replaces = []
+        upgrade_inputs.say_plan(olds, news)
         if not same_host(olds.get("host", {}), news.get("host", {})):
             replaces.append("host")
         if news.get("vmid") not in (None, UNKNOWN) and int(news["vmid"]) != int(olds.get("vmid", 0)):
@@ -298,6 +303,9 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         for key in ("ports", "delete_data", "host", "hosts", "files", "init_user"):
             if olds.get(key) != news.get(key):
                 changed.append(key)
+        # The upgrade settings change nothing on the CT: a real change is recorded by an update
+        # that runs nothing on the host; a state from before they existed means their defaults.
+        changed += upgrade_inputs.changed(olds, news)
         return sorted(set(changed))
 
     # ---------- create ----------
@@ -397,7 +405,15 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
             readback = {**readback, **self._set_init_user(props, vmid, False, props.get("running", True))}
         self._write_hosts(props, vmid, readback["status"])
         self._push_files(props, vmid, readback["status"], props.get("files") or [])
-        return _outputs(props, vmid, readback, image_env, kept)
+        return _outputs(props, vmid, readback, image_env, kept, self._gate(props, vmid, readback))
+
+    def _gate(self, props: dict, vmid: int, readback: dict) -> bool:
+        """The health gate after a create or an update that leaves the CT running (providers/health.py):
+        True, or UnhealthyError with the evidence. A CT that is not meant to run is not healthy."""
+        if readback["status"] != "running":
+            return False
+        health.wait_healthy(target_of(props), props, vmid, readback["ip"], time.time() + health.timeout_of(props))
+        return True
 
     def _take_over(self, props: dict, vmid: int) -> dict:
         """A CT with this app's marker that no state records: an earlier run created it and was
@@ -438,8 +454,11 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         if current is None or pct.owner_of(current["config"]) != (props["stack"], props["app"]):
             log.info(target_of(props).name, props["app"], f"CT {vmid} is gone (or no longer ours): dropped from the state")
             return ReadResult("", {})
-        outs = _outputs(props, vmid, current, props.get("image_env") or {}, props.get("kept_on_holder"))
+        healthy = current["status"] == "running" and health.probe(target_of(props), props, vmid, current["ip"])
+        outs = _outputs(props, vmid, current, props.get("image_env") or {}, props.get("kept_on_holder"), healthy)
         _log_drift(props, props.get("observed") or {}, outs["observed"])
+        if props.get("healthy") and not healthy:
+            log.info(target_of(props).name, props["app"], f"CT {vmid} is not healthy ({current['status']})")
         return ReadResult(id_, outs)
 
     # ---------- update ----------
@@ -447,13 +466,21 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         olds, news = ints(olds), ints(news)
         vmid = int(olds["vmid"])
         current = self._read_current(olds, vmid)
+        if current is None or current["config"].get("lock"):
+            # left half-way by an earlier run: a restore that never finished (providers/upgrade.py)
+            upgrade.resume_restore(self, olds, news, current, vmid)
+            current = self._read_current(olds, vmid)
         if current is None:
             # Gone: an upgrade that failed half-way (its data waits on a holder) or a manual
             # `pct destroy`. Create it again at its vmid; the create takes the holder's volumes.
             log.info(target_of(olds).name, news["app"], f"CT {vmid} is gone; creating it again")
-            return UpdateResult(self._create_at(news, vmid))
+            return UpdateResult(upgrade.created_again(self, olds, news, vmid))
         current = self._owned_current(olds, vmid, "update", current)
-        return UpdateResult(self._apply(news, olds, current, vmid))
+        # an upgrade stopped before or in its health gate is finished by providers/upgrade.py
+        outs = upgrade.resume_gate(self, olds, news, current, vmid)
+        if outs is None:
+            outs = self._apply(news, olds, current, vmid)
+        return UpdateResult({"last_backup": olds.get("last_backup"), **outs})
 
     def _owned_current(self, props: dict, vmid: int, action: str, current: Optional[dict] = None) -> dict:
         target = target_of(props)
@@ -518,7 +545,7 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         before = {f.get("path"): f.get("sha256") for f in olds.get("files") or []}
         self._push_files(news, vmid, readback["status"],
                          [f for f in news.get("files") or [] if before.get(f["path"]) != f["sha256"] or not was_running])
-        return _outputs(news, vmid, readback, image_env, olds.get("kept_on_holder"))
+        return _outputs(news, vmid, readback, image_env, olds.get("kept_on_holder"), self._gate(news, vmid, readback))
 
     def _set_init_user(self, props: dict, vmid: int, running: bool, start: bool) -> dict:
         """lxc.init.uid/gid/cwd from the compose `user:`/`working_dir:` (stop first if running; start after if wanted) ->
@@ -617,6 +644,11 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         return options, delete
 
     def _recreate(self, news: dict, olds: dict, current: dict, vmid: int, changed: list) -> dict:
+        """Backup, recreate, health gate, rollback: providers/upgrade.py."""
+        return upgrade.recreate(self, news, olds, current, vmid, changed)
+
+    def _replace(self, news: dict, olds: dict, current: dict, vmid: int, changed: list) -> dict:
+        """The CT destroyed and created again at its vmid, its data volumes carried over a holder."""
         target = target_of(news)
         held = pct.held_volumes(current["config"])
         why = ", ".join(k for k in changed if k in (*RECREATE_KEYS, "volumes"))
@@ -632,7 +664,9 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
             outs = self._create_at({**news, "pool": carry["pool"]} if carry["pool"] else news, vmid)
         except HostCommandError as exc:
             lost = ctops.carry_summary(vmid, carry)
-            if lost:  # the destroy dropped them and the new CT is not there to take them back
+            if isinstance(exc, health.UnhealthyError):  # the new CT is there: it takes them, then the rollback runs
+                self._carry_restore(news, vmid, carry)
+            elif lost:  # the destroy dropped them and the new CT is not there to take them back
                 raise HostCommandError(exc.host, exc.step, exc.stderr + f"\nput back by hand once CT {vmid} runs: {lost}")
             raise
         outs.pop("pool", None)
@@ -665,6 +699,8 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         if held and not props.get("delete_data"):
             self._park(props, vmid, current, held)
             return
+        if held:
+            upgrade.before_delete(props, vmid)  # deleteData destroys the volumes: a backup first
         log.info(target.name, props["app"], f"destroying CT {vmid}")
         self._destroy(props, vmid, running)
 
@@ -674,9 +710,11 @@ class ProxmoxCT(Resource, module="homefleet", name="ProxmoxCT"):
     ip: pulumi.Output[str]
     urls: pulumi.Output[list]
     status: pulumi.Output[str]
+    healthy: pulumi.Output[bool]
 
     def __init__(self, name: str, props: dict, opts: Optional[pulumi.ResourceOptions] = None):
         outputs = {"image_env": None, "observed": None, "raw_mounts": None, "hwaddrs": None,
-                   "ip": None, "status": None, "urls": None, "kept_on_holder": None}
+                   "ip": None, "status": None, "urls": None, "kept_on_holder": None, "healthy": None,
+                   "last_backup": None}
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
         super().__init__(ProxmoxCTProvider(), name, {"vmid": None, **outputs, **props}, opts)

@@ -28,6 +28,8 @@ MOUNTS: dict[str, list[tuple[str, str]]] = {
         # /sys/class/net/<bridge>/mtu), and its GPU nodes: both differ between hosts.
         ("sys-class-net", "/sys/class/net"),
         ("dev-dri", "/dev/dri"),
+        # lxc-start's stderr per CT (pve-container src/pve-container@.service), sim/pve/ctlog.py
+        ("run-pve", "/run/pve"),
     ],
     # /var/log holds the middleware's app_lifecycle.log (sim/truenas writes it there).
     "truenas": [("var-log", "/var/log")],

@@ -1,6 +1,7 @@
 """What the simulated catalog images copy from their upstream images: the `USER`, the owner
 and mode of their data directories, and what their entrypoints do at start (see
-sim/pve/appstart.py for how a start uses it). Keyed by repository path; `source` names the
+sim/pve/appstart.py for how a start uses it), and the commands a compose healthcheck runs in
+them (`commands`, sim/pve/pct_exec.py). Keyed by repository path; `source` names the
 upstream file each fact was read from.
 
 An image not listed here runs its entrypoint as root and writes each volume of the package
@@ -23,6 +24,8 @@ _POSTGRES = {
         "empty": [{"path": "/var/lib/postgresql/data", "env": "PGDATA", "marker": "PG_VERSION",
                    "as": [999, 999], "error": PG_EMPTY}],
         "listen": [{"port": 5432, "as": [999, 999]}],
+        # postgres' src/bin/scripts/pg_isready.c: "<socket dir>:<port> - accepting connections", exit 0
+        "commands": {"pg_isready": {"exit": 0, "stdout": "/var/run/postgresql:5432 - accepting connections"}},
     },
 }
 
@@ -36,6 +39,7 @@ _REDIS = {
         "prepare": [{"path": "/data", "chown": [999, 999], "only_if_empty": True}],
         "writes": [{"path": "/data", "as": [999, 999],
                     "error": "Can't open the append-only dir {path}: Permission denied"}],
+        "commands": {"redis-cli": {"exit": 0, "stdout": "PONG"}},
     },
 }
 
@@ -109,6 +113,7 @@ FACTS: dict[str, dict] = {
         "behaviour": {
             "prepare": [{"path": "/data", "chown": [999, 999]}],
             "writes": [{"path": "/data", "as": [999, 999]}],
+            "commands": {"valkey-cli": {"exit": 0, "stdout": "PONG"}},
         },
     },
     "library/mariadb": {
@@ -120,6 +125,8 @@ FACTS: dict[str, dict] = {
             "prepare": [{"path": "/var/lib/mysql", "chown": [999, 999]}],
             "writes": [{"path": "/var/lib/mysql", "as": [999, 999]}],
             "listen": [{"port": 3306, "as": [999, 999]}],
+            # MariaDB/mariadb-docker healthcheck.sh: silent, exit 0 when every test passes
+            "commands": {"healthcheck.sh": {"exit": 0}},
         },
     },
     "library/nextcloud": {

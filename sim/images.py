@@ -86,7 +86,7 @@ def split_ref(ref: str) -> tuple[str, str, str]:
 
 # Bump when layer_files/build_layer change what a spec builds: the layout cache is keyed by
 # content and shared by every simulator run on the machine.
-LAYER_BUILD = "2: base dirs /media /mnt /opt /srv"
+LAYER_BUILD = "3: entrypoint.json of every image with an entrypoint names image, version, ports"
 
 
 @dataclass
@@ -166,6 +166,12 @@ def fixed_test_images() -> list[ImageSpec]:
         ),
         _test_app("1.0"),
         _test_app("2.0"),
+        # issue 15's upgrade cases: each new version migrates /data at start (as root, then as
+        # the app user, the gosu pattern), then serves; see sim/pve/appstart.py and sim/pve/probe.py
+        _test_app_migrating("2.1-unhealthy", http={"/health": 500}),
+        _test_app_migrating("2.2-crash", exit_after={
+            "seconds": 3, "status": 1, "error": "panic: migration 2.2 failed: no such column"}),
+        _test_app_migrating("2.3"),
         # PVE dies with 'unable to detect OS distribution' on an unknown os-release ID.
         ImageSpec(ref="docker.io/library/busybox:1.36", os_id="busybox", cmd=["sh"]),
     ]
@@ -183,6 +189,19 @@ def _test_app(version: str) -> ImageSpec:
         user="app",
         labels={"org.opencontainers.image.version": version},
     )
+
+
+def _test_app_migrating(tag: str, **behaviour) -> ImageSpec:
+    """`test-app:<tag>`: starts as root, chowns /data to the app user (1000) and writes
+    `/data/migrated-by-<version>` as that user, listens on 8080; `behaviour` adds `http`
+    (path -> status) or `exit_after` ({seconds, status, error})."""
+    version = tag.split("-", 1)[0]
+    return _test_app(tag).with_overrides(
+        user=None, users={"app": [1000, 1000]},
+        behaviour={"prepare": [{"path": "/data", "env": "APP_DATA", "chown": [1000, 1000]}],
+                   "writes": [{"path": "/data", "env": "APP_DATA", "as": [1000, 1000],
+                               "file": f"migrated-by-{version}"}],
+                   "listen": [{"port": 8080, "as": [1000, 1000]}], **behaviour})
 
 
 # ---------------------------------------------------------------- package catalog
@@ -232,8 +251,9 @@ def with_facts(spec: ImageSpec, volumes: list[str]) -> ImageSpec:
     """The upstream image's user, directory owners and entrypoint (sim/image_facts.py); the
     entrypoint also writes each of `volumes` it does not already name."""
     facts = image_facts.facts_for(split_ref(spec.ref)[1]) or {}
-    behaviour = {k: [dict(i) for i in v] for k, v in (facts.get("behaviour") or {}).items()}
-    named = {i["path"] for items in behaviour.values() for i in items if "path" in i}
+    behaviour = {k: [dict(i) for i in v] if isinstance(v, list) else dict(v)
+                 for k, v in (facts.get("behaviour") or {}).items()}
+    named = {i["path"] for items in behaviour.values() if isinstance(items, list) for i in items if "path" in i}
     extra = [{"path": v} for v in volumes if v not in named]
     if extra:
         behaviour["writes"] = behaviour.get("writes", []) + extra
@@ -332,6 +352,16 @@ def _entrypoint_script(spec: ImageSpec) -> tuple[str, str] | None:
                      f"echo \"starting {_app_name(spec.ref)}\" \"$@\"\nexec sleep infinity\n")
 
 
+def _behaviour_file(spec: ImageSpec) -> dict | None:
+    """What sim/pve/appstart.py and sim/pve/probe.py read: the behaviour, plus the image's name,
+    version and ExposedPorts (what its simulated process answers on, unless `listen` says)."""
+    if not spec.behaviour and not (spec.entrypoint or spec.cmd):
+        return None
+    ports = [int(p.split("/")[0]) for p in spec.exposed_ports if p.endswith("/tcp")]
+    return {**spec.behaviour, "image": _app_name(spec.ref), "version": split_ref(spec.ref)[2],
+            "exposed": ports}
+
+
 def layer_files(spec: ImageSpec) -> tuple[set[str], dict[str, tuple[str, int]]]:
     """(directories, {path: (text, mode)}) of the image's single layer."""
     passwd, group = _passwd(spec.user, spec.users)
@@ -347,8 +377,9 @@ def layer_files(spec: ImageSpec) -> tuple[set[str], dict[str, tuple[str, int]]]:
         files["/etc/homefleet-sim-revision"] = (spec.revision + "\n", 0o644)
     for path, text in spec.files.items():
         files["/" + path.lstrip("/")] = (text, 0o644)
-    if spec.behaviour:
-        files[BEHAVIOUR_FILE] = (json.dumps(spec.behaviour, sort_keys=True) + "\n", 0o644)
+    behaviour = _behaviour_file(spec)
+    if behaviour:
+        files[BEHAVIOUR_FILE] = (json.dumps(behaviour, sort_keys=True) + "\n", 0o644)
     # Base images (debian, ubuntu, alpine) ship these empty: where a user bind-mounts media.
     dirs = {"/tmp", "/root", "/media", "/mnt", "/opt", "/srv", *spec.volumes, *spec.dirs}
     if spec.workdir:

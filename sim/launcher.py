@@ -23,7 +23,7 @@ from sim import client, hoststate, images, procs, registry, sshd
 from sim.truenas.paths import set_version as set_truenas_version
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PVE_TOOLS = ["pct", "pvesm", "pvesh", "pveversion", "lxc-info", "pveam", "pveum", "vzdump"]
+PVE_TOOLS = ["pct", "pvesm", "pvesh", "pveversion", "lxc-info", "pveam", "pveum", "curl", "vzdump"]
 READY_TIMEOUT = 20.0
 
 

@@ -24,6 +24,8 @@ from .model import ComposeFile, Service, start_order
 from .names import rewrite_argv, rewrite_value
 from ..config import PROJECT
 from ..errors import located
+from ..plan_types import upgrade_inputs
+from .health import health_input
 from . import host_access
 from .proxmox_appdir import AppDir
 from .proxmox_files import FileRules
@@ -47,7 +49,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 SERVICE_X = {"cores", "memory", "swap", "disk", "vmid", "ip", "ignore"}
 APP_KEYS_FOR_COMPOSE = {"host", "compose", "package", "env", "cores", "memory", "swap", "disk", "storage", "tags",
                         "onboot", "running", "deleteData", "description", "allowFilesOutsideProject",
-                        "allowSystemPaths", "acknowledge"}
+                        "allowSystemPaths", "acknowledge", "keepBackups", "rollback"}
 
 
 @dataclass
@@ -220,6 +222,12 @@ class _Converter(KeyRules, StorageRules, FileRules):
         devices = self._devices(service, ignore)
         ports = self._ports(service, ignore)
         self._relations(service)
+        try:
+            health = health_input(service.healthcheck, f"{service.where}.healthcheck")
+        except ValueError as exc:
+            where, _, message = str(exc).partition(": ")
+            self.fail(where, message)
+            health = None
         address = self.addresses.get(service.name)
         sizes = self._sizes(service, x)
         app = self.app
@@ -265,6 +273,8 @@ class _Converter(KeyRules, StorageRules, FileRules):
             "hosts": (self.hosts + self._extra_hosts(service)) if address and self.hosts else None,
             "files": files or None,
             "init_user": _init(service, ignore, f"{self.display}: {service.where}.user", raw_env),
+            "health": health,
+            **upgrade_inputs(app, self.host),
         }
         spec = {k: v for k, v in spec.items() if v is not None}
         depends = [ct_name(self.app_name, d) for d in service.depends_on]
@@ -428,10 +438,9 @@ class _Converter(KeyRules, StorageRules, FileRules):
     def _relations(self, service: Service) -> None:
         for dep in service.depends_on.values():
             at = f"{service.where}.depends_on.{dep.service}"
-            if dep.condition != "service_started":
-                what = "healthy" if dep.condition == "service_healthy" else "finished"
-                self.warn(at, f"is created and started after {dep.service}, without waiting for it to be {what}: "
-                          "Proxmox has no health checks", "Make sure the app retries its connections at start")
+            if dep.condition == "service_completed_successfully":
+                self.warn(at, f"is created and started after {dep.service}, without waiting for it to finish: "
+                          "a Proxmox CT is a service that keeps running", "Make sure the app retries its connections at start")
             if dep.restart:
                 self.warn(f"{at}.restart", f"is ignored: homefleet does not restart a CT when {dep.service} restarts")
         networks = [n for n in service.networks if n != "default"]

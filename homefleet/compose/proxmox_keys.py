@@ -165,8 +165,9 @@ class KeyRules:
                       "Remove scale: or set it to 1")
         self._deploy(service)
         if service.healthcheck and not _healthcheck_disabled(service.healthcheck):
-            self.warn(f"{service.where}.healthcheck", "is not run: Proxmox has no health checks",
-                      "Watch the app yourself (e.g. Uptime Kuma)")
+            self.warn(f"{service.where}.healthcheck", "is run inside the CT with `pct exec` after each create, start "
+                      "and upgrade; the `up` fails when it does not pass within the app's healthTimeout",
+                      "Make sure its commands exist in the image")
         if service.restart in ("always", "unless-stopped") or (service.restart or "").startswith("on-failure"):
             self.warn(f"{service.where}.restart", "Proxmox starts the CT when the host boots (onboot) but does not "
                       "restart the app if it exits")

@@ -269,6 +269,11 @@ def stop_argv(vmid: int) -> list:
     return ["pct", "stop", str(vmid)]
 
 
+def unlock_argv(vmid: int) -> list:
+    """`pct unlock`: drops a `lock:` an interrupted task left (pve-container CLI/pct.pm unlock)."""
+    return ["pct", "unlock", str(vmid)]
+
+
 def destroy_argv(vmid: int) -> list:
     return ["pct", "destroy", str(vmid), "--purge", "1"]
 

@@ -11,7 +11,7 @@ import sys
 from . import paths
 from .. import toollog
 
-TOOLS = ("pct", "pvesm", "pvesh", "pveversion", "lxc-info", "pveam", "pveum", "vzdump")
+TOOLS = ("pct", "pvesm", "pvesh", "pveversion", "lxc-info", "pveam", "pveum", "curl", "vzdump")
 
 
 def log_invocation(tool: str, argv: list[str]) -> None:
@@ -33,6 +33,8 @@ def dispatch(tool: str, argv: list[str]) -> int:
         from .pveam import main
     elif tool == "pveum":
         from .pveum import main
+    elif tool == "curl":
+        from .curl import main
     elif tool == "vzdump":
         from .vzdump import main
     else:

@@ -13,7 +13,10 @@
    therefore needs empty (`empty`, e.g. postgres `initdb`), and ports it binds (`listen`; an
    unprivileged CT keeps net.ipv4.ip_unprivileged_port_start at 1024, Docker sets it to 0).
    When the entrypoint cannot do that, it exits: the CT stops and the reason is appended to
-   `$SIM_STATE/sim/lxc-log/<vmid>.log`, as lxc logs an init that exited. `pct start` itself succeeds.
+   `/run/pve/ct-<vmid>.stderr` (sim/pve/ctlog.py). `pct start` itself succeeds. A `writes`
+   item with `file` writes that file into the directory (a migration's marker); `exit_after`
+   (`{seconds, status, error}`) makes an entrypoint that ran fine exit that long after the
+   start (sim/pve/runstate.py `schedule_exit`: every status read sees it stopped from then on).
 
 Ids are the CT's (volattrs.py). Bind mounts are the user's folders: the simulator does not
 track their owners and treats them as writable.
@@ -25,7 +28,8 @@ import json
 import os
 from pathlib import Path, PurePosixPath
 
-from . import paths, pveversion, runstate, storage, volattrs
+from . import ctlog, pveversion, runstate, storage, volattrs
+from . import paths
 from .ct_ops import mount_points
 from .errors import PveError
 
@@ -182,6 +186,8 @@ class Entrypoint:
         host = self.view.host(path)
         if marker:
             (host / marker).write_text("written by the simulated entrypoint\n")
+        if item.get("file"):
+            (host / item["file"]).write_text(f"written by {self.env.get('APP_VERSION', 'the app')}\n")
         (host / WROTE).write_text(f"uid {uid}\n")
 
 
@@ -194,9 +200,18 @@ def _ids(conf) -> tuple[int, int, set[int]]:
 
 
 def log_path(vmid: int) -> Path:
-    """Stands for lxc's `/var/log/lxc/<vmid>.log` (kept in the state folder: the simulated
-    host does not bind-mount /var/log)."""
-    return paths.private_dir() / "lxc-log" / f"{vmid}.log"
+    return ctlog.log_path(vmid)
+
+
+def read_behaviour(conf) -> dict | None:
+    """The image's entrypoint.json as the CT sees it, or None (no entrypoint, no file)."""
+    if not conf.get("entrypoint"):
+        return None
+    try:
+        view = View(conf, storage.load_config())
+        return json.loads(view.host(BEHAVIOUR_FILE).read_text())
+    except (OSError, ValueError, AppExit):
+        return None
 
 
 def start(vmid: int, conf) -> None:
@@ -215,6 +230,10 @@ def start(vmid: int, conf) -> None:
         Entrypoint(view, behaviour, uid, gid, groups, env).run()
     except AppExit as exc:
         runstate.mark_stopped(vmid)
-        log_path(vmid).parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path(vmid), "a") as fh:
-            fh.write(f"lxc-start {vmid} ERROR: init (entrypoint, uid {uid}) exited with status 1: {exc}\n")
+        ctlog.append(vmid, f"lxc-start {vmid} ERROR: init (entrypoint, uid {uid}) exited with status 1: {exc}")
+        return
+    crash = behaviour.get("exit_after")
+    if crash:
+        runstate.schedule_exit(vmid, crash.get("seconds", 0), (
+            f"lxc-start {vmid} ERROR: init (entrypoint, uid {uid}) exited with status "
+            f"{crash.get('status', 1)}: {crash.get('error', 'exited')}"))

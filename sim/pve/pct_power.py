@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from . import conf as conf_mod
-from . import appstart, guest_cleanup, paths, runstate, storage, task
+from . import appstart, ctlog, guest_cleanup, paths, runstate, storage, task
 from .ct_ops import apply_pending, device_mode_and_rdev, mount_points, owned_volumes
 from .errors import PveError
 
@@ -26,6 +26,7 @@ def start_in_task(vmid: int, t: task.Task, skiplock: bool = False) -> None:
             errors: dict[str, str] = {}
             apply_pending(conf, storage.load_config(), None, errors, t.log)
             conf_mod.write(conf)
+        ctlog.reset(vmid)   # LXC.pm vm_start: systemd does not truncate the stderr file
         missing = _missing_at_start(conf)
         if missing:
             # lxc-start's hooks die (their reasons go to the journal, not to the task) and

@@ -17,7 +17,7 @@ import errno
 import shutil
 import time
 
-from . import images, jobs, paths, render, workloads
+from . import datasets, images, jobs, paths, render, workloads
 from .errors import CallError, ValidationErrors
 from .schema import Schema, matches
 from .timing import deploy_seconds, job_seconds, loop_seconds
@@ -135,6 +135,7 @@ def _up(ctx: Context, app: dict, action: str = "up") -> None:
                             "Please check /var/log/app_lifecycle.log for more details")
         running[service] = {"image": ref, "image_id": entry_["id"], "repo_digests": entry_["repo_digests"]}
     app["running_images"] = running
+    datasets.app_writes(ctx.state, app["config"])
     folder = ctx.state.root / "rendered"
     folder.mkdir(parents=True, exist_ok=True)
     import json
@@ -362,6 +363,7 @@ ROLES = {
     "app.start": "APPS_WRITE", "app.stop": "APPS_WRITE", "app.redeploy": "APPS_WRITE",
     "app.query": "APPS_READ", "app.config": "APPS_READ", "docker.status": "DOCKER_READ",
     "pool.query": "POOL_READ", "app.image.pull": "APPS_WRITE", "app.image.query": "APPS_READ",
+    **datasets.ROLES,
 }
 
 METHODS = {
@@ -370,4 +372,5 @@ METHODS = {
     "docker.status": docker_status, "pool.query": pool_query, "core.get_jobs": get_jobs, "system.version": version,
     "system.version_short": version_short, "core.ping": ping,
     "app.image.pull": image_pull, "app.image.query": image_query,
+    **datasets.methods(),
 }

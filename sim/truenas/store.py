@@ -5,6 +5,7 @@
     docker.json   {"status": "RUNNING", "description": ""}
     pools.json    ["tank"]                    (the pools `pool.query` lists)
     images.json   [image entry, ...]          (Docker's local images, see images.py)
+    datasets.json, snapshots.json, fs/, snapdata/   ZFS datasets, snapshots, files (datasets.py)
     app_mounts/<app>/   stands for the app's ix-volumes dataset
 
 Every midclt invocation that reads or writes takes the lock for its whole duration, so
@@ -34,6 +35,8 @@ class State:
         self.docker: dict = _read(root / "docker.json", dict(DOCKER_DEFAULT))
         self.pools: list = _read(root / "pools.json", list(POOLS_DEFAULT))
         self.images: list = _read(root / "images.json", [])
+        self.datasets: list = _read(root / "datasets.json", None) or list(self.pools)     # datasets.py
+        self.snapshots: list = _read(root / "snapshots.json", [])
 
     def save(self) -> None:
         _write(self.root / "apps.json", self.apps)
@@ -41,6 +44,8 @@ class State:
         _write(self.root / "docker.json", self.docker)
         _write(self.root / "pools.json", self.pools)
         _write(self.root / "images.json", self.images)
+        _write(self.root / "datasets.json", self.datasets)
+        _write(self.root / "snapshots.json", self.snapshots)
 
     def app_mounts(self, name: str) -> Path:
         return self.root / "app_mounts" / name

@@ -7,7 +7,8 @@ Test hooks, per service (labels as a mapping or a `key=value` list):
   again (a crash loop): it runs for `loop_seconds`/4, then is `restarting` for a delay that
   doubles each time (from `loop_seconds`/4), which TrueNAS shows as `exited` (and the app as
   STOPPED when no container runs), never as CRASHED;
-* `homefleet.test/unhealthy: "true"` on a service with a `healthcheck:`: the check never
+* `homefleet.test/unhealthy: "true"`, or an image tagged `*-unhealthy`, on a service with
+  a `healthcheck:`: the check never
   passes, so the container stays running but not healthy, which TrueNAS shows as
   `starting` (the app stays DEPLOYING); a service with a passing healthcheck is `starting`
   until one interval after it started;
@@ -55,6 +56,12 @@ def crashes(name: str, service: dict) -> bool:
     return _true(labels(service).get(CRASH_LABEL)) or "crash" in str(service.get("image", ""))
 
 
+def unhealthy(service: dict) -> bool:
+    """The service's healthcheck never passes: the label, or an image tagged `*-unhealthy`
+    (the test images, BRIEF: `test-app:2.1-unhealthy` answers its health path with 500)."""
+    return _true(labels(service).get(UNHEALTHY_LABEL)) or str(service.get("image", "")).split("@")[0].endswith("-unhealthy")
+
+
 def restart_policy(service: dict) -> str:
     policy = service.get("restart") if isinstance(service, dict) else None
     if policy is None and isinstance(service, dict):
@@ -96,7 +103,7 @@ def _container_state(name: str, service: dict, since: float, loop: float) -> str
         return "crashed"
     check = service.get("healthcheck")
     if isinstance(check, dict) and not check.get("disable"):
-        if _true(labels(service).get(UNHEALTHY_LABEL)):
+        if unhealthy(service):
             return "starting"
         if since < _seconds(check.get("start_period"), 0) + _seconds(check.get("interval"), 30):
             return "starting"
@@ -113,7 +120,7 @@ def _unhealthy_dependency(app: str, config) -> str | None:
         for dep, spec in deps.items():
             target = services(config).get(dep)
             if (isinstance(spec, dict) and spec.get("condition") == "service_healthy" and isinstance(target, dict)
-                    and _true(labels(target).get(UNHEALTHY_LABEL))):
+                    and unhealthy(target)):
                 return f"dependency failed to start: container ix-{app}-{dep}-1 is unhealthy"
     return None
 

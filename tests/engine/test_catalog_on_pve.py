@@ -84,7 +84,7 @@ def test_every_package_starts_and_writes_its_volumes_on_dir_and_zfs_storage(flee
     problems, checked = [], 0
     for host in HOSTS:
         sim_host = fleet[host]
-        logs = sorted((sim_host.state / "sim" / "lxc-log").glob("*.log"))
+        logs = sorted((sim_host.state / "run-pve").glob("ct-*.stderr"))
         problems += [f"{host}: {line}" for log in logs for line in log.read_text().splitlines()]
         for vmid, (name, status, mounts) in _cts(sim_host).items():
             if status != "running":

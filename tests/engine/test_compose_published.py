@@ -258,7 +258,7 @@ def test_the_files_were_planned_unchanged(deployed):
 
 
 def test_each_warning_is_said_once_per_up(deployed):
-    warning = "stacks/compose/notes.yml: services.cache.healthcheck: is not run: Proxmox has no health checks"
+    warning = "stacks/compose/notes.yml: services.cache.healthcheck: is run inside the CT with `pct exec`"
     assert (deployed["preview"].stdout + deployed["preview"].stderr).count(warning) >= 1
     up = deployed["up"].stdout + deployed["up"].stderr
     rows = [line for line in up.splitlines() if "homefleet-published  warning: " + warning in line]

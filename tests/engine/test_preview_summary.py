@@ -77,7 +77,7 @@ def test_update_image_upgrade_and_delete_in_order_of_danger(fleet, project, crea
     assert bullets(summary) == [
         "- 🔴 **pve1 / old** — **delete**: CT 502 deleted; data volumes kept on a holder CT (`/var/lib/old`)",
         "- 🟠 **pve1 / app** — **image upgrade** `ghcr.io/homefleet/test-app:1.0` -> `ghcr.io/homefleet/test-app:2.0`: "
-        "CT 501 recreated, data volumes carried over (`/data`)",
+        "backup to `local`, then recreate CT 501, health gate 300 s; data volumes carried over (`/data`)",
         "- **web** — **update**: memory: 256 -> 512 MiB",
         "- images: pull `ghcr.io/homefleet/test-app:2.0`; remove `docker.io/library/alpine:3.20`, "
         "`ghcr.io/homefleet/test-app:1.0`",

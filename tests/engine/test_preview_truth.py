@@ -117,7 +117,8 @@ def test_a_moved_tag_shows_with_refresh_as_a_new_digest(fleet, project, deployed
     assert changed(preview) == [("replace", "pve1-ghcr.io-homefleet-test-app-1.0"), ("update", "app")]
     summary = summarize(preview)
     assert (f"**pve1 / app** — **image upgrade**: new digest of `{MOVING}` ({old_digest[:19]} -> {new_digest[:19]}): "
-            "CT 401 recreated, data volumes carried over (`/data`)") in summary, summary
+            "backup to `local`, then recreate CT 401, health gate 300 s; data volumes carried over (`/data`)") in summary, \
+        summary
     assert f"- images: pull the new digest of `{MOVING}`" in summary
 
 

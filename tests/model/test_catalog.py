@@ -283,7 +283,7 @@ resources: {memory: 512, disk: 2}
 """
 
 TOP_KEYS = (
-    "category, compose, description, env, features, gpu, gpu_note, homepage, image, image_checked, "
+    "category, compose, description, env, features, gpu, gpu_note, health, homepage, image, image_checked, "
     "name, notes, ports, resources, secrets, volumes"
 )
 
@@ -613,3 +613,26 @@ def test_schema_and_model_agree(text: str) -> None:
     except Exception:  # noqa: BLE001 - any validation failure counts as "refused"
         model_ok = False
     assert schema_ok == model_ok, (schema_ok, model_ok, schema_errors(data, schema, schema))
+
+
+@pytest.mark.parametrize(("health", "check"), [
+    ("{http: /health, port: 8080}", {"kind": "http", "port": 8080, "path": "/health"}),
+    ("{tcp: 5432}", {"kind": "tcp", "port": 5432}),
+])
+def test_package_health_is_planned_as_the_ct_check(tmp_path: Path, health: str, check: dict) -> None:
+    text = ("name: demo\ndescription: Demo\ncategory: media\nhomepage: https://example.org\n"
+            "image: docker.io/library/nginx:1.27.3\nimage_checked: x\nresources: {cores: 1, memory: 128, swap: 0, disk: 1}\n"
+            f"health: {health}\n")
+    assert load_package(write(tmp_path, text)).health.as_check() == check
+
+
+@pytest.mark.parametrize(("health", "message"), [
+    ("{http: /health}", "needs the port it is served on"),
+    ("{tcp: 1, http: /x, port: 2}", "needs exactly one of http (with port) or tcp"),
+    ("{tcp: 70000}", "less than or equal to 65535"),
+])
+def test_package_health_errors_name_the_fix(tmp_path: Path, health: str, message: str) -> None:
+    text = ("name: demo\ndescription: Demo\ncategory: media\nhomepage: https://example.org\n"
+            "image: docker.io/library/nginx:1.27.3\nimage_checked: x\nresources: {cores: 1, memory: 128, swap: 0, disk: 1}\n"
+            f"health: {health}\n")
+    assert message in error_of(write(tmp_path, text))

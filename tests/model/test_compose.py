@@ -420,8 +420,9 @@ def test_warnings_are_grouped_and_located():
         """)
     assert plan.problems == []
     assert plan.warnings == [
-        f"{FILE}: services.db.healthcheck: is not run: Proxmox has no health checks. Watch the app yourself "
-        "(e.g. Uptime Kuma)",
+        f"{FILE}: services.db.healthcheck: is run inside the CT with `pct exec` after each create, start and "
+        "upgrade; the `up` fails when it does not pass within the app's healthTimeout. Make sure its commands exist "
+        "in the image",
         f"{FILE}: services.db.restart, services.web.restart: Proxmox starts the CT when the host boots (onboot) but does "
         "not restart the app if it exits",
         f"{FILE}: services.db.networks, services.web.networks: all services of the app share the host's composeNetwork; "
@@ -429,8 +430,6 @@ def test_warnings_are_grouped_and_located():
         f"{FILE}: services.web.shm_size: is ignored: PVE gives an app container a /dev/shm of its default size",
         f"{FILE}: services.web.ports[0]: is published as 8080 on Docker; on Proxmox the service has its own address and "
         "is reached on its container port 80",
-        f"{FILE}: services.web.depends_on.db: is created and started after db, without waiting for it to be healthy: "
-        "Proxmox has no health checks. Make sure the app retries its connections at start",
         f"{FILE}: services.web.depends_on.db.restart: is ignored: homefleet does not restart a CT when db restarts",
         f"{FILE}: services.web.networks.front.ipv4_address: is ignored: the address comes from the host's composeNetwork. "
         "Pin one with x-homefleet: {ip: ...}",
@@ -569,7 +568,7 @@ def test_the_immich_package_plans_four_cts_in_start_order():
     assert server.props["memory"] == 2048 and server.props["ports"] == [
         {"port": 2283, "protocol": "tcp", "name": "web", "scheme": "http"}]
     assert server.template in plan.templates and db.template.startswith("pve1-ghcr.io-immich-app-postgres-14-vectorchord")
-    assert any("healthcheck" in w and "is not run" in w for w in plan.warnings)
+    assert any("healthcheck" in w and "is run inside the CT with `pct exec`" in w for w in plan.warnings)
     assert "notes" not in server.props and server.notes.startswith("Needs at least 6 GiB")
 
 
@@ -629,3 +628,37 @@ def test_a_volume_where_postgres_needs_an_empty_directory_warns_with_the_fix():
         "to a subdirectory, e.g. PGDATA: /var/lib/postgresql/data/pgdata"]
     moved = convert(text.format(env="environment: {PGDATA: /var/lib/postgresql/data/pgdata}"))
     assert not [w for w in moved.warnings if "lost+found" in w]
+
+
+# ---------------------------------------------------------------- healthcheck -> the CT's health input
+
+def test_healthcheck_becomes_the_ct_health_check():
+    plan = convert("""\
+        services:
+          db:
+            image: postgres:17.6
+            healthcheck: {test: [CMD, pg_isready, -U, app], interval: 1m30s, timeout: 500ms, retries: 5}
+          cache:
+            image: redis:8.2.1
+            healthcheck: {test: "redis-cli ping | grep PONG", start_period: 10s}
+          web:
+            image: nginx:1.27
+            healthcheck: {disable: true}
+          api:
+            image: nginx:1.27
+        """)
+    health = {ct.service: ct.spec.get("health") for ct in plan.cts}
+    assert health == {
+        "db": {"kind": "exec", "test": ["pg_isready", "-U", "app"], "interval": 90, "timeout": 1, "retries": 5,
+               "start_period": 0},
+        "cache": {"kind": "exec", "test": ["/bin/sh", "-c", "redis-cli ping | grep PONG"], "interval": 30,
+                  "timeout": 30, "retries": 3, "start_period": 10},
+        "web": {"kind": "none"},
+        "api": None,
+    }
+
+
+def test_a_bad_healthcheck_duration_is_a_located_error():
+    plan = convert(one_service("healthcheck: {test: [CMD, 'true'], interval: soon}"))
+    assert plan.problems == [f"{FILE}: services.web.healthcheck.interval: 'soon' is not a duration; write e.g. 30s, "
+                             "1m30s or 500ms"]

@@ -90,7 +90,7 @@ def test_memory_update_image_upgrade_and_delete_in_order_of_danger():
     assert bullets(summary) == [
         "- 🔴 **pve1 / old** — **delete**: CT 202 deleted; data volumes kept on a holder CT (`/srv`)",
         "- 🟠 **pve1 / app** — **image upgrade** `ghcr.io/homefleet/app:1.0` -> `ghcr.io/homefleet/app:2.0`: "
-        "CT 201 recreated, data volumes carried over (`/data`)",
+        "backup to `local`, then recreate CT 201, health gate 300 s; data volumes carried over (`/data`)",
         "- **web** — **update**: memory: 256 -> 512 MiB",
         "- images: pull `ghcr.io/homefleet/app:2.0`; remove `ghcr.io/homefleet/app:1.0`",
     ]
@@ -106,7 +106,8 @@ def test_deletes_say_what_happens_to_the_data_and_the_worst_comes_first():
         step("delete", CT, "plain", old=ct_old("plain", 302)),
     ))
     assert bullets(summary) == [
-        "- 🔴 **pve1 / gone** — **delete**: CT 301 deleted with its data (deleteData: true; volumes `/data`)",
+        "- 🔴 **pve1 / gone** — **delete**: CT 301 backed up to `local`, then deleted with its data "
+        "(deleteData: true; volumes `/data`)",
         "- 🔴 **pve1 / plain** — **delete**: CT 302 deleted with its root disk (it has no data volumes)",
         "- 🔴 **pve1 / kept** — **delete**: CT 300 deleted; data volumes kept on a holder CT (`/data`)",
     ]
@@ -132,10 +133,16 @@ def test_replace_by_vmid_and_a_move_to_another_host():
 def test_rootfs_change_recreates_and_other_fields_are_listed_too():
     summary = summarize(doc(step(
         "update", CT, "web", old=ct_old("web", 200, volumes=[{"path": "/d", "size": 1}]),
-        new={"inputs": ct_inputs("web", rootfs_size=8, cores=2, volumes=[{"path": "/d", "size": 1}])})))
+        new={"inputs": ct_inputs("web", rootfs_storage="tank", cores=2, volumes=[{"path": "/d", "size": 1}])})))
     assert bullets(summary) == [
-        "- 🟠 **pve1 / web** — **recreate**: disk: 4 -> 8 GiB: CT 200 recreated, data volumes carried over (`/d`); "
-        "also cores: 1 -> 2"]
+        "- 🟠 **pve1 / web** — **recreate**: storage: `local-zfs` -> `tank`: backup to `local`, then recreate CT 200, "
+        "health gate 300 s; data volumes carried over (`/d`); also cores: 1 -> 2"]
+
+
+def test_a_larger_disk_is_an_update_in_place():
+    """providers/proxmox_ct.py _resizes: `pct resize`, no recreate, no backup."""
+    summary = summarize(doc(step("update", CT, "web", old=ct_old("web", 200), new={"inputs": ct_inputs("web", rootfs_size=8)})))
+    assert bullets(summary) == ["- **web** — **update**: disk: 4 -> 8 GiB"]
 
 
 def test_a_moved_tag_is_a_new_digest_of_the_same_image():
@@ -151,7 +158,8 @@ def test_a_moved_tag_is_a_new_digest_of_the_same_image():
     ))
     assert bullets(summary) == [
         "- 🟠 **pve1 / web** — **image upgrade**: new digest of `docker.io/library/nginx:1.27` "
-        "(sha256:111111111111 -> sha256:222222222222): CT 200 recreated; no data volumes, its root disk starts fresh",
+        "(sha256:111111111111 -> sha256:222222222222): backup to `local`, then recreate CT 200, health gate 300 s; "
+        "no data volumes, its root disk starts fresh (the backup holds the old one)",
         "- images: pull the new digest of `docker.io/library/nginx:1.27` (sha256:111111111111 -> sha256:222222222222)",
     ]
 
@@ -304,3 +312,81 @@ def test_a_failed_preview_never_also_says_no_changes():
     partial = summarize(doc(step("create", CT, "new", new={"inputs": ct_inputs("new")}), diagnostics=[failed]))
     assert "No changes" not in partial
     assert "Planned before the failure (incomplete; nothing of it is applied):" in partial
+
+
+# ---------------------------------------------------------------- safe upgrades (issue 15)
+
+def test_an_unprivileged_change_backs_up_first_and_names_the_bind_mounts():
+    mounts = [{"source": "/tank/media", "path": "/media", "read_only": True}]
+    old = ct_old("dns", 210, template_kind="classic", template="local:vztmpl/debian-12.tar.zst", unprivileged=False,
+                 mounts=mounts)
+    new = ct_inputs("dns", template_kind="classic", template="local:vztmpl/debian-12.tar.zst", unprivileged=True,
+                    mounts=mounts, backup_storage="pbs-1", health_timeout=120, rollback=False)
+    assert bullets(summarize(doc(step("update", CT, "dns", old=old, new={"inputs": new})))) == [
+        "- 🟠 **pve1 / dns** — **recreate**: unprivileged: false -> true: backup to `pbs-1`, then recreate CT 210, "
+        "health gate 120 s, rollback off; no data volumes, its root disk starts fresh (the backup holds the old one); "
+        "bind mounts are not in the backup: `/tank/media` (at `/media`); "
+        "also backupStorage: `local` -> `pbs-1`; healthTimeout: 300 -> 120 s; rollback: true -> false"]
+
+
+def test_a_stopped_app_has_no_health_gate():
+    old = ct_old("web", 200, running=False, template="local:vztmpl/a.tar")
+    new = ct_inputs("web", running=False, template="local:vztmpl/b.tar")
+    line = bullets(summarize(doc(step("update", CT, "web", old=old, new={"inputs": new}))))[0]
+    assert "backup to `local`, then recreate CT 200, no health gate (it is not running);" in line, line
+
+
+def test_upgrade_keys_missing_from_an_old_state_mean_their_defaults():
+    old = ct_old("web", 200, memory=256)
+    new = ct_inputs("web", memory=512, backup_storage="local", keep_backups=3, rollback=True, health_timeout=300)
+    assert bullets(summarize(doc(step("update", CT, "web", old=old, new={"inputs": new}, diffReasons=[
+        "memory", "backup_storage", "keep_backups", "rollback", "health_timeout"])))) == [
+        "- **web** — **update**: memory: 256 -> 512 MiB"]
+
+
+def test_a_change_of_only_upgrade_keys_says_the_host_is_untouched():
+    old = ct_old("web", 200, keep_backups=3)
+    new = ct_inputs("web", keep_backups=1)
+    assert bullets(summarize(doc(step("update", CT, "web", old=old, new={"inputs": new}, diffReasons=["keep_backups"])))) \
+        == ["- **web** — **update**: keepBackups: 3 -> 1 (nothing changes on the host)"]
+
+
+def test_a_replace_with_delete_data_backs_up_before_the_destroy():
+    vols = [{"path": "/data", "size": 1}]
+    old = ct_old("db", 205, volumes=vols, delete_data=True, backup_storage="nfs-backup")
+    summary = summarize(doc(step("replace", CT, "db", old=old, new={"inputs": ct_inputs("db", vmid=215, volumes=vols,
+                                                                                        delete_data=True)},
+                                 replaceReasons=["vmid"])))
+    assert bullets(summary) == ["- 🔴 **pve1 / db** — **replace** (vmid: (unset) -> 215): CT 205 backed up to "
+                                "`nfs-backup`, then deleted with its data, a new CT created; "
+                                "also backupStorage: `nfs-backup` -> `local`"]
+
+
+def test_a_backed_up_recreate_ranks_below_a_replace_that_starts_fresh():
+    """Danger order: a replace (delete then create, no backup) before a recreate in place (backup first)."""
+    summary = summarize(doc(
+        step("update", CT, "alpha", old=ct_old("alpha", 200, template="local:vztmpl/a.tar"),
+             new={"inputs": ct_inputs("alpha", template="local:vztmpl/b.tar")}),
+        step("replace", CT, "zulu", old=ct_old("zulu", 201), new={"inputs": ct_inputs("zulu", vmid=221)},
+             replaceReasons=["vmid"]),
+    ))
+    assert [line.split("**")[1] for line in bullets(summary)] == ["pve1 / zulu", "pve1 / alpha"]
+
+
+def test_truenas_delete_data_keeps_its_wording():
+    nas = {"__provider": "[secret]", "host": host("nas1"), "app": "wiki", "compose": "services: {}\n"}
+    summary = summarize(doc(step("update", NAS, "wiki", old={"inputs": {**nas, "delete_data": False}},
+                                 new={"inputs": {**nas, "delete_data": True}})))
+    assert "deleteData: false -> true (a later delete destroys its data volumes)" in summary, summary
+
+
+def test_a_volume_that_changes_slot_is_a_recreate_with_a_backup():
+    """providers/ct_data.py volume_path_changes: removing /a from [/a, /b] would put /b's slot at
+    another path, so the provider recreates the CT (matching volumes by path), backup first."""
+    before = [{"path": "/a", "size": 1}, {"path": "/b", "size": 1}]
+    summary = summarize(doc(step("update", CT, "web", old=ct_old("web", 200, volumes=before),
+                                 new={"inputs": ct_inputs("web", volumes=before[1:])})))
+    assert bullets(summary) == [
+        "- 🟠 **pve1 / web** — **recreate**: a data volume changes slot (`/a` -> `/b`): backup to `local`, then "
+        "recreate CT 200, health gate 300 s; data volumes carried over (`/b`); `/a` stays on a holder CT "
+        "(the app no longer names it)"]

@@ -42,7 +42,7 @@ def start(host, vmid) -> tuple[str, str]:
     res = host.run("pct", "start", str(vmid))
     assert res.rc == 0, res.stderr
     status = host.run("pct", "status", str(vmid)).stdout.strip()
-    log = host.state / "sim" / "lxc-log" / f"{vmid}.log"
+    log = host.path(f"/run/pve/ct-{vmid}.stderr")
     return status, log.read_text() if log.exists() else ""
 
 

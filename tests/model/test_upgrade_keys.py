@@ -1,0 +1,84 @@
+"""Issue 15 stack keys (keepBackups, rollback, backupStorage) -> ProxmoxCT inputs
+(backup_storage, keep_backups, rollback): defaults, the host default, the app's own value,
+for image apps and compose services alike."""
+
+import pytest
+
+from homefleet.config import load
+from homefleet.errors import ConfigError
+from homefleet.plan import make_plan
+
+NET = {"cidr": "192.0.2.0/24", "gateway": "192.0.2.1", "range": "192.0.2.100-192.0.2.120"}
+
+
+def plan_of(apps, **host):
+    raw = {"hosts": {"pve1": {"kind": "proxmox", "address": "127.0.0.1", "composeNetwork": NET, **host}},
+           "apps": apps}
+    stack, catalog = load("t", raw)
+    return {ct.name: ct.props for ct in make_plan("t", stack, catalog).cts}
+
+
+def test_defaults_back_up_to_local_keep_three_and_roll_back():
+    props = plan_of({"web": {"host": "pve1", "image": "nginx:1.27"}})["web"]
+    assert (props["backup_storage"], props["keep_backups"], props["rollback"]) == ("local", 3, True)
+
+
+def test_the_host_sets_storage_and_the_default_count_an_app_overrides_it():
+    cts = plan_of({"web": {"host": "pve1", "image": "nginx:1.27"},
+                   "db": {"host": "pve1", "image": "postgres:17.6", "keepBackups": 7, "rollback": False}},
+                  backupStorage="nas-backups", keepBackups=2)
+    assert {k: cts["web"][k] for k in ("backup_storage", "keep_backups", "rollback")} == \
+        {"backup_storage": "nas-backups", "keep_backups": 2, "rollback": True}
+    assert {k: cts["db"][k] for k in ("backup_storage", "keep_backups", "rollback")} == \
+        {"backup_storage": "nas-backups", "keep_backups": 7, "rollback": False}
+
+
+def test_every_service_of_a_compose_app_gets_the_app_s_keys():
+    cts = plan_of({"immich": {"host": "pve1", "package": "immich", "keepBackups": 1, "rollback": False}},
+                  backupStorage="pbs1")
+    assert len(cts) == 4
+    for props in cts.values():
+        assert (props["backup_storage"], props["keep_backups"], props["rollback"]) == ("pbs1", 1, False)
+
+
+@pytest.mark.parametrize("host, app, key", [
+    ({"backupStorage": "local-"}, {}, "homefleet:hosts.pve1.backupStorage"),
+    ({"backupStorage": "a"}, {}, "homefleet:hosts.pve1.backupStorage"),
+    ({"backupStorage": "local;rm"}, {}, "homefleet:hosts.pve1.backupStorage"),
+    ({"keepBackups": 0}, {}, "homefleet:hosts.pve1.keepBackups"),
+    ({}, {"keepBackups": -1}, "homefleet:apps.web.keepBackups"),
+    ({}, {"rollback": "sometimes"}, "homefleet:apps.web.rollback"),
+])
+def test_bad_values_name_the_file_the_key_and_the_fix(host, app, key):
+    with pytest.raises(ConfigError) as exc:
+        plan_of({"web": {"host": "pve1", "image": "nginx:1.27", **app}}, **host)
+    [problem] = exc.value.problems
+    assert problem.startswith(f"stacks/Pulumi.t.yaml: {key}: ")
+    assert "Write " in problem, problem
+
+
+@pytest.mark.parametrize("keys, said, it", [
+    ({"backupStorage": "local"}, "`backupStorage` is", "it"),
+    ({"keepBackups": 2}, "`keepBackups` is", "it"),
+    ({"backupStorage": "local", "keepBackups": 2}, "`backupStorage` and `keepBackups` are", "them")])
+def test_the_backup_keys_on_a_truenas_host_are_refused(keys, said, it):
+    raw = {"hosts": {"nas1": {"kind": "truenas", "address": "127.0.0.1", "pool": "tank", **keys}}, "apps": {}}
+    with pytest.raises(ConfigError) as exc:
+        load("t", raw)
+    assert exc.value.problems == [f"stacks/Pulumi.t.yaml: homefleet:hosts.nas1: {said} for Proxmox hosts (where "
+                                  f"homefleet backs CTs up with vzdump); remove {it} from this TrueNAS host "
+                                  "(TrueNAS apps: `snapshotDatasets`, docs/truenas.md)"]
+
+
+def test_the_defaults_agree_across_the_model_the_provider_and_the_pr_summary():
+    """The model never imports providers: the defaults are written three times and must agree."""
+    from homefleet import preview_summary
+    from homefleet.stack import App, Host
+    from providers import upgrade_inputs
+    assert preview_summary.UPGRADE_DEFAULTS == upgrade_inputs.DEFAULTS
+    host = Host(kind="proxmox", address="x")
+    assert upgrade_inputs.DEFAULTS["backup_storage"] == host.backupStorage
+    assert upgrade_inputs.DEFAULTS["keep_backups"] == host.keepBackups
+    assert upgrade_inputs.DEFAULTS["rollback"] == App(host="x", image="nginx:1").rollback
+    timeout = App.model_fields.get("healthTimeout")  # hh's key; 300 until it lands
+    assert upgrade_inputs.DEFAULTS["health_timeout"] == (timeout.default if timeout else 300)
