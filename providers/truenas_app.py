@@ -44,7 +44,7 @@ from .base import HomefleetProvider, diff_changes, inputs_moved, same_host, targ
 from .errors import HostCommandError, OwnershipError
 from .hosts import midclt
 from .transport import SshTarget, run
-from .truenas_settle import Settling
+from . import truenas_health, truenas_upgrade
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 CALL_TIMEOUT = 120
@@ -122,7 +122,8 @@ def _urls(props: dict, published: list) -> list:
     return urls
 
 
-_NOT_INPUTS = {"state", "compose_digest", "truenas_version", "published", "urls", "drift", "images", "moved"}
+_NOT_INPUTS = {"state", "compose_digest", "truenas_version", "published", "urls", "drift", "images", "moved",
+               "healthy", "previous"}
 
 
 def _outputs(props: dict, entry: dict, config, version: tuple, images: Optional[dict] = None) -> dict:
@@ -137,6 +138,8 @@ def _outputs(props: dict, entry: dict, config, version: tuple, images: Optional[
         "urls": _urls(props, published),
         "images": images or {},
         "moved": [],
+        "healthy": truenas_health.healthy(entry, config),
+        "previous": props.get("previous"),
     }
 
 
@@ -287,19 +290,14 @@ class _Host:
         """Poll app.query until the app has settled (truenas_settle.py); (verdict, entry)."""
         if not want_running:
             return "settled", self.wait_stopped()
-        tracker = Settling(config, stable_seconds(), time.monotonic())
-        delay = POLL_FIRST
-        while True:
+
+        def poll() -> dict:
             entry = midclt.app_from(self.call("app.query", midclt.name_filter(self.app), step="waiting for the app"))
             if entry is None:
                 raise self.fail("waiting for the app", "the app disappeared while it was deploying")
-            verdict = tracker.observe(entry, time.monotonic())
-            if verdict == "settled":
-                return verdict, entry
-            if verdict is not None:
-                return verdict, {"__report": tracker.explain(verdict), **entry}
-            time.sleep(delay)
-            delay = min(delay * 1.5, POLL_MAX, tracker.stable / 3)
+            return entry
+
+        return truenas_health.wait(poll, config, stable_seconds(), truenas_health.timeout_of(self.props))
 
     def wait_stopped(self) -> dict:
         deadline = time.monotonic() + SETTLE_TIMEOUT
@@ -503,7 +501,9 @@ class TrueNASAppProvider(HomefleetProvider):
             if current is None:
                 raise host.fail("updating", "the app no longer exists on the NAS; run `pulumi refresh`")
             _ownership(host, current["config"], "update")
-            return UpdateResult(_apply(host, news, current, version))
+            outs = _apply(host, news, current, version)
+            outs["previous"] = outs.get("previous") or olds.get("previous")
+            return UpdateResult(outs)
 
     # ---------- delete ----------
     def delete(self, _id: str, props: dict) -> None:
@@ -542,13 +542,15 @@ def drift_of(props: dict, config, state: Optional[str]) -> list:
 
 
 def _apply(host: _Host, props: dict, current: dict, version: tuple) -> dict:
-    """Bring an existing (owned) app to `props`: stop, update the compose, start, as needed."""
+    """Bring an existing (owned) app to `props`: stop, update the compose, start, as needed.
+    A compose update that leaves the app unhealthy is reverted (providers/truenas_upgrade.py)."""
     want_running = _bool(props.get("running"), True)
     state = current["entry"].get("state")
     config = desired_config(props)
     pins = host.resolve(config)        # a tag that moved since the last run becomes an update here
     sent = midclt.with_images(config, pins)
     steps = []
+    previous = truenas_upgrade.Previous.of(current)
     if not want_running and state != "STOPPED":
         host.job("app.stop", host.app, step="app.stop")
         steps.append("stopped")
@@ -559,6 +561,8 @@ def _apply(host: _Host, props: dict, current: dict, version: tuple) -> dict:
                        if midclt.stored_pins(current["config"], config).get(name) not in (None, pin))
         if moved:
             steps.append("image moved: " + ", ".join(f"{name} -> {pins[name].split('@', 1)[1][:19]}" for name in moved))
+        if _bool(props.get("snapshot_datasets"), False) and truenas_upgrade.image_change(previous, sent):
+            truenas_upgrade.snapshot(host, previous, sent, version)
         payload = midclt.update_payload(sent)
         host.job("app.update", host.app, payload, step="app.update", payload=True)
         steps.append("compose updated")
@@ -568,10 +572,22 @@ def _apply(host: _Host, props: dict, current: dict, version: tuple) -> dict:
     log.info(host.target.name, host.app, ", ".join(steps) or "outputs only")
     verdict, entry = host.settle(want_running, config)
     if verdict != "settled":
-        raise host.fail("app.update" if updated else "app.start",
-                        host.failure_report(entry) + "\nthe new compose is stored on the NAS (TrueNAS does not "
-                        "roll back an update); fix it and run `pulumi up` again")
-    return _outputs(props, entry, config, version, pins)
+        report = host.failure_report(entry)
+        if not updated:
+            tail = "fix it and run `pulumi up` again"
+        elif _bool(props.get("rollback"), True):
+            log.info(host.target.name, host.app, "the update is not healthy; reverting to the previous version")
+            tail = (truenas_upgrade.revert(host, previous, version, lambda cfg: host.settle(True, cfg))
+                    + "\nthe state keeps the previous version, so the next preview shows the update again; "
+                      "fix it and run `pulumi up` again")
+        else:
+            tail = ("rollback: false, so the new compose stays on the NAS (TrueNAS does not roll back an update); "
+                    "fix it and run `pulumi up` again")
+        raise host.fail("app.update" if updated else "app.start", report + "\n" + tail)
+    outs = _outputs(props, entry, config, version, pins)
+    if updated:
+        outs["previous"] = previous.record()
+    return outs
 
 
 def moved_images(host: _Host, wanted: dict, pins: dict) -> list:
@@ -587,6 +603,8 @@ def moved_images(host: _Host, wanted: dict, pins: dict) -> list:
 
 class TrueNASApp(Resource, module="homefleet", name="TrueNASApp"):
     state: pulumi.Output[str]
+    healthy: pulumi.Output[bool]
+    previous: pulumi.Output[dict]
     urls: pulumi.Output[list]
     published: pulumi.Output[list]
     truenas_version: pulumi.Output[str]
@@ -594,5 +612,5 @@ class TrueNASApp(Resource, module="homefleet", name="TrueNASApp"):
 
     def __init__(self, name: str, props: dict, opts: Optional[pulumi.ResourceOptions] = None):
         outputs = {"state": None, "urls": None, "published": None, "truenas_version": None,
-                   "compose_digest": None, "images": None}
+                   "compose_digest": None, "images": None, "healthy": None, "previous": None}
         super().__init__(TrueNASAppProvider(), name, {**outputs, **props}, opts)
