@@ -28,6 +28,7 @@ from .errors import HostCommandError
 from .hosts import midclt
 from .hosts import zfs_snapshots as zfs
 from . import log
+from .truenas_outputs import _bool, _outputs, desired_config
 
 KEEP = 3
 
@@ -147,3 +148,52 @@ def _snapshots_hint(previous: Previous) -> str:
     if not previous.snapshots:
         return ""
     return "\nthe snapshots taken before the upgrade: " + ", ".join(previous.snapshots)
+
+
+def apply(host, props: dict, current: dict, version: tuple) -> dict:
+    """Bring an existing (owned) app to `props`: stop, update the compose, start, as needed.
+    A compose update that leaves the app unhealthy is reverted (providers/py)."""
+    want_running = _bool(props.get("running"), True)
+    state = current["entry"].get("state")
+    config = desired_config(props)
+    pins = host.resolve(config)        # a tag that moved since the last run becomes an update here
+    sent = midclt.with_images(config, pins)
+    steps = []
+    previous = Previous.of(current)
+    if not want_running and state != "STOPPED":
+        host.job("app.stop", host.app, step="app.stop")
+        steps.append("stopped")
+        state = "STOPPED"
+    updated = midclt.digest(current["config"]) != midclt.digest(sent)
+    if updated:      # app.update runs `up` itself unless the app is STOPPED
+        moved = sorted(name for name, pin in pins.items()
+                       if midclt.stored_pins(current["config"], config).get(name) not in (None, pin))
+        if moved:
+            steps.append("image moved: " + ", ".join(f"{name} -> {pins[name].split('@', 1)[1][:19]}" for name in moved))
+        if _bool(props.get("snapshot_datasets"), False) and image_change(previous, sent):
+            snapshot(host, previous, sent, version)
+        payload = midclt.update_payload(sent)
+        host.job("app.update", host.app, payload, step="app.update", payload=True)
+        steps.append("compose updated")
+    if want_running and (state == "STOPPED" or (state == "CRASHED" and not updated)):
+        host.job("app.start", host.app, step="app.start")
+        steps.append("started")
+    log.info(host.target.name, host.app, ", ".join(steps) or "outputs only")
+    verdict, entry = host.settle(want_running, config)
+    if verdict != "settled":
+        report = host.failure_report(entry)
+        if not updated:
+            tail = "fix it and run `pulumi up` again"
+        elif _bool(props.get("rollback"), True):
+            log.info(host.target.name, host.app, "the update is not healthy; reverting to the previous version")
+            tail = (revert(host, previous, version, lambda cfg: host.settle(True, cfg))
+                    + "\nthe state keeps the previous version, so the next preview shows the update again; "
+                      "fix it and run `pulumi up` again")
+        else:
+            tail = ("rollback: false, so the new compose stays on the NAS (TrueNAS does not roll back an update); "
+                    "fix it and run `pulumi up` again")
+        raise host.fail("app.update" if updated else "app.start", report + "\n" + tail)
+    outs = _outputs(props, entry, config, version, pins)
+    if updated:
+        outs["previous"] = previous.record()
+    return outs
