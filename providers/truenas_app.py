@@ -11,7 +11,11 @@ ownership marker `x-homefleet: {stack, app}`; wait for the job (`core.get_jobs`)
 app to settle (providers/truenas_settle.py: from the container states, within a deadline). An
 app that crashed, keeps restarting or never gets healthy is removed again and the error
 carries the container states and the app's lines of /var/log/app_lifecycle.log.
-update: `app.update` (the whole compose) in place; `app.stop`/`app.start` for `running`.
+update: `app.update` (the whole compose) in place; `app.stop`/`app.start` for `running`;
+providers/truenas_upgrade.py `apply` records the previous compose and image digests, takes
+ZFS snapshots with `snapshot_datasets`, waits for health within `health_timeout`
+(providers/truenas_health.py) and reverts an unhealthy update unless `rollback` is false.
+Outputs `healthy` (refresh updates it) and `previous` (digests and snapshot names only).
 Images: before `app.create`/`app.update` every tag is resolved on the NAS (`app.image.pull`,
 then `app.image.query`) and sent as `name:tag@sha256:...` (output `images`), because TrueNAS
 never pulls a tag again; the stored compose is compared with its pins taken off.
@@ -36,7 +40,6 @@ import time
 from typing import Optional
 
 import pulumi
-import yaml
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from . import log
@@ -44,7 +47,9 @@ from .base import HomefleetProvider, diff_changes, inputs_moved, same_host, targ
 from .errors import HostCommandError, OwnershipError
 from .hosts import midclt
 from .transport import SshTarget, run
-from .truenas_settle import Settling
+from . import truenas_health, truenas_upgrade
+from .truenas_outputs import (_NOT_INPUTS, _bool, _outputs, compose_problems, desired_config,  # noqa: F401
+                              drift_of, named_volumes, running_change)
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 CALL_TIMEOUT = 120
@@ -68,95 +73,6 @@ _app_locks_lock = threading.Lock()
 
 
 # ---------------------------------------------------------------- pure helpers
-
-def _bool(value, default: bool) -> bool:
-    return default if value is None else bool(value)
-
-
-def desired_config(props: dict) -> dict:
-    return midclt.with_marker(yaml.safe_load(props["compose"]), props["stack"], props["app"])
-
-
-def compose_problems(text: str) -> list:
-    """What makes a compose text unusable as a TrueNAS custom app (checked without the host)."""
-    try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError as exc:      # no snippet of the text: it may hold a secret
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        return [f"the compose is not valid YAML{where}: {getattr(exc, 'problem', None) or 'syntax error'}"]
-    if not isinstance(config, dict):
-        return ["the compose must be a mapping with a `services:` key"]
-    services = config.get("services")
-    if not isinstance(services, dict) or not services:
-        return ["the compose needs a non-empty `services:` mapping"]
-    problems = []
-    if midclt.MARKER_KEY in config:
-        problems.append(f"`{midclt.MARKER_KEY}` is homefleet's ownership marker; remove it from the compose")
-    for name, service in services.items():
-        if not isinstance(service, dict):
-            problems.append(f"services.{name} must be a mapping")
-            continue
-        if "build" in service:
-            problems.append(f"services.{name}.build: TrueNAS cannot build images; use a published image")
-        if not service.get("image"):
-            problems.append(f"services.{name}.image is required")
-    return problems
-
-
-def _urls(props: dict, published: list) -> list:
-    hints = {int(p["port"]): p.get("scheme") for p in props.get("ports") or [] if p.get("port") is not None}
-    address = props["host"]["address"]
-    urls = []
-    for port in published:
-        if port["protocol"] != "tcp" or port["host_ip"].startswith("127."):
-            continue
-        if hints:
-            scheme = hints.get(port["port"])
-        else:
-            scheme = "https" if port["port"] in (443, 8443) else "http"
-        if scheme:
-            url = f"{scheme}://{address}:{port['port']}"
-            if url not in urls:
-                urls.append(url)
-    return urls
-
-
-_NOT_INPUTS = {"state", "compose_digest", "truenas_version", "published", "urls", "drift", "images", "moved"}
-
-
-def _outputs(props: dict, entry: dict, config, version: tuple, images: Optional[dict] = None) -> dict:
-    """`config`: the compose without homefleet's pins; `images`: {service: image@digest} sent."""
-    published = midclt.published_ports(entry)
-    return {
-        **props,
-        "state": entry.get("state"),
-        "compose_digest": midclt.digest(config),
-        "truenas_version": midclt.version_text(version),
-        "published": published,
-        "urls": _urls(props, published),
-        "images": images or {},
-        "moved": [],
-    }
-
-
-def running_change(olds: dict, news: dict) -> bool:
-    state = olds.get("state")
-    if _bool(news.get("running"), True):
-        return state in ("STOPPED", "CRASHED")
-    return state not in (None, "STOPPED")
-
-
-def named_volumes(config) -> list:
-    """Top-level named volumes that TrueNAS's `down -v` would delete with the app."""
-    volumes = config.get("volumes") if isinstance(config, dict) else None
-    if not isinstance(volumes, dict):
-        return []
-    return sorted(name for name, spec in volumes.items()
-                  if not (isinstance(spec, dict) and spec.get("external")))
-
-
-# ---------------------------------------------------------------- host calls
 
 class _Host:
     """midclt calls for one app on one host; raises HostCommandError naming host, app and step."""
@@ -287,19 +203,14 @@ class _Host:
         """Poll app.query until the app has settled (truenas_settle.py); (verdict, entry)."""
         if not want_running:
             return "settled", self.wait_stopped()
-        tracker = Settling(config, stable_seconds(), time.monotonic())
-        delay = POLL_FIRST
-        while True:
+
+        def poll() -> dict:
             entry = midclt.app_from(self.call("app.query", midclt.name_filter(self.app), step="waiting for the app"))
             if entry is None:
                 raise self.fail("waiting for the app", "the app disappeared while it was deploying")
-            verdict = tracker.observe(entry, time.monotonic())
-            if verdict == "settled":
-                return verdict, entry
-            if verdict is not None:
-                return verdict, {"__report": tracker.explain(verdict), **entry}
-            time.sleep(delay)
-            delay = min(delay * 1.5, POLL_MAX, tracker.stable / 3)
+            return entry
+
+        return truenas_health.wait(poll, config, stable_seconds(), truenas_health.timeout_of(self.props))
 
     def wait_stopped(self) -> dict:
         deadline = time.monotonic() + SETTLE_TIMEOUT
@@ -470,7 +381,7 @@ class TrueNASAppProvider(HomefleetProvider):
             raise host.fail("app.create", "the app exists and vanished again; run `pulumi up` again")
         _ownership(host, current["config"], "take over")
         log.info(host.target.name, host.app, "the app exists with our marker (an interrupted run); updating it")
-        return _apply(host, props, current, version)
+        return truenas_upgrade.apply(host, props, current, version)
 
     # ---------- read ----------
     def read(self, id_: str, props: dict) -> ReadResult:
@@ -503,7 +414,9 @@ class TrueNASAppProvider(HomefleetProvider):
             if current is None:
                 raise host.fail("updating", "the app no longer exists on the NAS; run `pulumi refresh`")
             _ownership(host, current["config"], "update")
-            return UpdateResult(_apply(host, news, current, version))
+            outs = truenas_upgrade.apply(host, news, current, version)
+            outs["previous"] = outs.get("previous") or olds.get("previous")
+            return UpdateResult(outs)
 
     # ---------- delete ----------
     def delete(self, _id: str, props: dict) -> None:
@@ -526,54 +439,6 @@ class TrueNASAppProvider(HomefleetProvider):
             host.job("app.delete", host.app, midclt.delete_options(delete_data), step="app.delete", missing_ok=True)
 
 
-def drift_of(props: dict, config, state: Optional[str]) -> list:
-    """What differs on the NAS from what homefleet applied, by compose key, as the user wrote it."""
-    out = []
-    if isinstance(config, dict) and isinstance(props.get("compose"), str):
-        if midclt.digest(config) != props.get("compose_digest"):
-            keys = midclt.changed_paths(desired_config(props), config)
-            out.append("compose changed: " + (", ".join(keys[:8]) + (" ..." if len(keys) > 8 else "")
-                                              if keys else "(formatting)"))
-    want = _bool(props.get("running"), True)
-    if state and running_change({"state": state}, {"running": want}):
-        out.append(f"running: the app is {state} on the NAS, the stack wants it "
-                   + ("running" if want else "stopped"))
-    return out
-
-
-def _apply(host: _Host, props: dict, current: dict, version: tuple) -> dict:
-    """Bring an existing (owned) app to `props`: stop, update the compose, start, as needed."""
-    want_running = _bool(props.get("running"), True)
-    state = current["entry"].get("state")
-    config = desired_config(props)
-    pins = host.resolve(config)        # a tag that moved since the last run becomes an update here
-    sent = midclt.with_images(config, pins)
-    steps = []
-    if not want_running and state != "STOPPED":
-        host.job("app.stop", host.app, step="app.stop")
-        steps.append("stopped")
-        state = "STOPPED"
-    updated = midclt.digest(current["config"]) != midclt.digest(sent)
-    if updated:      # app.update runs `up` itself unless the app is STOPPED
-        moved = sorted(name for name, pin in pins.items()
-                       if midclt.stored_pins(current["config"], config).get(name) not in (None, pin))
-        if moved:
-            steps.append("image moved: " + ", ".join(f"{name} -> {pins[name].split('@', 1)[1][:19]}" for name in moved))
-        payload = midclt.update_payload(sent)
-        host.job("app.update", host.app, payload, step="app.update", payload=True)
-        steps.append("compose updated")
-    if want_running and (state == "STOPPED" or (state == "CRASHED" and not updated)):
-        host.job("app.start", host.app, step="app.start")
-        steps.append("started")
-    log.info(host.target.name, host.app, ", ".join(steps) or "outputs only")
-    verdict, entry = host.settle(want_running, config)
-    if verdict != "settled":
-        raise host.fail("app.update" if updated else "app.start",
-                        host.failure_report(entry) + "\nthe new compose is stored on the NAS (TrueNAS does not "
-                        "roll back an update); fix it and run `pulumi up` again")
-    return _outputs(props, entry, config, version, pins)
-
-
 def moved_images(host: _Host, wanted: dict, pins: dict) -> list:
     """[(service, image@digest now)] whose tag names other content than the NAS runs (or that
     the NAS runs unpinned): resolved on the NAS; a refresh that cannot pull says so and goes on."""
@@ -587,6 +452,8 @@ def moved_images(host: _Host, wanted: dict, pins: dict) -> list:
 
 class TrueNASApp(Resource, module="homefleet", name="TrueNASApp"):
     state: pulumi.Output[str]
+    healthy: pulumi.Output[bool]
+    previous: pulumi.Output[dict]
     urls: pulumi.Output[list]
     published: pulumi.Output[list]
     truenas_version: pulumi.Output[str]
@@ -594,5 +461,5 @@ class TrueNASApp(Resource, module="homefleet", name="TrueNASApp"):
 
     def __init__(self, name: str, props: dict, opts: Optional[pulumi.ResourceOptions] = None):
         outputs = {"state": None, "urls": None, "published": None, "truenas_version": None,
-                   "compose_digest": None, "images": None}
+                   "compose_digest": None, "images": None, "healthy": None, "previous": None}
         super().__init__(TrueNASAppProvider(), name, {**outputs, **props}, opts)

@@ -16,7 +16,7 @@ which may have finished (`exited`). It has failed when a container is `crashed`,
 restarting service (one with `restart: always|unless-stopped|on-failure`) is seen
 `exited` on `LOOP_SIGHTINGS` polls or the app is seen STOPPED that often (a crash loop),
 or when the deadline passes first (a healthcheck that never passes, a container stuck in
-`created`). The deadline covers the slowest healthcheck (start_period + retries x
+`created`). The deadline is the app's `healthTimeout` when given; otherwise it covers the slowest healthcheck (start_period + retries x
 (interval + timeout), Docker's defaults 0 s, 3, 30 s, 30 s) plus a grace of 4 x `stable`.
 """
 
@@ -86,12 +86,16 @@ class Settling:
     loops: Counter = field(default_factory=Counter)
     stopped_seen: int = 0
     last: dict = field(default_factory=dict)
+    timeout: Optional[float] = None        # the app's healthTimeout; None: the healthchecks' budget
 
     def policy(self, service_name: str) -> str:
         return restart_policy(services_of(self.config).get(service_name))
 
+    def seconds(self) -> float:
+        return self.timeout if self.timeout is not None else deadline_seconds(self.config, self.stable)
+
     def deadline(self) -> float:
-        return self.started + deadline_seconds(self.config, self.stable)
+        return self.started + self.seconds()
 
     def observe(self, entry: dict, now: float) -> Optional[str]:
         """'settled', 'crashed', 'looping', 'timeout', or None (keep polling)."""
@@ -134,7 +138,7 @@ class Settling:
                     f"restarted again and again (a crash loop under their restart: policy; TrueNAS shows this "
                     f"as RUNNING/STOPPED, never CRASHED); last seen: {states}")
         waiting = [c.get("service_name") for c in details if c.get("state") == "starting"]
-        seconds = round(deadline_seconds(self.config, self.stable))
+        seconds = round(self.seconds())
         if waiting:
             return (f"{', '.join(waiting)} did not become healthy within {seconds}s (its healthcheck keeps "
                     f"failing; TrueNAS shows the app as DEPLOYING); last seen: {states}")

@@ -186,7 +186,7 @@ def test_a_crash_loop_under_restart_always_fails_the_create(env):
 
 
 def test_a_failing_healthcheck_fails_within_the_deadline(env):
-    env.stack({**env.apps, "sick": {"host": "nas1", "compose": "compose/unhealthy.yml"}})
+    env.stack({**env.apps, "sick": {"host": "nas1", "compose": "compose/unhealthy.yml", "healthTimeout": 7}})
     run = env.pulumi("up", "--yes", ok=False)
     text = run.stdout + run.stderr
     assert not run.ok

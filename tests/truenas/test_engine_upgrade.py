@@ -149,8 +149,26 @@ def test_the_next_up_with_a_fixed_image_succeeds(env):
     env.project.pulumi("preview", "--expect-no-changes", stack=STACK, check=True)
 
 
+def test_refresh_updates_healthy(env):
+    env.wait_job(env.nas1, env.midclt(env.nas1, "app.stop", "svc"))         # stopped in the TrueNAS UI
+    env.project.pulumi("refresh", "--yes", stack=STACK, check=True)
+    assert env.recorded("svc")["healthy"] is False
+    assert env.recorded("svc2")["healthy"] is True
+    env.project.pulumi("up", "--yes", stack=STACK, check=True)             # starts it again
+    assert env.recorded("svc")["healthy"] is True
+
+
 def test_rollback_false_leaves_the_crashing_version_in_place(env):
-    run = env.deploy(apps("2.3", "2.2-crash"), ok=False)
+    # TrueNAS reports no restart count: a crash loop shows only as `exited` between short runs.
+    # Runs much shorter than the stable window (0.5 s here, 5 s by default) and a quick restart
+    # make every poll likely to see one, as a real NAS's 5 s window does for a 3 s crash.
+    timing = env.nas2.state / "truenas_timing.json"
+    saved = timing.read_text()
+    timing.write_text(json.dumps({**json.loads(saved), "loop_seconds": 0.12}))
+    try:
+        run = env.deploy(apps("2.3", "2.2-crash"), ok=False)
+    finally:
+        timing.write_text(saved)
     text = run.stdout + run.stderr
     assert not run.ok
     assert "the app keeps restarting: svc" in text
