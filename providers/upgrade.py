@@ -83,17 +83,6 @@ def passed(news: dict, vmid: int, outs: dict, volid: Optional[str]) -> dict:
     return {**outs, "last_backup": volid}
 
 
-def gate(provider, news: dict, olds: dict, vmid: int, outs: dict, volid: Optional[str]) -> dict:
-    """The health gate on a CT an earlier run made (the create's own gate did not run for it)."""
-    if not news.get("running", True):
-        return {**outs, "last_backup": volid}  # a CT meant to be stopped has no health to wait for
-    try:
-        health.wait_healthy(target_of(news), news, vmid, outs.get("ip"), time.time() + health.timeout_of(news))
-    except health.UnhealthyError as exc:
-        return failed(provider, news, olds, vmid, volid, exc)
-    return passed(news, vmid, {**outs, "healthy": True}, volid)
-
-
 def failed(provider, news: dict, olds: dict, vmid: int, volid: Optional[str], exc: Exception) -> dict:
     """Not healthy: roll back to `volid` (unless `rollback` is false), then fail with the evidence."""
     target = target_of(news)
@@ -106,7 +95,11 @@ def failed(provider, news: dict, olds: dict, vmid: int, volid: Optional[str], ex
         raise UpgradeFailed(f"{evidence}\n{what}; there is no backup of CT {vmid} to roll back to: the new version "
                             "is left in place")
     log.info(target.name, news["app"], f"{what}; rolling back to {volid}")
-    restore(provider, olds, vmid, volid)
+    try:
+        restore(provider, olds, vmid, volid)
+    except HostCommandError as lost:
+        raise UpgradeFailed(f"{evidence}\n{what}; the rollback to {volid} failed: {lost}\nthe backup is kept: the next "
+                            "`pulumi up` restores it again, or restore it by hand (docs/proxmox.md)") from lost
     after = "the restored version is healthy"
     if olds.get("running", True):
         try:
