@@ -140,7 +140,14 @@ def generic_spec(ref: str, ports=None, volumes=None) -> ImageSpec:
         exposed_ports=list(ports or []),
         volumes=list(volumes or []),
         workdir="/app",
+        # the commands its healthchecks run (pg_isready, redis-cli...) whatever its tag
+        behaviour=_commands_of(split_ref(ref)[1]),
     )
+
+
+def _commands_of(repository: str) -> dict:
+    commands = ((image_facts.facts_for(repository) or {}).get("behaviour") or {}).get("commands")
+    return {"commands": dict(commands)} if commands else {}
 
 
 def fixed_test_images() -> list[ImageSpec]:
