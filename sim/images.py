@@ -279,8 +279,9 @@ def spec_from_package(doc: dict) -> ImageSpec | None:
     return with_facts(generic_spec(image, ports=ports, volumes=volumes), volumes)
 
 
-def _service_images(doc: dict, packages_dir: Path) -> list[tuple[str, list[str]]]:
-    """(`image:`, container paths of `volumes:`) of each service of a compose-style package.
+def _service_images(doc: dict, packages_dir: Path) -> list[tuple[str, list[str], list[str]]]:
+    """(`image:`, container paths of `volumes:`, container ports of `ports:`) of each service of a
+    compose-style package (the ports are what the image listens on: the health gate connects there).
 
     The services are inline (`services:`, `compose: {services: ...}`) or in the
     compose file that `compose:` names, relative to the packages folder.
@@ -294,7 +295,8 @@ def _service_images(doc: dict, packages_dir: Path) -> list[tuple[str, list[str]]
     services = doc.get("services")
     if services is None and isinstance(compose, dict):
         services = compose.get("services")
-    return [(s["image"], [v for v in map(_container_path, _as_list(s.get("volumes"))) if v])
+    return [(s["image"], [v for v in map(_container_path, _as_list(s.get("volumes"))) if v],
+             [p for p in map(_container_port, _as_list(s.get("ports"))) if p])
             for s in _as_list(services) if isinstance(s, dict) and isinstance(s.get("image"), str)]
 
 
@@ -318,7 +320,8 @@ def package_images(packages_dir: Path) -> list[ImageSpec]:
             continue
         try:
             found = [spec_from_package(doc)] + [
-                with_facts(generic_spec(ref), vols) for ref, vols in _service_images(doc, Path(packages_dir))]
+                with_facts(generic_spec(ref, ports=ports), vols)
+                for ref, vols, ports in _service_images(doc, Path(packages_dir))]
         except (ValueError, TypeError, AttributeError):
             continue
         specs += [s for s in found if s is not None and VALID_REF.match(s.ref)]
