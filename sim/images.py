@@ -330,9 +330,15 @@ def package_images(packages_dir: Path) -> list[ImageSpec]:
 
 def seed_images(packages_dir: Path) -> list[ImageSpec]:
     """Fixed test images plus the catalog's, one spec per reference (fixed win)."""
-    by_ref: dict[str, ImageSpec] = {}
-    for spec in fixed_test_images() + package_images(packages_dir):
-        by_ref.setdefault(spec.ref, spec)
+    fixed = fixed_test_images()
+    by_ref: dict[str, ImageSpec] = {spec.ref: spec for spec in fixed}
+    for spec in package_images(packages_dir):
+        first = by_ref.setdefault(spec.ref, spec)
+        if first is not spec and first not in fixed:
+            # one image, several packages (redis alone and in a compose app): it listens on every
+            # port any of them names
+            ports = first.exposed_ports + [p for p in spec.exposed_ports if p not in first.exposed_ports]
+            by_ref[spec.ref] = first.with_overrides(exposed_ports=ports)
     return list(by_ref.values())
 
 
