@@ -5,7 +5,10 @@ create: one SSH exec — pct create, the env write, pct start, read back; rolled
 update: pct set; a restart only when PVE leaves changes pending or the env changed; a new
 template, `unprivileged` or rootfs storage recreates the CT in place, carrying its data
 volumes over through a holder CT (see docs/proxmox.md).
-read: pct config + pct status, in the inputs' shape, so `pulumi refresh` shows drift.
+create and update end with the health gate when the CT runs (providers/health.py: output `healthy`,
+or the `up` fails with the check's output and the CT's log).
+read: pct config + pct status, in the inputs' shape, so `pulumi refresh` shows drift; a running
+CT is probed once for `healthy`.
 delete: only CTs carrying our marker; data volumes are parked in a holder unless
 `delete_data` is set.
 """

@@ -113,7 +113,8 @@ FACTS: dict[str, dict] = {
         "behaviour": {
             "prepare": [{"path": "/data", "chown": [999, 999]}],
             "writes": [{"path": "/data", "as": [999, 999]}],
-            "commands": {"valkey-cli": {"exit": 0, "stdout": "PONG"}},
+            # valkey's Makefile installs redis-* symlinks (USE_REDIS_SYMLINKS=yes by default)
+            "commands": {"valkey-cli": {"exit": 0, "stdout": "PONG"}, "redis-cli": {"exit": 0, "stdout": "PONG"}},
         },
     },
     "library/mariadb": {

@@ -140,7 +140,14 @@ def generic_spec(ref: str, ports=None, volumes=None) -> ImageSpec:
         exposed_ports=list(ports or []),
         volumes=list(volumes or []),
         workdir="/app",
+        # the commands its healthchecks run (pg_isready, redis-cli...) whatever its tag
+        behaviour=_commands_of(split_ref(ref)[1]),
     )
+
+
+def _commands_of(repository: str) -> dict:
+    commands = ((image_facts.facts_for(repository) or {}).get("behaviour") or {}).get("commands")
+    return {"commands": dict(commands)} if commands else {}
 
 
 def fixed_test_images() -> list[ImageSpec]:
@@ -272,8 +279,9 @@ def spec_from_package(doc: dict) -> ImageSpec | None:
     return with_facts(generic_spec(image, ports=ports, volumes=volumes), volumes)
 
 
-def _service_images(doc: dict, packages_dir: Path) -> list[tuple[str, list[str]]]:
-    """(`image:`, container paths of `volumes:`) of each service of a compose-style package.
+def _service_images(doc: dict, packages_dir: Path) -> list[tuple[str, list[str], list[str]]]:
+    """(`image:`, container paths of `volumes:`, container ports of `ports:`) of each service of a
+    compose-style package (the ports are what the image listens on: the health gate connects there).
 
     The services are inline (`services:`, `compose: {services: ...}`) or in the
     compose file that `compose:` names, relative to the packages folder.
@@ -287,7 +295,8 @@ def _service_images(doc: dict, packages_dir: Path) -> list[tuple[str, list[str]]
     services = doc.get("services")
     if services is None and isinstance(compose, dict):
         services = compose.get("services")
-    return [(s["image"], [v for v in map(_container_path, _as_list(s.get("volumes"))) if v])
+    return [(s["image"], [v for v in map(_container_path, _as_list(s.get("volumes"))) if v],
+             [p for p in map(_container_port, _as_list(s.get("ports"))) if p])
             for s in _as_list(services) if isinstance(s, dict) and isinstance(s.get("image"), str)]
 
 
@@ -311,7 +320,8 @@ def package_images(packages_dir: Path) -> list[ImageSpec]:
             continue
         try:
             found = [spec_from_package(doc)] + [
-                with_facts(generic_spec(ref), vols) for ref, vols in _service_images(doc, Path(packages_dir))]
+                with_facts(generic_spec(ref, ports=ports), vols)
+                for ref, vols, ports in _service_images(doc, Path(packages_dir))]
         except (ValueError, TypeError, AttributeError):
             continue
         specs += [s for s in found if s is not None and VALID_REF.match(s.ref)]
@@ -320,9 +330,15 @@ def package_images(packages_dir: Path) -> list[ImageSpec]:
 
 def seed_images(packages_dir: Path) -> list[ImageSpec]:
     """Fixed test images plus the catalog's, one spec per reference (fixed win)."""
-    by_ref: dict[str, ImageSpec] = {}
-    for spec in fixed_test_images() + package_images(packages_dir):
-        by_ref.setdefault(spec.ref, spec)
+    fixed = fixed_test_images()
+    by_ref: dict[str, ImageSpec] = {spec.ref: spec for spec in fixed}
+    for spec in package_images(packages_dir):
+        first = by_ref.setdefault(spec.ref, spec)
+        if first is not spec and first not in fixed:
+            # one image, several packages (redis alone and in a compose app): it listens on every
+            # port any of them names
+            ports = first.exposed_ports + [p for p in spec.exposed_ports if p not in first.exposed_ports]
+            by_ref[spec.ref] = first.with_overrides(exposed_ports=ports)
     return list(by_ref.values())
 
 

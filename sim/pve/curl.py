@@ -1,5 +1,5 @@
-"""`curl` on a simulated PVE host: CT addresses are answered by sim/pve/probe.py, anything
-else runs the machine's curl with the same arguments.
+"""`curl` on a simulated PVE host: the addresses of its CTs and the rest of 198.18.0.0/15 are
+answered by sim/pve/probe.py, anything else runs the machine's curl with the same arguments.
 
 Exit codes and messages as curl 8 prints them (curl `include/curl/curl.h` CURLcode,
 `src/tool_operate.c`; the messages are libcurl's `curl_easy_strerror` texts):
@@ -131,9 +131,17 @@ def fetch(argv: list[str], conf_for_host=None) -> int:
 
 
 def _host_conf(host: str):
-    if not probe.simulated(host):
+    """A CT of this host answers for its address (a static one may be anywhere: 192.0.2.x);
+    the rest of 198.18.0.0/15 is simulated and unreachable; any other host is the real curl's."""
+    try:
+        import ipaddress
+        ipaddress.ip_address(host)
+    except ValueError:
         return False, None
-    return True, probe.ct_at(host)
+    conf = probe.ct_at(host)
+    if conf is not None or probe.simulated(host):
+        return True, conf
+    return False, None
 
 
 def main(argv: list[str]) -> int:

@@ -132,10 +132,12 @@ MEDIA_TOKEN = "tok-8d1f-not-a-real-token\n"
 
 IMAGES = {
     "ghcr.io/acme/notes:2.1": {"Entrypoint": ["tini", "--", "/docker-entrypoint.sh"], "Cmd": ["serve"],
-                               "ExposedPorts": {"5678/tcp": {}}, "User": "", "WorkingDir": "/home/node"},
+                               "ExposedPorts": {"5678/tcp": {}, "8443/tcp": {}}, "User": "", "WorkingDir": "/home/node"},
     "docker.io/valkey/valkey:8.1": {"Entrypoint": ["docker-entrypoint.sh"], "Cmd": ["valkey-server"],
                                     "ExposedPorts": {"6379/tcp": {}}},
-    "ghcr.io/acme/photos-server:1.4.2": {"Entrypoint": ["tini", "--", "/bin/sh"], "Cmd": ["start.sh"]},
+    # the ports the compose files publish: the health gate's default check connects to the first
+    "ghcr.io/acme/photos-server:1.4.2": {"Entrypoint": ["tini", "--", "/bin/sh"], "Cmd": ["start.sh"],
+                                         "ExposedPorts": {"2283/tcp": {}}},
     "ghcr.io/acme/wiki:3.0": {"Entrypoint": ["/usr/bin/dumb-init", "--", "wiki"], "Cmd": ["serve"]},
 }
 FILES = {"docker.io/library/nginx:1.27": {"etc/nginx/nginx.conf": "# the image's default\n"},

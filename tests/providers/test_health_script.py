@@ -77,3 +77,23 @@ def test_exec_check_output_and_probe(host):
     host.run("pct", "stop", "204")
     verdict, _took, _proc = run(host, health.probe_script(204, {"kind": "none"}, None))
     assert not verdict.healthy and "not running" in verdict.why
+
+
+def test_the_check_of_an_app():
+    from providers import health as app_health
+    assert app_health.check_of({"ports": [{"port": 53, "protocol": "udp"}, {"port": 3000, "protocol": "tcp"}]}) == \
+        {"kind": "tcp", "port": 3000}
+    assert app_health.check_of({"ports": []}) == {"kind": "none"}
+    assert app_health.check_of({"health": {"kind": "none"}, "ports": [{"port": 80}]}) == {"kind": "none"}
+    assert app_health.check_of({"health": None, "ports": [{"port": 80}]}) == {"kind": "tcp", "port": 80}
+    assert app_health.timeout_of({}) == 300 and app_health.timeout_of({"health_timeout": 20}) == 20
+
+
+def test_hostile_check_values_reach_the_host_quoted(tmp_path):
+    """A path or healthcheck argv that would run something if a shell read it unquoted."""
+    marker = tmp_path / "pwned"
+    check = {"kind": "exec", "test": ["/bin/sh", "-c", "true", f"$(touch {marker})"], "timeout": 2}
+    script = health.probe_script(999, check, f"1.2.3.4; touch {marker}")[2]
+    assert f"'$(touch {marker})'" in script and f"ip='1.2.3.4; touch {marker}'" in script
+    http = health.probe_script(999, {"kind": "http", "port": 80, "path": f"/$(touch {marker})"}, None)[2]
+    assert f"'/$(touch {marker})'" in http

@@ -87,3 +87,9 @@ def test_compose_healthcheck_commands_under_pct_exec(host):
     assert (res.rc, res.stdout) == (0, "test-app 2.1-unhealthy\n")
     res = host.run("pct", "exec", "104", "--", "sh", "-c", "wget -q --spider http://localhost:8080/health")
     assert res.rc == 1 and "500 Internal Server Error" in res.stderr
+
+
+def test_a_static_address_outside_the_simulated_range_is_answered_by_its_ct(host):
+    start_app(host, 105, FIXED["ghcr.io/homefleet/test-app:1.0"], "192.0.2.62")
+    res = host.run("curl", "-fsS", "http://192.0.2.62:8080/")
+    assert (res.rc, res.stdout) == (0, "test-app 1.0\n")
