@@ -11,6 +11,7 @@ from sim.testing import SimFleet
 # How a command is counted in `by_kind`: the first pattern found in it wins.
 KINDS = (
     ('"/nodes/$node/lxc"', "host_read"),     # providers/hosts/hostread.py: every CT at once
+    ("homefleet-health", "health_check"),     # providers/hosts/health.py: the gate after a start, a refresh probe
     ("pct create", "ct_create"),              # homefleet's create script also starts and reads back
     ("pct pending", "ct_update"),             # homefleet's update script: pct set + restart if pending
     ("pct destroy", "ct_destroy"),

@@ -82,7 +82,11 @@ def wait_healthy(target: SshTarget, props: dict, vmid: int, ip: Optional[str], d
 
 
 def probe(target: SshTarget, props: dict, vmid: int, ip: Optional[str]) -> bool:
-    """One look, no waiting (`pulumi refresh`): healthy now? False when the host cannot say."""
-    result = run(target, host_health.probe_script(vmid, check_of(props), ip), timeout=SSH_MARGIN)
+    """One look, no waiting (`pulumi refresh`): healthy now? False when the host cannot say.
+    Call it for a running CT only: with no check beyond "running", that is the answer (no exec)."""
+    check = check_of(props)
+    if check.get("kind") == "none":
+        return True
+    result = run(target, host_health.probe_script(vmid, check, ip), timeout=SSH_MARGIN)
     verdict = host_health.parse(result.stdout, result.exit_code)
     return bool(verdict and verdict.healthy)

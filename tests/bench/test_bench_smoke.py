@@ -55,6 +55,7 @@ def test_one_connection_per_host_and_one_command_per_new_ct(lines):
     up = lines["up"]["homefleet"]
     assert up["connections_per_host"] == 1
     assert up["by_kind"]["ct_create"] == 1, "create, env, start and read back in one exec"
+    assert up["by_kind"]["health_check"] == 1, "the health gate waits on the host: one exec per started CT"
     baseline = lines["up"]["baseline"]
     assert baseline["ssh_connections"] == baseline["commands"], "the baseline connects once per command"
 
@@ -62,6 +63,8 @@ def test_one_connection_per_host_and_one_command_per_new_ct(lines):
 def test_a_refresh_reads_every_ct_of_a_host_in_one_command(lines):
     refresh = lines["refresh"]["homefleet"]
     assert refresh["by_kind"].get("host_read") == 1 and "ct_read" not in refresh["by_kind"]
+    # The bench app publishes no port: its health is "running", known from the host read. (An
+    # app with a check costs one more exec per running CT: the host read cannot know its check.)
     assert refresh["by_kind"] == {"host_read": 1, "template_read": 1}, "a template: archive and registry in one exec"
     assert refresh["connections_per_host"] == 1
 

@@ -140,6 +140,7 @@ IMAGES = {
                                          "ExposedPorts": {"2283/tcp": {}}},
     "ghcr.io/acme/wiki:3.0": {"Entrypoint": ["/usr/bin/dumb-init", "--", "wiki"], "Cmd": ["serve"]},
 }
+PORTS = {"ghcr.io/acme/media:1.0": {"ExposedPorts": {"8096/tcp": {}}}}  # the health gate connects to it
 FILES = {"docker.io/library/nginx:1.27": {"etc/nginx/nginx.conf": "# the image's default\n"},
          "ghcr.io/acme/media:1.0": {"etc/media/media.conf": "# the image's default\n", "srv/media/README": "media\n",
                                     "etc/passwd": "root:x:0:0:root:/root:/bin/sh\nmedia:x:840:840::/srv/media:/bin/sh\n",
@@ -152,7 +153,7 @@ def pve(tmp_path_factory):
         for ref, config in IMAGES.items():
             registry.push_image(fleet.dir, ref, config)
         for ref, files in FILES.items():
-            registry.push_image(fleet.dir, ref, files=files)
+            registry.push_image(fleet.dir, ref, PORTS.get(ref), files=files)
         yield fleet
 
 
