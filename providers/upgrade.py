@@ -182,6 +182,11 @@ def _bare(config: dict) -> bool:
     return {key for key, value in config.items() if value} <= {"lock", "digest"}  # `lxc: []` parsed always
 
 
+def half_restored(config: dict) -> bool:
+    """A CT a cut restore left as a bare `lock: create` config: still this app's for a refresh."""
+    return config.get("lock") == "create" and _bare(config)
+
+
 def resume_gate(provider, olds: dict, news: dict, current: dict, vmid: int) -> Optional[dict]:
     """The CT already runs the new image but the state has the old one: an earlier run stopped
     before or in the health gate (or `rollback: false` kept it). Apply the spec, gate it, and roll

@@ -113,6 +113,8 @@ def test_a_restore_cut_mid_extraction_leaves_lock_create_and_the_next_up_converg
     needed = [b["volid"] for b in ours(pve1, STACK, "app", VMID) if b["notes"].endswith("test-app_2.1-unhealthy")]
     assert len(needed) == 1, "the backup the rollback needs is there"
     calm(pve1)
+    # a refresh meanwhile keeps the app in the state (the CT is half-restored, not gone)
+    assert project.pulumi("refresh", "--yes", stack=STACK).ok
     run = deploy(project, fleet, "2.3")
     assert run.ok, (run.stdout + run.stderr)[-4000:]
     assert answer(pve1, VMID) == "test-app 2.3"
