@@ -454,6 +454,10 @@ class ProxmoxCTProvider(DataVolumes, HomefleetProvider):
         props = ints(props)
         vmid = int(props["vmid"])
         current = hostcache.ct(target_of(props), vmid)  # one read per host for a whole refresh
+        if current is not None and upgrade.half_restored(current["config"]):
+            log.info(target_of(props).name, props["app"], f"CT {vmid} was left half-restored (lock: create) by an "
+                     "earlier run: kept in the state; the next `pulumi up` restores it")
+            return ReadResult(id_, {**props, "healthy": False})
         if current is None or pct.owner_of(current["config"]) != (props["stack"], props["app"]):
             log.info(target_of(props).name, props["app"], f"CT {vmid} is gone (or no longer ours): dropped from the state")
             return ReadResult("", {})

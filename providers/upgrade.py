@@ -151,12 +151,14 @@ def _this_upgrade(news: dict, vmid: int) -> Optional[str]:
 def resume_restore(provider, olds: dict, news: dict, current: Optional[dict], vmid: int) -> None:
     """A rollback an earlier run left half-way, with an upgrade still pending: the CT is gone and no
     holder of this app holds its volumes (PVE's restore dropped the old volumes, then failed), or
-    the CT is still locked `create` by a restore that never finished. Restore the newest backup
+    the CT is still locked `create` by a restore that never finished (its config intact, or bare:
+    only the lock, when PVE had freed the old volumes before the cut). Restore the newest backup
     homefleet took of it again; the provider then applies the spec (and so tries the upgrade)."""
     if not _pending(olds, news):
         return
     if current is not None and not (current["config"].get("lock") == "create"
-                                    and pct.owner_of(current["config"]) == (news["stack"], news["app"])):
+                                    and (pct.owner_of(current["config"]) == (news["stack"], news["app"])
+                                         or _bare(current["config"]))):
         return
     if current is None and provider._find_holder(news, [])[0] is not None:
         return  # a recreate stopped half-way: the create takes the volumes back from the holder
@@ -171,6 +173,18 @@ def resume_restore(provider, olds: dict, news: dict, current: Optional[dict], vm
         if not result.ok:
             raise HostCommandError(target.name, f"unlocking CT {vmid} to restore {volid}", result.stderr)
     restore(provider, olds, vmid, volid)
+
+
+def _bare(config: dict) -> bool:
+    """The config a restore cut after it freed the old volumes leaves (pve-container API2/LXC.pm
+    create_vm: destroy_lxc_container(..., { lock => 'create' }), then the extraction): only the
+    lock, no marker. At a vmid the state says is this app's, with this app's backup of it."""
+    return {key for key, value in config.items() if value} <= {"lock", "digest"}  # `lxc: []` parsed always
+
+
+def half_restored(config: dict) -> bool:
+    """A CT a cut restore left as a bare `lock: create` config: still this app's for a refresh."""
+    return config.get("lock") == "create" and _bare(config)
 
 
 def resume_gate(provider, olds: dict, news: dict, current: dict, vmid: int) -> Optional[dict]:

@@ -142,9 +142,33 @@ def hang_until_disconnected() -> None:
             return
 
 
+def drop_later(seconds: float) -> None:
+    """The connection is cut `seconds` after the command started, while it runs (a network drop
+    mid-command): a detached child SIGKILLs this session's sshd then, if it still serves it."""
+    import signal
+    pid = session_process()
+    if not pid or os.fork():
+        return
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    try:
+        born = _read(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()[19]
+        time.sleep(seconds)
+        if _read(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()[19] == born:
+            os.kill(pid, signal.SIGKILL)
+    except (OSError, IndexError):
+        pass                        # the session ended before: nothing to cut
+    os._exit(0)
+
+
 def apply_fault(rule: dict) -> None:
-    """Carry out a matched rule; never returns."""
+    """Carry out a matched rule; never returns (but a delayed `drop`, which runs the command)."""
     action = rule.get("action", "fail")
+    if action == "drop" and rule.get("after_ms"):
+        drop_later(float(rule["after_ms"]) / 1000)
+        return
     if action == "drop":
         import signal
         pid = session_process()

@@ -6,8 +6,9 @@ into one, and N `pct status` starts into one `pvesh` list. The script:
 1. `pvesh get /nodes/<node>/lxc --output-format json`: every CT on the node with its
    status, in one process (the node name is PVE's: `uname -n` up to the first dot);
 2. for each `/etc/pve/lxc/<vmid>.conf` that mentions `homefleet` (our tag and marker are
-   in every CT we create; the rest are skipped without starting `pct`): `pct config` and
-   `lxc-info -iH`, under per-CT section markers.
+   in every CT we create; the rest are skipped without starting `pct`) or is locked `create`
+   (a restore cut half-way leaves a bare `lock: create`: providers/upgrade.py half_restored):
+   `pct config` and `lxc-info -iH`, under per-CT section markers.
 
 The config text is what `pct config` prints, parsed by `pct.parse_config`, so a CT read
 here has exactly the shape `ctops.parse_readback` gives for a single CT.
@@ -35,7 +36,7 @@ def read_all_script() -> list:
         "  vmid=${conf##*/}",
         "  vmid=${vmid%.conf}",
         "  case $vmid in ''|*[!0-9]*) continue ;; esac",
-        "  " + q(["grep", "-qsF", "homefleet"]) + ' "$conf" || continue',
+        "  " + q(["grep", "-qsE", "homefleet|^lock: create$"]) + ' "$conf" || continue',
         "  " + mark.format("config"),
         "  " + q(["pct", "config"]) + ' "$vmid" </dev/null || ' + mark.format("failed"),
         "  " + mark.format("ip"),

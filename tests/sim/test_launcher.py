@@ -168,6 +168,20 @@ def test_fault_drop_kills_the_connection(pve1):
     assert ssh_run(pve1, "echo after") == (0, "after\n", "")     # the host itself is fine
 
 
+def test_fault_drop_after_ms_cuts_the_connection_while_the_command_runs(pve1, tmp_path):
+    """`after_ms`: the command starts (its first output arrives) and the connection dies mid-way."""
+    set_faults(pve1, [{"match": "^echo started", "action": "drop", "after_ms": 600, "times": 1}])
+    ssh = connect(pve1)
+    try:
+        chan = ssh.get_transport().open_session()
+        chan.exec_command("echo started; sleep 5; echo finished")
+        assert chan.recv(100) == b"started\n"
+        assert _wait_until(lambda: not ssh.get_transport().is_active())
+    finally:
+        ssh.close()
+    assert ssh_run(pve1, "echo after") == (0, "after\n", "")
+
+
 def test_fault_hang_blocks_until_the_client_goes(pve1):
     baseline = set(host_processes(pve1))
     set_faults(pve1, [{"match": "^hang-me", "action": "hang"}])
