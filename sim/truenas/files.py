@@ -36,6 +36,8 @@ PERMITTED = ("/mnt/", "/root/.ssh", "/home/admin/.ssh", "/home/truenas_admin/.ss
 
 
 def _local(state, path: str) -> Path:
+    for dataset in state.datasets:          # every dataset is mounted at /mnt/<id>, as on the NAS
+        (root(state.root) / "mnt" / dataset).mkdir(parents=True, exist_ok=True)
     return root(state.root) / path.lstrip("/")
 
 
