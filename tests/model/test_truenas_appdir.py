@@ -100,3 +100,39 @@ def test_the_converted_file_survives_the_dump(tmp_path):
     from homefleet.compose.truenas import dump
     out = run(project(tmp_path))
     assert yaml.safe_load(dump(out.config)) == out.config
+
+
+# ---------------------------------------------------------------- the plan
+
+def plan(tmp_path, host: dict):
+    from homefleet.config import load
+    from homefleet.plan import make_plan
+    from homefleet.plan_truenas import plan_truenas
+    hosts = {"nas1": {"kind": "truenas", "address": "127.0.0.1", **host}}
+    apps = {"paper": {"host": "nas1", "compose": "app.yml"}}
+    stack, catalog = load("fleet", {"hosts": hosts, "apps": apps}, project_dir=str(tmp_path))
+    return plan_truenas("fleet", stack, make_plan("fleet", stack, catalog).targets, project_dir=str(tmp_path))
+
+
+def test_the_plan_carries_the_folder_for_the_files_resource(tmp_path):
+    project(tmp_path)
+    [app] = plan(tmp_path, {"pool": "tank", "sudo": True})
+    assert app.files["root"] == "/mnt/tank/apps/paper" and app.files["app"] == "paper" and app.files["sudo"] is True
+    assert app.files["delete_data"] is False and "/mnt/tank/apps/paper/data:/data" in app.props["compose"]
+
+
+def test_an_app_root_outside_mnt_is_refused_naming_the_host_key(tmp_path):
+    project(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        plan(tmp_path, {"pool": "tank", "appRoot": "/srv/apps"})
+    assert err.value.problems == [
+        "stacks/Pulumi.fleet.yaml: homefleet:hosts.nas1.appRoot: '/srv/apps' is not under /mnt/: TrueNAS creates "
+        "folders only in a pool (filesystem.mkdir: path not permitted). Write a folder in a pool, e.g. appRoot: "
+        "/mnt/tank/apps"]
+
+
+def test_an_app_without_relative_binds_has_no_folder(tmp_path):
+    (tmp_path / "app.yml").write_text("services:\n  web:\n    image: docker.io/library/nginx:1.27.3\n"
+                                      "    restart: always\n")
+    [app] = plan(tmp_path, {"pool": "tank"})
+    assert app.files is None
