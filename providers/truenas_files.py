@@ -49,6 +49,17 @@ class _Folder(_Host):
             raise self.fail(f"looking at {path} (filesystem.stat)", exc.message) from None
 
 
+    def receive(self, path: str, args: list) -> None:
+        """`filesystem.file_receive`, every argument on stdin: the content is not the last one, so
+        26.0's `-` cannot carry it (midclt.helper_call)."""
+        argv, stdin = nasfiles.receive_call(args, sudo=self.sudo)
+        result = run(self.target, argv, stdin=stdin, timeout=CALL_TIMEOUT)
+        try:
+            midclt.parse_output(result.stdout, result.stderr, result.exit_code)
+        except midclt.MidcltError as exc:
+            raise self.fail(f"writing {path} (filesystem.file_receive)", exc.message) from None
+
+
 class TrueNASAppFilesProvider(HomefleetProvider):
     def check(self, olds: dict, news: dict) -> CheckResult:
         failures = []
@@ -108,9 +119,8 @@ class TrueNASAppFilesProvider(HomefleetProvider):
             problem = nasfiles.escapes(host.stat(folder), folder)
             if problem:
                 raise HostCommandError(host.target.name, f"writing {path}", problem + "; remove it and run again")
-            host.call("filesystem.file_receive", *nasfiles.receive_args(
-                path, nasfiles.content_of(item), item["mode"], item.get("uid", 568), item.get("gid", 568)),
-                step=f"writing {path} (filesystem.file_receive)", payload=True)
+            host.receive(path, nasfiles.receive_args(path, nasfiles.content_of(item), item["mode"],
+                                                     item.get("uid", 568), item.get("gid", 568)))
             log.info(host.target.name, props["app"], f"wrote {path}")
 
     def read(self, id_: str, props: dict) -> ReadResult:

@@ -19,6 +19,8 @@ import base64
 import posixpath
 from typing import Optional
 
+from . import midclt
+
 FOLDER_MODE = "755"
 
 
@@ -39,6 +41,11 @@ def chown_args(path: str, uid: int, gid: int) -> dict:
 
 def receive_args(path: str, content_b64: str, mode: str, uid: int, gid: int) -> list:
     return [path, content_b64, {"mode": int(mode, 8), "uid": int(uid), "gid": int(gid)}]
+
+
+def receive_call(args: list, sudo: bool) -> tuple:
+    """(argv, stdin) of `filesystem.file_receive` with `args` (receive_args) on stdin, on every version."""
+    return midclt.helper_call("filesystem.file_receive", *args, sudo=sudo)
 
 
 def escapes(stat: Optional[dict], path: str) -> Optional[str]:
