@@ -96,13 +96,34 @@ def test_an_edit_to_the_shipped_file_shows_in_the_preview_and_is_applied(env):
     preview = env.pulumi("preview", "--diff")
     assert "paper24-files" in preview.stdout and "paper25-files" in preview.stdout
     assert "io.homefleet.files" in preview.stdout          # the app's compose changes: its label
+    before = env.midclt(env.nas1, "app.config", "paper24")["services"]
     mark = env.mark()
     env.pulumi("up", "--yes")
+    after = env.midclt(env.nas1, "app.config", "paper24")["services"]
+    assert after["app"]["labels"] != before["app"]["labels"]     # compose up recreates this container ...
+    assert after["worker"] == before["worker"]                   # ... and leaves the worker alone
     for host, app in ((env.nas1, "paper24"), (env.nas2, "paper25")):
         assert nas_file(host, f"/mnt/tank/apps/{app}/config/app.conf").read_text().startswith("listen 8081;")
         assert "app.update" in env.methods(host, mark[host.name])
         assert "filesystem.mkdir" not in env.methods(host, mark[host.name])   # folders exist: made once
         assert env.app(host, app)["state"] == "RUNNING"
+
+
+def test_a_folder_a_container_replaced_by_a_symlink_is_not_written_through(env):
+    """24.10/25.04's file_receive follows symlinks: homefleet checks the folder first."""
+    config = nas_file(env.nas1, "/mnt/tank/apps/paper24/config")
+    elsewhere = nas_file(env.nas1, "/mnt/tank/elsewhere")
+    elsewhere.mkdir(parents=True)
+    config.rename(config.with_name("config.moved"))
+    config.symlink_to(elsewhere)
+    env.write("paper/config/app.conf", CONF.replace("listen 80", "listen 8082"))
+    run = env.pulumi("up", "--yes", ok=False)
+    assert not run.ok and "/mnt/tank/apps/paper24/config is not a folder of the app's own" in run.stdout + run.stderr
+    assert list(elsewhere.iterdir()) == []
+    config.unlink()
+    config.with_name("config.moved").rename(config)
+    env.pulumi("up", "--yes")
+    assert nas_file(env.nas1, "/mnt/tank/apps/paper24/config/app.conf").read_text().startswith("listen 8082;")
 
 
 def test_removing_the_app_keeps_its_folder_and_data(env):
