@@ -16,6 +16,7 @@ from providers.app_files import AppFiles
 from providers.oci_template import OciTemplate
 from providers.proxmox_ct import ProxmoxCT
 from providers.truenas_app import TrueNASApp
+from providers.truenas_files import TrueNASAppFiles
 
 config = pulumi.Config(PROJECT)
 stack_name = pulumi.get_stack()
@@ -104,7 +105,8 @@ for ct in plan.cts:
 for warning in warnings_of(nas_apps) if show_warnings else []:
     pulumi.log.warn(warning)
 for na in nas_apps:
-    resource = TrueNASApp(na.name, na.props, pulumi.ResourceOptions(protect=na.protect))
+    folder = [TrueNASAppFiles(f"{na.name}-files", na.files)] if na.files else []  # relative binds: <appRoot>/<app>/
+    resource = TrueNASApp(na.name, na.props, pulumi.ResourceOptions(protect=na.protect, depends_on=folder))
     apps[na.app] = {"host": na.host, "app": na.app, "state": resource.state, "urls": resource.urls}
 
 pulumi.export("apps", apps)

@@ -35,6 +35,7 @@ class TrueNASAppPlan:
     # set, the resource is protected, so removing the app (or moving it to another host)
     # fails in the preview, before anything changes (docs/truenas.md, Removing an app).
     protect: bool = False
+    files: Optional[dict] = None   # TrueNASAppFiles inputs: the app's folder under appRoot (relative binds)
 
 
 def _app_problems(file: str, name: str, app: App, host_name: str) -> list:
@@ -61,6 +62,15 @@ def plan_truenas(stack_name: str, stack: Stack, targets: dict, project_dir: str 
     """
     file = stack_file(stack_name)
     plans, problems = [], []
+    for name, host in sorted(stack.hosts.items()):
+        root = host.appRoot or ""
+        if host.kind == "truenas" and root and (not root.startswith("/mnt/") or root.startswith("/mnt/.ix-apps")
+                                                 or ".." in root.split("/")):
+            problems.append(located(file, f"{PROJECT}:hosts.{name}.appRoot", f"{root!r} is not under /mnt/: "
+                                    "TrueNAS creates folders only in a pool (filesystem.mkdir: path not permitted)",
+                                    "Write a folder in a pool, e.g. appRoot: /mnt/tank/apps"))
+    if problems:
+        raise ConfigError(problems)
     for name, app in sorted(stack.apps.items()):
         host = stack.hosts[app.host]
         if host.kind != "truenas":
@@ -77,7 +87,8 @@ def plan_truenas(stack_name: str, stack: Stack, targets: dict, project_dir: str 
         try:
             converted = convert(Path(project_dir) / app.compose, app.compose, app=name,
                                 app_key=f"{PROJECT}:apps.{name}", variables=app.env, pool=host.pool,
-                                allow_system_paths=app.allowSystemPaths,
+                                allow_system_paths=app.allowSystemPaths, app_root=host.appRoot,
+                                host_key=f"{PROJECT}:hosts.{app.host}",
                                 secrets=(secret_names or {}).get(name, ()), generation=host.midcltGeneration,
                                 files=ProjectFiles(Path(project_dir), app.allowFilesOutsideProject,
                                                    f"{PROJECT}:apps.{name}"))
@@ -100,9 +111,13 @@ def plan_truenas(stack_name: str, stack: Stack, targets: dict, project_dir: str 
             "snapshot_datasets": app.snapshotDatasets,
         }
         protect = bool(converted.named_volumes) and not app.deleteData
+        files = None
+        if converted.app_dir is not None:
+            files = {**converted.app_dir, **{k: props[k] for k in ("host", "stack", "app", "delete_data", "sudo",
+                                                                    "generation") if props.get(k) is not None}}
         plans.append(TrueNASAppPlan(name, app.host, name, {k: v for k, v in props.items() if v is not None},
                                     filter_warnings(converted.warnings, app.compose, app.acknowledge,
-                                                    f"{file}: {PROJECT}:apps.{name}"), protect))
+                                                    f"{file}: {PROJECT}:apps.{name}"), protect, files))
     if problems:
         raise ConfigError(problems)
     return plans

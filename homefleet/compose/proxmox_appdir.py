@@ -13,6 +13,10 @@ compose file, and named volumes shared by several services (issue 14 items 2 and
   each (a storage volume belongs to one CT).
 
 Nothing there is deleted unless the app sets `deleteData: true`.
+
+The same collector serves TrueNAS (compose/truenas.py, `<appRoot>` defaulting to `/mnt/<pool>/apps`):
+there the owner is the uid itself (no id map) and, without a numeric `user:`, 568 (`apps`, the user
+TrueNAS apps run as): `AppDir(..., owner=TRUENAS_OWNER)`.
 """
 
 from __future__ import annotations
@@ -45,11 +49,31 @@ def user_of(service) -> "str | None":
     return user if user and not user.isdigit() and user != "root" else None
 
 
+class Owner:
+    """Which host uid a service's folders belong to: `base` + the `user:` uid (numeric), else `default`;
+    `by_name`: a named user is looked up in the image later (Proxmox) rather than taking the default."""
+
+    def __init__(self, base: int, default: int, by_name: bool, host_word: str):
+        self.base, self.default, self.by_name, self.host_word = base, default, by_name, host_word
+
+    def uid(self, service) -> int:
+        user = (service.user or "").split(":")[0]
+        return self.base + (int(user) if user.isdigit() else 0 if user == "root" or self.by_name else self.default)
+
+
+PROXMOX_OWNER = Owner(UNPRIVILEGED_BASE, 0, True, "the Proxmox host")
+TRUENAS_APPS_UID = 568                # TrueNAS's `apps` user and group, which apps run as by default
+TRUENAS_OWNER = Owner(0, TRUENAS_APPS_UID, False, "the NAS")
+
+
 class AppDir:
     """Collects what the app's folder must hold; the converter reports problems through `fail`."""
 
-    def __init__(self, app_root: Optional[str], app: str, compose_dir: Path, boundary, fail):
+    def __init__(self, app_root: Optional[str], app: str, compose_dir: Path, boundary, fail,
+                 owner: Owner = PROXMOX_OWNER, root_fix: Optional[str] = None):
         self.root = f"{app_root.rstrip('/')}/{app}" if app_root else None
+        self.owner = owner
+        self.root_fix = root_fix
         self.compose_dir = compose_dir
         self.boundary = boundary
         self.fail = fail
@@ -61,8 +85,8 @@ class AppDir:
     def _need_root(self, at: str) -> bool:
         if self.root is None:
             self.fail(at, "needs a folder for the app on the host, and the host has no appRoot",
-                      f"Set appRoot: /tank/apps (a folder on the host's data storage) on {self.host_key} "
-                      "(docs/compose.md)")
+                      self.root_fix or f"Set appRoot: /tank/apps (a folder on the host's data storage) on "
+                      f"{self.host_key} (docs/compose.md)")
             return False
         return True
 
@@ -76,7 +100,7 @@ class AppDir:
     def relative_bind(self, at: str, source: str, service) -> tuple:
         """-> (host path or None, 'dir' | 'file')."""
         if source.startswith("~"):
-            self.fail(at, f"the host path {source!r} is in a home folder, which means nothing on the Proxmox host",
+            self.fail(at, f"the host path {source!r} is in a home folder, which means nothing on {self.owner.host_word}",
                       "Write a path relative to the compose file (./data) or an absolute host path")
             return None, "dir"
         rel = posixpath.normpath(source)
@@ -129,8 +153,8 @@ class AppDir:
         """The folder belongs to the first service that names it: its numeric user, or its named user."""
         if rel in self.dirs:
             return
-        self.dirs[rel] = UNPRIVILEGED_BASE + uid_of(service)
-        if user_of(service):
+        self.dirs[rel] = self.owner.uid(service)
+        if user_of(service) and self.owner.by_name:
             self.named[rel] = (user_of(service), service.image)
 
     def _upload(self, at: str, rel: str, local: Path, checked: bool = False) -> None:

@@ -13,7 +13,12 @@ Everything else is checked and either kept, warned about, or refused:
 
 * bind mounts of host paths under `/mnt/<pool>/` are kept; system paths (`/etc`, `/var`,
   the Docker socket, ...) are refused unless the app sets `allowSystemPaths: true`;
-  relative paths and `/mnt/.ix-apps` are refused (they point into the middleware's datasets);
+  `/mnt/.ix-apps` is refused (the middleware's own dataset);
+* relative bind mounts (`./data`, `./app.conf:/etc/app.conf:ro`) resolve under the app's folder
+  `<appRoot>/<app>/` (the host's `appRoot`, default `/mnt/<pool>/apps`): folders are created
+  owned by the service's numeric `user:` or 568 (`apps`), files beside the compose file are
+  uploaded (truenas_appdir.py, providers/truenas_files.py), and each service that mounts one gets
+  a label with their content hash, so an edit recreates only those containers;
 * named and anonymous volumes are kept with a warning: they live in the apps dataset and
   `app.delete` removes them (`compose down -v`) whatever `remove_ix_volumes` says;
 * `network_mode: host`, macvlan/ipvlan and external networks are kept with a warning;
@@ -45,7 +50,7 @@ from typing import Optional
 
 import yaml
 
-from . import host_access
+from . import host_access, truenas_appdir
 from .files import ProjectFiles
 from .read import read_compose_yaml
 from .read import load_compose_text
@@ -66,6 +71,7 @@ class Converted:
     warnings: list = field(default_factory=list)
     ports: list = field(default_factory=list)    # [{"port", "protocol", "host_ip"}] published on the NAS
     named_volumes: list = field(default_factory=list)   # deleted with the app by TrueNAS (`down -v`)
+    app_dir: Optional[dict] = None    # the app's folder (TrueNASAppFiles inputs), when relative binds need it
 
 
 # YAML 1.2 core schema numbers (what compose, through go-yaml v3, reads a plain scalar as).
@@ -120,6 +126,7 @@ def _number_like(node, where: str) -> list:
 class _Checker(Findings):
     def __init__(self, display: str, pool: Optional[str], allow_system_paths: bool, app_key: str):
         super().__init__(display)
+        self.app_dir = None               # truenas_appdir.AppDir, set by convert()
         self.pool = pool
         self.allow_system_paths = allow_system_paths
         self.app_key = app_key           # e.g. "homefleet:apps.web" for the fix hints
@@ -234,7 +241,8 @@ def _as_list(value) -> list:
 
 def convert(path: Path, display: str, *, app: str, app_key: str, variables: Optional[dict] = None,
             pool: Optional[str] = None, allow_system_paths: bool = False, secrets=(),
-            generation: Optional[str] = None, files: Optional[ProjectFiles] = None) -> Converted:
+            generation: Optional[str] = None, files: Optional[ProjectFiles] = None,
+            app_root: Optional[str] = None, host_key: str = "") -> Converted:
     """Read `path` and make it a TrueNAS custom app's compose; ConfigError lists every problem.
 
     `generation`: the host's TrueNAS version when the stack names it (`24.10`, `25.04`);
@@ -252,6 +260,7 @@ def convert(path: Path, display: str, *, app: str, app_key: str, variables: Opti
         raise ConfigError([located(display, "(file)", "is not UTF-8 text", "Save it as UTF-8")]) from None
     raw = read_compose_yaml(text, display)
     checker = _Checker(display, pool, allow_system_paths, app_key)
+    checker.app_dir = truenas_appdir.app_dir(app_root, pool, app, Path(path).parent, files, checker.fail, host_key)
     if not isinstance(raw, dict):
         raise ConfigError([located(display, "(file)", "must be a mapping with a services: key",
                                    "Start the file with `services:`")])
@@ -298,7 +307,8 @@ def convert(path: Path, display: str, *, app: str, app_key: str, variables: Opti
     if checker.problems:
         raise ConfigError(checker.problems)
     volumes = sorted(name for name, spec in compose.volumes.items() if not (spec or {}).get("external"))
-    return Converted(_escape(out), compose.warnings + checker.warnings, _published(compose, checker), volumes)
+    return Converted(_escape(out), compose.warnings + checker.warnings, _published(compose, checker), volumes,
+                     truenas_appdir.inputs(checker.app_dir))
 
 
 def _convert(data: dict, compose, checker: _Checker, app: str) -> dict:
@@ -315,6 +325,7 @@ def _convert(data: dict, compose, checker: _Checker, app: str) -> dict:
         if service is not None:
             _check_image(checker, where, service.image)
             _check_mounts(checker, service)
+            body = truenas_appdir.rewrite(checker.app_dir, service, body, checker.fail)
             _check_environment(checker, where, service.environment)
         if body.get("network_mode") == "host":
             checker.warn(f"{where}.network_mode", "host: the app shares the NAS's network stack; its ports are "
@@ -366,6 +377,8 @@ def _check_image(checker: _Checker, where: str, image: str) -> None:
 
 def _check_mounts(checker: _Checker, service) -> None:
     for mount in service.volumes:
+        if mount.relative:
+            continue                      # the app's folder: truenas_appdir.rewrite
         if mount.type == "bind":
             checker.host_path(mount.where, mount.source or "", "the bind mount source")
         elif mount.type == "volume" and mount.source:

@@ -90,9 +90,15 @@ HELPER = ("import json,sys;a=json.load(sys.stdin);sys.argv=['midclt','call',*a];
 def payload_call(method: str, *args, sudo: bool, version: tuple) -> tuple:
     """(argv, stdin bytes) of a call whose last argument carries a payload: the argv is the
     same fixed text whatever the payload (the method name is its only variable word)."""
-    prefix = ["sudo", "-n"] if sudo else []
     if version >= STDIN_SINCE:
         return call_argv(method, *args, sudo=sudo, stdin=True), stdin_payload(*args)
+    return helper_call(method, *args, sudo=sudo)
+
+
+def helper_call(method: str, *args, sudo: bool) -> tuple:
+    """(argv, stdin bytes) running midclt's main with every argument from stdin, on any version:
+    for a payload that is not the last argument (`-` only replaces the last one)."""
+    prefix = ["sudo", "-n"] if sudo else []
     return prefix + ["python3", "-c", HELPER, method], encode([method, *[encode(a) for a in args]]).encode()
 
 

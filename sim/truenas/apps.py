@@ -17,14 +17,14 @@ import errno
 import shutil
 import time
 
-from . import datasets, images, jobs, paths, render, workloads
+from . import datasets, files, images, jobs, paths, render, workloads
 from .errors import CallError, ValidationErrors
 from .schema import Schema, matches
 from .timing import deploy_seconds, job_seconds, loop_seconds
 
 APP_VERSION = "1.0.0"
 JOB_METHODS = ("app.create", "app.update", "app.delete", "app.start", "app.stop", "app.redeploy",
-               "app.image.pull")
+               "app.image.pull", *files.JOB_METHODS)
 
 
 class Context:
@@ -363,7 +363,7 @@ ROLES = {
     "app.start": "APPS_WRITE", "app.stop": "APPS_WRITE", "app.redeploy": "APPS_WRITE",
     "app.query": "APPS_READ", "app.config": "APPS_READ", "docker.status": "DOCKER_READ",
     "pool.query": "POOL_READ", "app.image.pull": "APPS_WRITE", "app.image.query": "APPS_READ",
-    **datasets.ROLES,
+    **datasets.ROLES, **files.ROLES,
 }
 
 METHODS = {
@@ -372,5 +372,5 @@ METHODS = {
     "docker.status": docker_status, "pool.query": pool_query, "core.get_jobs": get_jobs, "system.version": version,
     "system.version_short": version_short, "core.ping": ping,
     "app.image.pull": image_pull, "app.image.query": image_query,
-    **datasets.methods(),
+    **datasets.methods(), **files.METHODS,
 }

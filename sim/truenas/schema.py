@@ -126,7 +126,8 @@ class Schema:
 
 def _is(value, kind: str) -> bool:
     return {"str": isinstance(value, str), "bool": isinstance(value, bool),
-            "dict": isinstance(value, dict)}[kind]
+            "dict": isinstance(value, dict),
+            "int": isinstance(value, int) and not isinstance(value, bool)}[kind]
 
 
 OPERATORS = {

@@ -70,7 +70,7 @@ def test_missing_local_env_file_is_refused(tmp_path):
 @pytest.mark.parametrize("source, fix", [
     ("/etc", "allowSystemPaths: true on homefleet:apps.web"),
     ("/var/run/docker.sock", "allowSystemPaths"),
-    ("./data", "absolute path under /mnt/tank/"),
+    ("~/data", "is in a home folder, which means nothing on the NAS"),  # ./data: the app's folder (test_truenas_appdir)
     ("/mnt/.ix-apps/app_configs/x", "inside TrueNAS's own apps dataset"),
 ])
 def test_bind_mounts_outside_the_pool_are_refused(tmp_path, source, fix):
