@@ -14,7 +14,7 @@ import json
 import urllib.parse
 from dataclasses import dataclass, field
 
-from providers import ct_data, hostcache, oci_template, proxmox_ct, truenas_app
+from providers import backups, ct_data, health, hostcache, oci_template, proxmox_ct, truenas_app, upgrade
 from providers.hosts import pct, script
 from providers.transport import Result, to_command_line
 
@@ -91,6 +91,8 @@ class FakeHost:
         if argv[:2] != ["sh", "-c"]:
             return ""
         text = argv[2]
+        if "homefleet-health" in text:     # providers/hosts/health.py: the gate after a start
+            return "homefleet-health: healthy\n"
         if "skopeo copy" in text:
             return (SECTION("archive") + "\n1234 /var/lib/vz/template/cache/x.tar\n" + SECTION("config") + "\n"
                     + IMAGE_CONFIG + "\n")
@@ -100,6 +102,13 @@ class FakeHost:
             return SECTION("parked") + "\n101\n"
         if "pct create" in text:
             return self._readback(created=True)
+        if "--notes-template" in text:     # providers/hosts/vzdump.py: the backup before a recreate
+            return "INFO: creating vzdump archive '/var/lib/vz/dump/vzdump-lxc-100-2026_01_01-00_00_00.tar.zst'\n"
+        if SECTION("storages") in text:    # what the backup is planned from
+            return (SECTION("config") + "\n" + config_text(self.props) + SECTION("status") + "\nstatus: running\n"
+                    + SECTION("storages") + "\n" + SECTION("backups") + "\n[]\n")
+        if "--content" in text and "backup" in text:   # the app's backups, for pruning
+            return "[]\n"
         # after the Proxmox scripts: their text carries config values, and a hostile value may read
         # `app.query`; the TrueNAS read carries none (the compose goes on stdin)
         if "app.query" in text:
@@ -140,7 +149,7 @@ class FakeHost:
 def installed(host: FakeHost, monkeypatch):
     """Route every provider's host calls to `host` for the block."""
     with monkeypatch.context() as patch:
-        for module in (proxmox_ct, ct_data, oci_template, truenas_app, hostcache):
+        for module in (proxmox_ct, ct_data, oci_template, truenas_app, hostcache, health, backups, upgrade):
             patch.setattr(module, "run", host.run)
             if hasattr(module, "put"):
                 patch.setattr(module, "put", host.put)

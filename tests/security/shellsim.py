@@ -22,11 +22,11 @@ MAX_ARG_BYTES = 32 * 4096 - 1
 _BATCH_BYTES = 1_200_000
 
 STUBBED = ("pct", "pvesm", "pvesh", "pveam", "perl", "skopeo", "midclt", "python3", "sudo", "grep", "head",
-           "basename", "mv", "stat", "rm", "tail", "cat", "sh", "test", "command", "awk")
+           "basename", "mv", "stat", "rm", "tail", "cat", "sh", "test", "command", "awk", "curl", "sleep", "vzdump")
 
 PRELUDE = r"""
 _log() { printf '%s\0' "$#" "$@" >> "$HF_LOG"; }
-pct() { _log pct "$@"; case "$1" in status) echo "status: running";; config) echo "hostname: x";; esac; return 0; }
+pct() { _log pct "$@"; case "$1" in status) echo "status: running"; echo "uptime: 60";; config) echo "hostname: x";; esac; return 0; }
 pvesm() { _log pvesm "$@"; case "$1" in path) echo "$HF_WORK/archive.tar";; esac; return 0; }
 pvesh() { _log pvesh "$@"; echo 100; }
 pveam() { _log pveam "$@"; }
@@ -46,6 +46,9 @@ awk() { _log awk "$@"; echo "images,rootdir,vztmpl"; }
 rm() { _log rm "$@"; }
 tail() { _log tail "$@"; }
 cat() { _log cat "$@"; }
+curl() { _log curl "$@"; echo 1; return 0; }   # the health gate's probe connects (providers/hosts/health.py)
+sleep() { _log sleep "$@"; }
+vzdump() { _log vzdump "$@"; }
 sh() {
   _log sh "$@"
   if [ "$#" -ne 2 ] || [ "$1" != "-c" ]; then return 127; fi
