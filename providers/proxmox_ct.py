@@ -11,6 +11,11 @@ read: pct config + pct status, in the inputs' shape, so `pulumi refresh` shows d
 CT is probed once for `healthy`.
 delete: only CTs carrying our marker; data volumes are parked in a holder unless
 `delete_data` is set.
+
+This module holds the entry points; the steps are mixins with one job each: ct_create (create,
+take over, adopt), ct_update (the in-place update), ct_remove (destroy, replace), ct_data (data
+volumes and holders); pure helpers in ct_outputs. Backups, health and upgrades: backups.py,
+health.py, upgrade.py. The provider class stays here: it is pickled into the state by reference.
 """
 
 import re
