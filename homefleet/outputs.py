@@ -21,7 +21,7 @@ def static_ip(props: dict) -> Optional[str]:
 
 
 def urls_for(ports: list, ip: Optional[str]) -> list:
-    """The same URLs the provider makes from the CT's address (providers/proxmox_ct.py `_urls`)."""
+    """The same URLs the provider makes from the CT's address (providers/ct_outputs.py `urls_of`)."""
     if not ip:
         return []
     return [f"{p['scheme']}://{ip}:{p['port']}" for p in ports or [] if p.get("scheme")]

@@ -50,8 +50,8 @@ MISSING = object()
 IGNORED = {"__provider", "observed", "image_env", "raw_mounts", "hwaddrs", "ip", "status", "urls", "kept_on_holder",
            "volid", "digest", "size", "latest_digest", "path",
            "state", "published", "truenas_version", "compose_digest", "healthy", "last_backup"}
-# ProxmoxCT inputs whose change recreates the CT (providers/proxmox_ct.py RECREATE_KEYS, as inputs;
-# a larger disk is `pct resize` in place, providers/proxmox_ct.py _resizes).
+# ProxmoxCT inputs whose change recreates the CT (providers/ct_update.py RECREATE_KEYS, as inputs;
+# a larger disk is `pct resize` in place, providers/ct_update.py resizes_of).
 RECREATE_INPUTS = ("template", "template_kind", "rootfs_storage", "unprivileged")
 RESTART_INPUTS = ("env", "secret_env")
 # Provider input names -> the names users write in the stack file.

@@ -136,7 +136,7 @@ def template_storage(props: dict) -> str:
 
 
 class DataVolumes:
-    """Holder, parking and carry-over steps of ProxmoxCTProvider (which provides `_allocate`)."""
+    """Holder, parking and carry-over steps of ProxmoxCTProvider (`_allocate` comes from ct_create.CtCreate)."""
 
     def _find_holder(self, props: dict, candidates: list) -> tuple:
         """(vmid, config, refused vmids) of this app's real holder among CTs whose description has

@@ -28,6 +28,7 @@ from typing import Optional
 from . import backups, health, log
 from .base import target_of
 from .ct_data import write
+from .ct_outputs import template_of
 from .errors import HostCommandError
 from .hosts import pct, vzdump
 from .transport import run
@@ -191,9 +192,7 @@ def resume_gate(provider, olds: dict, news: dict, current: dict, vmid: int) -> O
     """The CT already runs the new image but the state has the old one: an earlier run stopped
     before or in the health gate (or `rollback: false` kept it). Apply the spec, gate it, and roll
     back to the backup taken for this upgrade. None when this is not the case."""
-    from .proxmox_ct import _template_of  # the template line homefleet writes (proxmox_ct imports us)
-
-    if not _pending(olds, news) or _template_of(current["config"]) != news.get("template"):
+    if not _pending(olds, news) or template_of(current["config"]) != news.get("template"):
         return None
     log.info(target_of(news).name, news["app"], f"CT {vmid} already runs {image_of(news)} from an earlier run; "
                                                 "checking its health")

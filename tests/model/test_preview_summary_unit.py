@@ -140,7 +140,7 @@ def test_rootfs_change_recreates_and_other_fields_are_listed_too():
 
 
 def test_a_larger_disk_is_an_update_in_place():
-    """providers/proxmox_ct.py _resizes: `pct resize`, no recreate, no backup."""
+    """providers/ct_update.py resizes_of: `pct resize`, no recreate, no backup."""
     summary = summarize(doc(step("update", CT, "web", old=ct_old("web", 200), new={"inputs": ct_inputs("web", rootfs_size=8)})))
     assert bullets(summary) == ["- **web** — **update**: disk: 4 -> 8 GiB"]
 

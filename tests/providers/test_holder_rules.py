@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from providers import ct_data, proxmox_ct
+from providers import ct_data, ct_outputs, proxmox_ct
 from providers.errors import HostCommandError
 from providers.hosts import ctops, holder_image, pct, skopeo
 from sim.pve import oci, rootfs_space
@@ -114,6 +114,6 @@ def test_outputs_that_can_hold_env_are_secret_or_show_only_the_stacks_own_values
     assert Path(proxmox_ct.__file__).read_text().count("additional_secret_outputs=SECRET_OUTPUTS") == 1
     view = {"env": "PATH=/bin\nTZ=UTC\nTOKEN=s3cret\nLEFT=hand-set-secret\nTZ2=x"}
     spec = {"env": {"TZ": "UTC", "TZ2": "y"}, "secret_env": {"TOKEN": "s3cret"}}
-    shown = proxmox_ct._hide_secrets(view, spec, {"PATH": "/bin"})["env"].split("\n")
+    shown = ct_outputs.hide_secrets(view, spec, {"PATH": "/bin"})["env"].split("\n")
     assert shown == ["PATH=/bin", "TZ=UTC", "TOKEN=[secret]", "LEFT=[not from the stack or the image]",
                      "TZ2=[not from the stack or the image]"]

@@ -11,7 +11,8 @@ from providers.oci_template import OciTemplateProvider
 from providers.proxmox_ct import ProxmoxCTProvider
 from providers.truenas_app import TrueNASAppProvider
 
-MODULES = ["providers.oci_template", "providers.proxmox_ct", "providers.truenas_app", "providers.transport",
+MODULES = ["providers.oci_template", "providers.proxmox_ct", "providers.ct_outputs", "providers.ct_create",
+           "providers.ct_update", "providers.ct_remove", "providers.truenas_app", "providers.transport",
            "providers.credentials", "providers.hostcache", "providers.hosts.pct", "providers.hosts.midclt",
            "providers.backups", "providers.hosts.vzdump"]
 

@@ -14,7 +14,7 @@ import json
 import urllib.parse
 from dataclasses import dataclass, field
 
-from providers import backups, ct_data, health, hostcache, oci_template, proxmox_ct, truenas_app, upgrade
+from providers import backups, ct_create, ct_data, ct_update, health, hostcache, oci_template, proxmox_ct, truenas_app, upgrade
 from providers.hosts import pct, script
 from providers.transport import Result, to_command_line
 
@@ -149,7 +149,7 @@ class FakeHost:
 def installed(host: FakeHost, monkeypatch):
     """Route every provider's host calls to `host` for the block."""
     with monkeypatch.context() as patch:
-        for module in (proxmox_ct, ct_data, oci_template, truenas_app, hostcache, health, backups, upgrade):
+        for module in (ct_create, ct_update, ct_data, oci_template, truenas_app, hostcache, health, backups, upgrade):
             patch.setattr(module, "run", host.run)
             if hasattr(module, "put"):
                 patch.setattr(module, "put", host.put)

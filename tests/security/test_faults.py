@@ -22,7 +22,7 @@ import pytest
 
 from homefleet.config import load
 from homefleet.plan import make_plan
-from providers import proxmox_ct
+from providers import ct_create
 from providers.hosts import ctops
 from providers.oci_template import OciTemplateProvider
 from providers.proxmox_ct import ProxmoxCTProvider
@@ -182,7 +182,7 @@ def test_a_create_fails_cleanly_and_the_next_run_creates(host, images, point, mo
     fault, words = CREATE_POINTS[point]
     app = "c-" + re.sub(r"[^a-z]", "", point)[:12]
     props = _props(host, app, images[NGINX]["volid"])
-    monkeypatch.setattr(proxmox_ct, "CREATE_TIMEOUT", 3)
+    monkeypatch.setattr(ct_create, "CREATE_TIMEOUT", 3)
     vmids_before = set(configs(host))
     fault.arm(host)
     try:
@@ -194,7 +194,7 @@ def test_a_create_fails_cleanly_and_the_next_run_creates(host, images, point, mo
     found = _invariants(host, app)
     others = set(configs(host)) - vmids_before - set(found["cts"])
     assert not others, f"the failed create left CTs {others}"
-    monkeypatch.setattr(proxmox_ct, "CREATE_TIMEOUT", 1800)
+    monkeypatch.setattr(ct_create, "CREATE_TIMEOUT", 1800)
     outs = ProxmoxCTProvider().create(copy.deepcopy(props)).outs
     found = _invariants(host, app)
     assert found["cts"] == [outs["vmid"]] and status(host, outs["vmid"]) == "running"
