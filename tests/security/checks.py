@@ -41,6 +41,11 @@ def _inner_ok(call: list, script_text: str) -> bool:
         return True  # the EXIT traps' `rm -f "$tmp"` and auth-file removal
     if tool == "skopeo" and call[:2] == ["skopeo", "copy"] and call[-1].startswith("oci-archive:"):
         return q(call[:-1]) in script_text
+    if call[:2] == ["pvesh", "get"] and len(call) > 2 and call[2].count("/") >= 3 and call[2].startswith("/nodes/"):
+        # `pvesh get "/nodes/$node/storage/"<storage>"/content" ...`: the node is the host's own name
+        tail = call[2].split("/", 3)[3]
+        return ('"/nodes/$node/' in script_text and all(q([part]) in script_text for part in tail.split("/"))
+                and (not call[3:] or q(call[3:]) in script_text))
     for i in range(1, len(call)):  # one word from the script's "$holder" (the park script's target)
         if (q(call[:i]) + ' "$holder"' + (" " + q(call[i + 1:]) if call[i + 1:] else "")) in script_text:
             return True
