@@ -45,21 +45,14 @@ class AppFilesProvider(HomefleetProvider):
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
-        replaces = []
-        if not same_host(olds.get("host", {}), news.get("host", {})) or olds.get("root") != news.get("root"):
-            replaces.append("root")
-        changed = [k for k in ("dirs", "delete_data") if olds.get(k) != news.get(k)]
-        if _digests(olds) != _digests(news):
-            changed.append("files")
-        return DiffResult(changes=diff_changes(changed, replaces, inputs_moved(olds, news, set())), replaces=replaces,
-                          delete_before_replace=False)
+        return folder_diff(olds, news, ("dirs", "delete_data"))
 
     def create(self, props: dict) -> CreateResult:
         self._apply(props, {})
         return CreateResult(f"{target_of(props).name}:{props['root']}", _outputs(props))
 
     def update(self, _id: str, olds: dict, news: dict) -> UpdateResult:
-        self._apply(news, _digests(olds))
+        self._apply(news, file_digests(olds))
         return UpdateResult(_outputs(news))
 
     def _apply(self, props: dict, had: dict) -> None:
@@ -90,8 +83,24 @@ class AppFilesProvider(HomefleetProvider):
             log.info(target.name, props["app"], f"kept {props['root']} and the data in it (deleteData is not set)")
 
 
-def _digests(props: dict) -> dict:
-    return {item.get("path"): item.get("sha256") for item in props.get("files") or []}
+def folder_diff(olds: dict, news: dict, keys: tuple) -> DiffResult:
+    """An app folder (Proxmox or TrueNAS): another host or root replaces it; `keys` and the
+    files' content hashes update it in place."""
+    replaces = []
+    if not same_host(olds.get("host", {}), news.get("host", {})) or olds.get("root") != news.get("root"):
+        replaces.append("root")
+    changed = [k for k in keys if olds.get(k) != news.get(k)]
+    if file_digests(olds) != file_digests(news):
+        changed.append("files")
+    return DiffResult(changes=diff_changes(changed, replaces, inputs_moved(olds, news, set())), replaces=replaces,
+                      delete_before_replace=False)
+
+
+def file_digests(props: dict) -> dict:
+    """{path: sha256} of the uploaded files ({} while the list is not known, in a preview)."""
+    files = props.get("files")
+    return {item.get("path"): item.get("sha256") for item in files if isinstance(item, dict)} \
+        if isinstance(files, list) else {}
 
 
 def _outputs(props: dict) -> dict:

@@ -21,7 +21,8 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from . import log
-from .base import HomefleetProvider, diff_changes, inputs_moved, same_host, target_of
+from .app_files import file_digests, folder_diff
+from .base import HomefleetProvider, target_of
 from .errors import HostCommandError
 from .hosts import midclt, nasfiles
 from .transport import run
@@ -76,21 +77,14 @@ class TrueNASAppFilesProvider(HomefleetProvider):
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
-        replaces = []
-        if not same_host(olds.get("host", {}), news.get("host", {})) or olds.get("root") != news.get("root"):
-            replaces.append("root")
-        changed = [k for k in ("dirs", "delete_data", "uid", "gid") if olds.get(k) != news.get(k)]
-        if _digests(olds) != _digests(news):
-            changed.append("files")
-        return DiffResult(changes=diff_changes(changed, replaces, inputs_moved(olds, news, set())), replaces=replaces,
-                          delete_before_replace=False)
+        return folder_diff(olds, news, ("dirs", "delete_data", "uid", "gid"))
 
     def create(self, props: dict) -> CreateResult:
         self._apply(props, {})
         return CreateResult(f"{target_of(props).name}:{props['root']}", dict(props))
 
     def update(self, _id: str, olds: dict, news: dict) -> UpdateResult:
-        self._apply(news, _digests(olds))
+        self._apply(news, file_digests(olds))
         return UpdateResult(dict(news))
 
     def _apply(self, props: dict, had: dict) -> None:
@@ -133,11 +127,6 @@ class TrueNASAppFilesProvider(HomefleetProvider):
             if props.get("delete_data") else " (deleteData is not set)"
         log.info(target.name, props["app"], f"kept {props['root']} and the data in it{extra}")
 
-
-def _digests(props: dict) -> dict:
-    files = props.get("files")
-    return {item.get("path"): item.get("sha256") for item in files if isinstance(item, dict)} \
-        if isinstance(files, list) else {}
 
 
 class TrueNASAppFiles(Resource, module="homefleet", name="TrueNASAppFiles"):

@@ -81,17 +81,7 @@ def create(params: dict) -> int:
     cfg = storage.load_config()
     tpl_path = template_path(ostemplate, cfg)
 
-    mp_param: dict[str, str] = {}
-    no_disk: dict[str, str] = {}
-    for key, value in params.items():
-        if key not in CONFDESC or key == "unprivileged":
-            continue
-        if key == "rootfs" or re.fullmatch(r"mp\d+", key):
-            mp_param[key] = f"{default_storage}:{value}" if re.fullmatch(r"\d+(\.\d+)?", value) else value
-        elif re.fullmatch(r"unused\d+", key):
-            warn_plain(f"ignoring '{key}', cannot create/restore with unused volume")
-        else:
-            no_disk[key] = value
+    mp_param, no_disk = split_disk_params(params, default_storage)
     if mp_param and "rootfs" not in mp_param:
         raise PveError("mount points configured, but 'rootfs' not set - aborting")
 
@@ -251,3 +241,20 @@ def _apply_image_settings(conf: CTConfig, settings: dict, t: task.Task) -> None:
     if settings["env"] is not None:
         conf["env"] = settings["env"]
     conf.main.lxc.extend(settings["lxc"])
+
+
+def split_disk_params(params: dict, default_storage: str) -> tuple[dict, dict]:
+    """create_vm's split of the parameters (create and restore alike): rootfs/mpN, with a bare
+    size allocated on `--storage`, and the rest; unusedN are ignored with a warning."""
+    mp_param: dict[str, str] = {}
+    no_disk: dict[str, str] = {}
+    for key, value in params.items():
+        if key not in CONFDESC or key == "unprivileged":
+            continue
+        if key == "rootfs" or re.fullmatch(r"mp\d+", key):
+            mp_param[key] = f"{default_storage}:{value}" if re.fullmatch(r"\d+(\.\d+)?", value) else value
+        elif re.fullmatch(r"unused\d+", key):
+            warn_plain(f"ignoring '{key}', cannot create/restore with unused volume")
+        else:
+            no_disk[key] = value
+    return mp_param, no_disk

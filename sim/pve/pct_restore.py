@@ -25,10 +25,11 @@ from . import appstart, backup_archive, paths, runstate, storage, task, volattrs
 from . import conf as conf_mod
 from .conf import CTConfig, Section
 from .ct_ops import allocate_volume, mount_points, owned_volumes, parse_volume, print_mountpoint, random_hwaddr, \
-    update_config, warn_plain
-from .ct_schema import CONFDESC, NET_DESC
+    update_config
+from .ct_schema import NET_DESC
 from .errors import ParamError, PveError
 from .pct_power import start_in_task
+from .pct_create import split_disk_params
 from .schema import format_size, parse_property_string, print_property_string
 
 SKIP_KEYS = {"digest", "rootfs", "unprivileged", "parent", "template"}
@@ -62,17 +63,7 @@ def restore(params: dict) -> int:
     cfg = storage.load_config()
     path = archive_path(archive, cfg)
 
-    mp_param: dict[str, str] = {}
-    no_disk: dict[str, str] = {}
-    for key, value in params.items():
-        if key not in CONFDESC or key == "unprivileged":
-            continue
-        if key == "rootfs" or re.fullmatch(r"mp\d+", key):
-            mp_param[key] = f"{default_storage}:{value}" if re.fullmatch(r"\d+(\.\d+)?", value) else value
-        elif re.fullmatch(r"unused\d+", key):
-            warn_plain(f"ignoring '{key}', cannot create/restore with unused volume")
-        else:
-            no_disk[key] = value
+    mp_param, no_disk = split_disk_params(params, default_storage)
     storage_only = not mp_param
     if not storage_only and "rootfs" not in mp_param:
         raise PveError("mount points configured, but 'rootfs' not set - aborting")
