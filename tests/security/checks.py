@@ -46,6 +46,15 @@ def _inner_ok(call: list, script_text: str) -> bool:
         tail = call[2].split("/", 3)[3]
         return ('"/nodes/$node/' in script_text and all(q([part]) in script_text for part in tail.split("/"))
                 and (not call[3:] or q(call[3:]) in script_text))
+    if tool == "curl" and call[-1].startswith("http://"):
+        # the health probe: `curl ... "http://$ip:<port>"<path>`, the CT's address read on the host
+        scheme, _, rest = call[-1].partition("://")
+        port_path = rest.split(":", 1)[1] if ":" in rest else ""
+        port, _, path = port_path.partition("/")
+        forms = [q(call[:-1]) + f' "http://$ip:{port}"' + q(["/" + path])]
+        if path == "":
+            forms.append(q(call[:-1]) + f' "http://$ip:{port}/"')
+        return any(form in script_text for form in forms)
     for i in range(1, len(call)):  # one word from the script's "$holder" (the park script's target)
         if (q(call[:i]) + ' "$holder"' + (" " + q(call[i + 1:]) if call[i + 1:] else "")) in script_text:
             return True
