@@ -85,19 +85,7 @@ def create(params: dict) -> int:
     if mp_param and "rootfs" not in mp_param:
         raise PveError("mount points configured, but 'rootfs' not set - aborting")
 
-    def check_and_activate(storeid: str) -> None:
-        scfg = storage.check_enabled(storeid, cfg)
-        if "rootdir" not in scfg.content:
-            raise ParamError({"storage": f"storage '{storeid}' does not support container directories"})
-
-    for key in sorted(mp_param):
-        mp = parse_volume(key, mp_param[key])
-        if mp["type"] == "volume":
-            m = re.fullmatch(r"(?:([^/:\s]+):)?(\d+(?:\.\d+)?)", mp["volume"])
-            storeid = (m.group(1) if m else storage.parse_volume_id(mp["volume"])[0]) or default_storage
-            check_and_activate(storeid)
-    if "rootfs" not in mp_param:
-        check_and_activate(default_storage)
+    check_disk_storages(mp_param, default_storage, cfg)
 
     conf = CTConfig(vmid=vmid)
     update_config(conf, False, no_disk, [], [], cfg, lambda msg: None)
@@ -258,3 +246,20 @@ def split_disk_params(params: dict, default_storage: str) -> tuple[dict, dict]:
         else:
             no_disk[key] = value
     return mp_param, no_disk
+
+
+def check_disk_storages(mp_param: dict, default_storage: str, cfg) -> None:
+    """create_vm's check of every storage a new volume goes to (and `--storage` when no rootfs
+    is given): enabled, and allowing container directories."""
+    def check_and_activate(storeid: str) -> None:
+        scfg = storage.check_enabled(storeid, cfg)
+        if "rootdir" not in scfg.content:
+            raise ParamError({"storage": f"storage '{storeid}' does not support container directories"})
+
+    for key in sorted(mp_param):
+        mp = parse_volume(key, mp_param[key])
+        if mp["type"] == "volume":
+            m = re.fullmatch(r"(?:([^/:\s]+):)?(\d+(?:\.\d+)?)", mp["volume"])
+            check_and_activate((m.group(1) if m else storage.parse_volume_id(mp["volume"])[0]) or default_storage)
+    if "rootfs" not in mp_param:
+        check_and_activate(default_storage)

@@ -24,12 +24,12 @@ from pathlib import Path
 from . import appstart, backup_archive, paths, runstate, storage, task, volattrs
 from . import conf as conf_mod
 from .conf import CTConfig, Section
-from .ct_ops import allocate_volume, mount_points, owned_volumes, parse_volume, print_mountpoint, random_hwaddr, \
+from .ct_ops import allocate_volume, mount_points, owned_volumes, print_mountpoint, random_hwaddr, \
     update_config
 from .ct_schema import NET_DESC
-from .errors import ParamError, PveError
+from .errors import PveError
 from .pct_power import start_in_task
-from .pct_create import split_disk_params
+from .pct_create import check_disk_storages, split_disk_params
 from .schema import format_size, parse_property_string, print_property_string
 
 SKIP_KEYS = {"digest", "rootfs", "unprivileged", "parent", "template"}
@@ -68,18 +68,7 @@ def restore(params: dict) -> int:
     if not storage_only and "rootfs" not in mp_param:
         raise PveError("mount points configured, but 'rootfs' not set - aborting")
 
-    def check_and_activate(storeid: str) -> None:
-        scfg = storage.check_enabled(storeid, cfg)
-        if "rootdir" not in scfg.content:
-            raise ParamError({"storage": f"storage '{storeid}' does not support container directories"})
-
-    for key in sorted(mp_param):
-        mp = parse_volume(key, mp_param[key])
-        if mp["type"] == "volume":
-            m = re.fullmatch(r"(?:([^/:\s]+):)?(\d+(?:\.\d+)?)", mp["volume"])
-            check_and_activate((m.group(1) if m else storage.parse_volume_id(mp["volume"])[0]) or default_storage)
-    if "rootfs" not in mp_param:
-        check_and_activate(default_storage)
+    check_disk_storages(mp_param, default_storage, cfg)
 
     conf = CTConfig(vmid=vmid)
     update_config(conf, False, no_disk, [], [], cfg, lambda msg: None)
