@@ -165,7 +165,9 @@ def run_stacks(operation: str, stacks: list, work_dir: Path, parallel: int = 1,
         # Open the backend once before the stacks run side by side: the DIY PostgreSQL backend
         # creates its table on first use, and parallel first uses race on it (seen as
         # `failed to create table pulumi_state: pq: duplicate key ...` on a fresh database).
-        auto.LocalWorkspace(work_dir=str(work_dir), pulumi_command=cli).list_stacks()
+        # `whoami` opens it and reads nothing: `stack ls --json` hangs on that backend once it
+        # holds four stacks (pulumi v3.192.0; seen in tests/teams/test_fleet_runner.py).
+        auto.LocalWorkspace(work_dir=str(work_dir), pulumi_command=cli).who_am_i()
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="stack") as pool:
         futures = [pool.submit(run_stack, operation, name, work_dir, progress, cli) for name in stacks]
         return [f.result() for f in futures]
