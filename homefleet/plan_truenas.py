@@ -12,6 +12,7 @@ from typing import Optional
 
 from .config import PROJECT, stack_file
 from .errors import ConfigError, located
+from .plan_types import health_settle
 from .stack import App, Stack
 from .compose.acknowledge import filter_warnings
 from .compose.files import ProjectFiles
@@ -19,7 +20,7 @@ from .compose.truenas import convert, dump
 
 # Keys of an app that mean something on a TrueNAS host; every other key set is an error.
 TRUENAS_KEYS = {"host", "compose", "env", "running", "deleteData", "ports", "allowSystemPaths",
-                "allowFilesOutsideProject", "acknowledge", "healthTimeout", "rollback", "snapshotDatasets"}
+                "allowFilesOutsideProject", "acknowledge", "healthTimeout", "healthSettle", "rollback", "snapshotDatasets"}
 APP_NAME_RULE = ("TrueNAS app names are 1-40 lowercase letters, digits and '-', start with a letter "
                  "and do not end with '-'")
 
@@ -107,6 +108,7 @@ def plan_truenas(stack_name: str, stack: Stack, targets: dict, project_dir: str 
             "pool": host.pool,
             "ports": [{"port": p.port, "scheme": p.scheme} for p in app.ports] if app.ports else None,
             "health_timeout": app.healthTimeout,
+            "health_settle": health_settle(app, host),
             "rollback": app.rollback,
             "snapshot_datasets": app.snapshotDatasets,
         }

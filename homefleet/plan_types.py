@@ -44,6 +44,11 @@ class AppFilesPlan:
 HEALTH_TIMEOUT_DEFAULT = 300  # homefleet/stack.py App.healthTimeout
 
 
+def health_settle(app, host: Host) -> int:
+    """The app's settle window: its own healthSettle, else its host's."""
+    return app.healthSettle if app is not None and app.healthSettle is not None else host.healthSettle
+
+
 def upgrade_inputs(app, host: Host) -> dict:
     """The ProxmoxCT inputs of a safe upgrade (docs/proxmox.md): where the backup goes, how many
     of the app's backups stay, whether an unhealthy upgrade is rolled back. They change nothing
@@ -51,7 +56,8 @@ def upgrade_inputs(app, host: Host) -> dict:
     keep = app.keepBackups if app is not None and app.keepBackups is not None else host.keepBackups
     return {"backup_storage": host.backupStorage, "keep_backups": keep,
             "rollback": app.rollback if app is not None else True,
-            "health_timeout": app.healthTimeout if app is not None else HEALTH_TIMEOUT_DEFAULT}
+            "health_timeout": app.healthTimeout if app is not None else HEALTH_TIMEOUT_DEFAULT,
+            "health_settle": health_settle(app, host)}
 
 
 def pull_ref(image: str, host: Host) -> str:

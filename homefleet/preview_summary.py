@@ -58,11 +58,12 @@ RESTART_INPUTS = ("env", "secret_env")
 FIELD_NAMES = {"rootfs_size": "disk", "rootfs_storage": "storage", "delete_data": "deleteData",
                "nets": "networks", "ssh_public_keys": "sshPublicKeys", "secret_env": "secrets",
                "read_only": "readOnly", "backup_storage": "backupStorage", "keep_backups": "keepBackups",
-               "health_timeout": "healthTimeout"}
-UNITS = {"memory": "MiB", "swap": "MiB", "rootfs_size": "GiB", "health_timeout": "s"}
+               "health_timeout": "healthTimeout", "health_settle": "healthSettle"}
+UNITS = {"memory": "MiB", "swap": "MiB", "rootfs_size": "GiB", "health_timeout": "s", "health_settle": "s"}
 # The safe-upgrade inputs and their defaults (providers/upgrade_inputs.py DEFAULTS; the model never
 # imports providers, tests/model/test_upgrade_keys.py checks the two agree). Missing means default.
-UPGRADE_DEFAULTS = {"backup_storage": "local", "keep_backups": 3, "rollback": True, "health_timeout": 300}
+UPGRADE_DEFAULTS = {"backup_storage": "local", "keep_backups": 3, "rollback": True, "health_timeout": 300,
+                    "health_settle": 5}
 DRIFT_KEYS = ("hostname", "cores", "memory", "swap")
 SKIPPED_TYPES = ("pulumi:pulumi:Stack",)
 CHANGE_OPS = {"create": "create", "update": "update", "delete": "delete", "replace": "replace",

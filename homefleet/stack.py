@@ -57,6 +57,8 @@ StorageId = Annotated[str, Field(pattern=_STORAGE.pattern, max_length=64)]
 _PVE_STORAGE_ID = r"^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$"
 BackupStorageId = Annotated[str, Field(pattern=_PVE_STORAGE_ID, max_length=64)]
 KEEP_BACKUPS_DEFAULT = 3
+HEALTH_SETTLE_DEFAULT = 5
+HealthSettle = Annotated[int, Field(ge=0, le=3600)]
 KeepBackups = Annotated[int, Field(ge=1, le=1000)]
 
 
@@ -200,6 +202,9 @@ class Host(Strict):
         "an image upgrade, an `unprivileged` change or a `deleteData` delete"))
     keepBackups: KeepBackups = Field(KEEP_BACKUPS_DEFAULT, description=(
         "Proxmox: how many of each app's homefleet backups to keep (the default for this host's apps)"))
+    healthSettle: HealthSettle = Field(HEALTH_SETTLE_DEFAULT, description=(
+        "seconds an app on this host must have stayed up, its check passing, before it counts as healthy "
+        "(catches an entrypoint that exits right after its start); the default for this host's apps"))
 
     @model_validator(mode="after")
     def _proxmox_only(self):
@@ -380,6 +385,9 @@ class App(Strict):
         "seconds the app has to become healthy after a create, start, restart or upgrade (its compose "
         "healthcheck, its package's health, else its first published port); then the `up` fails with the "
         "check's output and the app's log"))
+    healthSettle: Optional[HealthSettle] = Field(None, description=(
+        "seconds the app must have stayed up, its check passing, before it counts as healthy "
+        "(default: the host's healthSettle, 5)"))
     snapshotDatasets: bool = False  # TrueNAS: ZFS snapshot of the app's host-path datasets before an upgrade
     allowFilesOutsideProject: bool = False  # compose apps: env_file/.env outside the project folder
     acknowledge: list[str] = []  # compose apps: warnings read (key paths of the compose file, * wildcards)

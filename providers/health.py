@@ -21,9 +21,10 @@ from .hosts import health as host_health
 from .transport import SshTarget, run
 
 DEFAULT_TIMEOUT = 300
-# The CT must have been up this long when the check passes: an entrypoint that crashes right
-# after its start (a failed migration) is caught. Counted from the CT's start (`uptime`), so
-# it costs only what is left of it after the start and the steps that follow.
+# The CT must have been up this long when the check passes (the stack's healthSettle): an
+# entrypoint that crashes right after its start (a failed migration) is caught. Counted from the
+# CT's start (`uptime`), so it costs only what is left of it after the start and the steps that
+# follow; the timeout never cuts it short (a passing check waits it out).
 SETTLE_SECONDS = 5
 SSH_MARGIN = 60
 
@@ -53,6 +54,11 @@ def timeout_of(props: dict) -> int:
     return int(props.get("health_timeout") or DEFAULT_TIMEOUT)
 
 
+def settle_of(props: dict) -> int:
+    value = props.get("health_settle")
+    return SETTLE_SECONDS if value is None else int(value)
+
+
 def describe(check: dict) -> str:
     kind = check.get("kind")
     if kind == "exec":
@@ -70,9 +76,9 @@ def wait_healthy(target: SshTarget, props: dict, vmid: int, ip: Optional[str], d
     and the last lines of the CT's log, or HostCommandError when the host could not be asked."""
     check = check_of(props)
     left = max(0, int(deadline - time.time()))
-    settle = min(SETTLE_SECONDS, left)
+    settle = settle_of(props)
     argv = host_health.wait_script(vmid, check, ip, left, settle)
-    result = run(target, argv, timeout=left + SSH_MARGIN)
+    result = run(target, argv, timeout=left + settle + SSH_MARGIN)
     verdict = host_health.parse(result.stdout, result.exit_code)
     step = f"waiting for {props.get('app', 'the app')} (CT {vmid}) to be healthy: {describe(check)}, {left} s"
     if verdict is None:

@@ -60,7 +60,11 @@ STABLE_ENV = "HOMEFLEET_TRUENAS_STABLE_SECONDS"
 STABLE_DEFAULT = 5.0        # how long an app must look healthy in a row to count as settled
 
 
-def stable_seconds() -> float:
+def stable_seconds(props: Optional[dict] = None) -> float:
+    """The app's healthSettle (`health_settle`); without it (a provider used directly, a state
+    from before the key) the environment's value or 5 s."""
+    if props and props.get("health_settle") is not None:
+        return float(props["health_settle"])
     try:
         return max(0.2, float(os.environ.get(STABLE_ENV, STABLE_DEFAULT)))
     except ValueError:
@@ -210,7 +214,7 @@ class _Host:
                 raise self.fail("waiting for the app", "the app disappeared while it was deploying")
             return entry
 
-        return truenas_health.wait(poll, config, stable_seconds(), truenas_health.timeout_of(self.props))
+        return truenas_health.wait(poll, config, stable_seconds(self.props), truenas_health.timeout_of(self.props))
 
     def wait_stopped(self) -> dict:
         deadline = time.monotonic() + SETTLE_TIMEOUT

@@ -17,7 +17,8 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # Pulumi's "known after apply"
 # The defaults homefleet/stack.py documents (Host.backupStorage, keepBackups, App.rollback) and
 # healthTimeout; homefleet/preview_summary.py UPGRADE_DEFAULTS repeats them (the model never
 # imports providers; tests/model/test_upgrade_keys.py checks they agree).
-DEFAULTS = {"backup_storage": "local", "keep_backups": 3, "rollback": True, "health_timeout": 300}
+DEFAULTS = {"backup_storage": "local", "keep_backups": 3, "rollback": True, "health_timeout": 300,
+            "health_settle": 5}
 
 
 # A PVE storage ID (pve-common src/PVE/JSONSchema.pm parse_id), as homefleet/stack.py checks it.
@@ -42,7 +43,7 @@ def problems(news: dict) -> list:
 
 
 def settings(props: dict) -> dict:
-    """The four values, a missing or null one read as its default."""
+    """The values, a missing or null one read as its default."""
     return {key: default if props.get(key) is None else props[key] for key, default in DEFAULTS.items()}
 
 

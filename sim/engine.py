@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import yaml
 
@@ -130,8 +131,10 @@ class LocalProject:
         return self.backend / ".pulumi" / "stacks" / "homefleet" / f"{stack}.json"
 
 
-def host_entries(hosts: list, storage: str = "local-zfs", template_storage: str = "local") -> dict:
-    """`homefleet:hosts` for simulated hosts (from hosts.json), with pinned host keys."""
+def host_entries(hosts: list, storage: str = "local-zfs", template_storage: str = "local",
+                 health_settle: Optional[int] = None) -> dict:
+    """`homefleet:hosts` for simulated hosts (from hosts.json), with pinned host keys;
+    `health_settle` sets every host's healthSettle (the stack default, 5 s, when None)."""
     out = {}
     for host in hosts:
         entry = {
@@ -144,5 +147,7 @@ def host_entries(hosts: list, storage: str = "local-zfs", template_storage: str 
         }
         if host["kind"] == "proxmox":
             entry.update({"storage": storage, "templateStorage": template_storage})
+        if health_settle is not None:
+            entry["healthSettle"] = health_settle
         out[host["name"]] = entry
     return out

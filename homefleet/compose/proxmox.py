@@ -49,7 +49,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 SERVICE_X = {"cores", "memory", "swap", "disk", "vmid", "ip", "ignore"}
 APP_KEYS_FOR_COMPOSE = {"host", "compose", "package", "env", "cores", "memory", "swap", "disk", "storage", "tags",
                         "onboot", "running", "deleteData", "description", "allowFilesOutsideProject",
-                        "allowSystemPaths", "acknowledge", "keepBackups", "rollback", "healthTimeout"}
+                        "allowSystemPaths", "acknowledge", "keepBackups", "rollback", "healthTimeout", "healthSettle"}
 
 
 @dataclass

@@ -67,6 +67,8 @@ def wait_script(vmid: int, check: dict, ip: Optional[str], timeout: int, settle:
     lines = [
         "set -u",
         f"deadline=$(( $(date +%s) + {int(timeout)} ))",
+        # a check that passes in time waits out the rest of the settle window past the deadline
+        f"settle_end=$(( deadline + {int(settle)} ))",
         'out=""; rc=1; why="the check did not pass"',
         *_ip_lines(vmid, ip),
         "while :; do",
@@ -78,6 +80,7 @@ def wait_script(vmid: int, check: dict, ip: Optional[str], timeout: int, settle:
         '      if [ "$rc" = 0 ]; then',
         f'        if [ "${{up:-0}}" -ge {int(settle)} ]; then ' + q(["echo", "homefleet-health: healthy"]) + "; exit 0; fi",
         f'        why="running for ${{up:-0}} s of the {int(settle)} s it must stay up"',
+        '        [ "$(date +%s)" -lt "$settle_end" ] && { sleep ' + f'{interval}; continue; }}',
         "      else",
         '        why="the check failed (exit $rc)"',
         "      fi ;;",

@@ -3,6 +3,12 @@
 from providers.hosts import pct
 from sim.testing import commands, ssh_run, tool_calls
 
+# healthSettle of the suite's hosts: its apps count as healthy after 1 s up (the stack default
+# is 5 s); only modules whose images crash a few seconds after their start (test-app:2.2-crash)
+# need the full window.
+QUICK_SETTLE = 1
+CRASH_SETTLE = 5
+
 
 def ct_list(host) -> list:
     rc, out, err = ssh_run(host, ["pct", "list"])

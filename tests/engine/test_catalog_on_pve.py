@@ -21,7 +21,7 @@ from homefleet.catalog import load_catalog
 from sim.engine import LocalProject, host_entries
 from sim.testing import running_fleet
 
-from .helpers import ct_list
+from .helpers import QUICK_SETTLE, ct_list
 
 pytestmark = pytest.mark.engine
 STACK = "catalog"
@@ -66,7 +66,7 @@ def test_every_package_starts_and_writes_its_volumes_on_dir_and_zfs_storage(flee
     compose = project.workdir / "packages" / "compose" / "immich.yml"
     compose.write_text(re.sub(r"@sha256:[0-9a-f]{64}", "", compose.read_text()))
     catalog = load_catalog(project.workdir / "packages")
-    hosts = host_entries(json.loads(fleet.hosts_json.read_text())["hosts"])
+    hosts = host_entries(json.loads(fleet.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)
     apps, secrets = {}, []
     for host, (storage, net) in HOSTS.items():
         hosts[host]["storage"] = storage

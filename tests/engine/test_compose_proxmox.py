@@ -12,7 +12,7 @@ import yaml
 from sim.engine import LocalProject, host_entries
 from sim.testing import commands, running_fleet, ssh_run
 
-from .helpers import ct_config, ct_list, templates, tool_count, tools_since
+from .helpers import QUICK_SETTLE, ct_config, ct_list, templates, tool_count, tools_since
 
 pytestmark = pytest.mark.engine
 STACK = "compose"
@@ -99,7 +99,7 @@ def project(tmp_path_factory):
 
 
 def write_stack(project, pve, app_env=None):
-    hosts = host_entries(json.loads(pve.hosts_json.read_text())["hosts"])
+    hosts = host_entries(json.loads(pve.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)
     hosts["pve1"]["composeNetwork"] = NETWORK
     app = {"host": "pve1", "compose": "compose/shop.yml", "deleteData": True, **({"env": app_env} if app_env else {})}
     path = project.stack_file(STACK)

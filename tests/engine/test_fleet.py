@@ -8,7 +8,7 @@ import pytest
 from sim.engine import LocalProject, host_entries
 from sim.testing import running_fleet
 
-from .helpers import ct_list, templates
+from .helpers import QUICK_SETTLE, ct_list, templates
 
 pytestmark = pytest.mark.engine
 
@@ -38,7 +38,7 @@ def test_three_hosts_by_ten_apps_with_shared_templates(fleet3, tmp_path):
     hosts = json.loads(fleet3.hosts_json.read_text())["hosts"]
     apps = fleet_apps(["pve1", "pve2", "pve3"])
     assert len(apps) == 30
-    project.write_stack("fleet", {"homefleet:hosts": host_entries(hosts), "homefleet:apps": apps})
+    project.write_stack("fleet", {"homefleet:hosts": host_entries(hosts, health_settle=QUICK_SETTLE), "homefleet:apps": apps})
     preview = project.pulumi("preview", "--json", stack="fleet", check=True).json()
     creates = [s["urn"].split("::")[-2].split(":")[-1] for s in preview["steps"] if s["op"] == "create"]
     assert creates.count("ProxmoxCT") == 30
@@ -58,7 +58,7 @@ def test_three_hosts_by_ten_apps_with_shared_templates(fleet3, tmp_path):
 def test_one_unreachable_host_does_not_stop_the_others(fleet3, tmp_path):
     project = LocalProject.create(tmp_path / "p")
     hosts = json.loads(fleet3.hosts_json.read_text())["hosts"]
-    entries = host_entries(hosts)
+    entries = host_entries(hosts, health_settle=QUICK_SETTLE)
     entries["pve3"]["port"] = 1  # nothing listens there
     apps = {name: app for name, app in fleet_apps(["pve1", "pve2", "pve3"]).items()
             if name.startswith(("navidrome", "freshrss", "web-a"))}

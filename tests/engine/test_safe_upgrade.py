@@ -15,7 +15,7 @@ import pytest
 from sim.testing import running_fleet
 
 from .conftest import hosts_config
-from .helpers import ct_by_name
+from .helpers import CRASH_SETTLE, ct_by_name
 from .upgrade_kit import (IMAGE, addresses, answer, backups, ct_file, ours, pending, put_file, sh, template_line,
                           write_package)
 
@@ -36,7 +36,7 @@ def apps():
 def deploy(project, fleet, version: str, noroll_version="2.0", check=False):
     write_package(project, "test-app", version)
     write_package(project, "test-app-noroll", noroll_version)
-    project.write_stack(STACK, {"homefleet:hosts": hosts_config(fleet), "homefleet:apps": apps()})
+    project.write_stack(STACK, {"homefleet:hosts": hosts_config(fleet, settle=CRASH_SETTLE), "homefleet:apps": apps()})
     return project.pulumi("up", "--yes", stack=STACK, check=check)
 
 

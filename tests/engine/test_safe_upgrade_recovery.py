@@ -24,7 +24,7 @@ from homefleet.preview_summary import summarize
 from sim.testing import clear_faults, running_fleet, set_faults, ssh_run
 
 from .conftest import hosts_config
-from .helpers import ct_config, ct_list
+from .helpers import CRASH_SETTLE, ct_config, ct_list
 from .upgrade_kit import answer, backups, ct_file, ours, pending, put_file, sh, template_line, write_package
 
 pytestmark = pytest.mark.engine
@@ -35,7 +35,7 @@ DEL_STACK, DEL_VMID = "hfdel", 710
 
 def deploy(project, fleet, version: str):
     write_package(project, "test-app", version)
-    project.write_stack(STACK, {"homefleet:hosts": hosts_config(fleet), "homefleet:apps": {
+    project.write_stack(STACK, {"homefleet:hosts": hosts_config(fleet, settle=CRASH_SETTLE), "homefleet:apps": {
         "app": {"host": "pve1", "package": "test-app", "vmid": VMID, "healthTimeout": 6}}})
     return project.pulumi("up", "--yes", stack=STACK)
 
@@ -215,7 +215,7 @@ def test_a_backup_cut_mid_archive_is_never_used_nor_counted(fleet, project, pve1
 # ---------------------------------------------------------------- deleteData
 
 def test_a_delete_data_delete_is_backed_up_first_and_the_preview_says_so(fleet, project, pve1):
-    config = {"homefleet:hosts": hosts_config(fleet), "homefleet:apps": {
+    config = {"homefleet:hosts": hosts_config(fleet, settle=CRASH_SETTLE), "homefleet:apps": {
         "db": {"host": "pve1", "image": "ghcr.io/homefleet/test-app:1.0", "vmid": DEL_VMID, "healthTimeout": 6,
                "volumes": [{"path": "/data", "size": 1}], "deleteData": True}}}
     project.write_stack(DEL_STACK, config)

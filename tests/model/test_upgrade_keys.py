@@ -82,3 +82,16 @@ def test_the_defaults_agree_across_the_model_the_provider_and_the_pr_summary():
     assert upgrade_inputs.DEFAULTS["rollback"] == App(host="x", image="nginx:1").rollback
     timeout = App.model_fields.get("healthTimeout")  # hh's key; 300 until it lands
     assert upgrade_inputs.DEFAULTS["health_timeout"] == (timeout.default if timeout else 300)
+
+
+def test_health_settle_comes_from_the_host_and_an_app_overrides_it():
+    cts = plan_of({"web": {"host": "pve1", "image": "nginx:1.27"},
+                   "db": {"host": "pve1", "image": "postgres:17.6", "healthSettle": 30}}, healthSettle=2)
+    assert (cts["web"]["health_settle"], cts["db"]["health_settle"]) == (2, 30)
+    assert plan_of({"web": {"host": "pve1", "image": "nginx:1.27"}})["web"]["health_settle"] == 5
+
+
+def test_a_negative_health_settle_is_refused_with_its_key():
+    with pytest.raises(ConfigError) as err:
+        plan_of({"web": {"host": "pve1", "image": "nginx:1.27", "healthSettle": -1}})
+    assert "healthSettle" in str(err.value)

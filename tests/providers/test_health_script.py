@@ -50,6 +50,15 @@ def test_healthy_app_passes_once_it_stayed_up(host):
     assert took < 10
 
 
+def test_a_passing_check_waits_out_the_settle_window_past_the_deadline(host):
+    # CI saw "running for 4 s of the 5 s it must stay up" fail a rollback whose check passed:
+    # the timeout is for the check, never a cut of the settle window
+    start_app(host, 205, "2.3", "198.18.9.5")
+    verdict, _took, proc = run(host, health.wait_script(205, {"kind": "http", "port": 8080, "path": "/health"},
+                                                       "198.18.9.5", timeout=1, settle=4))
+    assert verdict and verdict.healthy, proc.stdout + proc.stderr
+
+
 def test_unhealthy_app_fails_at_the_deadline_with_the_checks_output(host):
     start_app(host, 202, "2.1-unhealthy", "198.18.9.2")
     verdict, _took, proc = run(host, health.wait_script(202, {"kind": "http", "port": 8080, "path": "/health"},

@@ -11,7 +11,7 @@ HOST = {"name": "pve1", "address": "127.0.0.1", "port": 22, "user": "root"}
 
 def test_a_missing_value_is_its_default():
     assert upgrade_inputs.settings({}) == {"backup_storage": "local", "keep_backups": 3, "rollback": True,
-                                           "health_timeout": 300}
+                                           "health_timeout": 300, "health_settle": 5}
     assert upgrade_inputs.changed({}, {"backup_storage": "local", "keep_backups": 3, "rollback": True}) == []
     assert upgrade_inputs.changed({}, {"rollback": False, "keep_backups": 3}) == ["rollback"]
     assert upgrade_inputs.changed({"keep_backups": 2}, {}) == ["keep_backups"]

@@ -154,5 +154,5 @@ def installed(host: FakeHost, monkeypatch):
             if hasattr(module, "put"):
                 patch.setattr(module, "put", host.put)
         patch.setattr(proxmox_ct.log, "info", lambda *a, **k: None)
-        patch.setattr(truenas_app, "stable_seconds", lambda: 0.0)    # one healthy look settles
+        patch.setattr(truenas_app, "stable_seconds", lambda props=None: 0.0)    # one healthy look settles
         yield host

@@ -29,6 +29,7 @@ from sim.testing import ssh_run
 
 from . import figures
 from .faultkit import configs, data_owner, marked, volume_dirs
+from ..engine.helpers import QUICK_SETTLE
 
 pytestmark = pytest.mark.engine
 STACK = "trust"
@@ -51,7 +52,7 @@ def project(tmp_path_factory):
 
 
 def _hosts(fleet) -> dict:
-    return host_entries(json.loads(fleet.hosts_json.read_text())["hosts"])
+    return host_entries(json.loads(fleet.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)
 
 
 def deploy(project, fleet, apps, check=True, command="up"):

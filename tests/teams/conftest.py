@@ -8,6 +8,8 @@ from sim.engine import LocalProject, host_entries
 from sim.postgres import running_postgres
 from sim.testing import running_fleet
 
+from ..engine.helpers import QUICK_SETTLE
+
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
@@ -31,4 +33,4 @@ def pg_project(tmp_path_factory, pg):
 
 
 def hosts_config(fleet) -> dict:
-    return host_entries(json.loads(fleet.hosts_json.read_text())["hosts"])
+    return host_entries(json.loads(fleet.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)

@@ -19,6 +19,7 @@ from sim.testing import commands, tool_calls
 from sim.truenas import store
 
 from .nas_calls import NasCalls
+from ..engine.helpers import QUICK_SETTLE
 
 pytestmark = pytest.mark.engine
 
@@ -45,7 +46,7 @@ class Env(NasCalls):
         self.project = project
         self.nas1, self.nas2 = fleet["nas1"], fleet["nas2"]
         hosts = json.loads(fleet.hosts_json.read_text())["hosts"]
-        self.hosts = host_entries(hosts)
+        self.hosts = host_entries(hosts, health_settle=QUICK_SETTLE)
         for entry in self.hosts.values():
             entry["pool"] = "tank"
         self.hosts["nas2"]["sudo"] = True

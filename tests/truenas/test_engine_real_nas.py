@@ -20,12 +20,12 @@ import json
 import pytest
 import yaml
 
-STABLE_ENV = "HOMEFLEET_TRUENAS_STABLE_SECONDS"     # providers/truenas_app.py
 from sim.engine import LocalProject, host_entries
 from sim.testing import tool_calls
 from sim.truenas import store
 
 from .nas_calls import NasCalls
+from ..engine.helpers import QUICK_SETTLE
 
 pytestmark = pytest.mark.engine
 
@@ -84,9 +84,8 @@ class Env(NasCalls):
     def __init__(self, fleet, project: LocalProject):
         self.fleet = fleet
         self.project = project
-        self.project.env[STABLE_ENV] = "1"
         self.nas1, self.nas2 = fleet["nas1"], fleet["nas2"]
-        self.hosts = host_entries(json.loads(fleet.hosts_json.read_text())["hosts"])
+        self.hosts = host_entries(json.loads(fleet.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)
         for entry in self.hosts.values():
             entry["pool"] = "tank"
         self.hosts["nas2"]["sudo"] = True

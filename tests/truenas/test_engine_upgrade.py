@@ -24,6 +24,7 @@ from sim.engine import LocalProject, host_entries
 from sim.truenas import datasets
 
 from .nas_calls import NasCalls
+from ..engine.helpers import QUICK_SETTLE
 
 pytestmark = pytest.mark.engine
 
@@ -51,7 +52,7 @@ class Env(NasCalls):
     def __init__(self, fleet, project: LocalProject):
         self.project = project
         self.nas1, self.nas2 = fleet["nas1"], fleet["nas2"]
-        self.hosts = host_entries(json.loads(fleet.hosts_json.read_text())["hosts"])
+        self.hosts = host_entries(json.loads(fleet.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)
         for entry in self.hosts.values():
             entry["pool"] = "tank"
         self.hosts["nas2"]["sudo"] = True
