@@ -166,5 +166,24 @@ def test_a_ct_made_before_backup_flags_gets_them_at_backup_time_without_a_diff(f
     assert project.pulumi("preview", "--expect-no-changes", stack=STACK).ok, "no diff (and no loop) for the flag"
 
 
+def test_a_lock_a_killed_vzdump_left_fails_the_up_with_the_fix_and_changes_nothing(fleet, project, deployed):
+    """`kill -9` of a vzdump leaves `lock: backup` in the CT config (PVE never drops it by itself):
+    every later change fails `CT is locked (backup)`; the error says how to clear it."""
+    pve1, vmid = fleet["pve1"], deployed["notes"]
+    _sh(pve1, f"sed -i '1i lock: backup' /etc/pve/lxc/{vmid}.conf")
+    before = ct_config(pve1, vmid)
+    changed = apps()
+    changed["notes"]["memory"] = 192
+    project.write_stack(STACK, {"homefleet:hosts": hosts_config(fleet), "homefleet:apps": changed})
+    run = project.pulumi("up", "--yes", stack=STACK)
+    out = run.stdout + run.stderr
+    assert not run.ok and "CT is locked (backup)" in out, out[-3000:]
+    assert "`pct unlock <vmid>`" in out, out[-3000:]
+    assert ct_config(pve1, vmid) == before
+    _sh(pve1, f"pct unlock {vmid}")
+    project.pulumi("up", "--yes", stack=STACK, check=True)
+    assert ct_config(pve1, vmid)["memory"] == "192"
+
+
 def test_destroy(fleet, project):
     assert project.pulumi("destroy", "--yes", stack=STACK).ok
