@@ -20,7 +20,7 @@ from .compose.truenas import convert, dump
 
 # Keys of an app that mean something on a TrueNAS host; every other key set is an error.
 TRUENAS_KEYS = {"host", "compose", "env", "running", "deleteData", "ports", "allowSystemPaths",
-                "allowFilesOutsideProject", "acknowledge", "healthTimeout", "healthSettle", "rollback", "snapshotDatasets"}
+                "allowFilesOutsideProject", "acknowledge", "healthTimeout", "healthSettle", "keepBackups", "rollback", "snapshotDatasets"}
 APP_NAME_RULE = ("TrueNAS app names are 1-40 lowercase letters, digits and '-', start with a letter "
                  "and do not end with '-'")
 
@@ -111,6 +111,7 @@ def plan_truenas(stack_name: str, stack: Stack, targets: dict, project_dir: str 
             "health_settle": health_settle(app, host),
             "rollback": app.rollback,
             "snapshot_datasets": app.snapshotDatasets,
+            "keep_backups": app.keepBackups if app.keepBackups is not None else host.keepBackups,
         }
         protect = bool(converted.named_volumes) and not app.deleteData
         files = None

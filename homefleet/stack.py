@@ -201,7 +201,8 @@ class Host(Strict):
         "Proxmox: the PVE storage (content type 'backup') that holds the backup homefleet takes before "
         "an image upgrade, an `unprivileged` change or a `deleteData` delete"))
     keepBackups: KeepBackups = Field(KEEP_BACKUPS_DEFAULT, description=(
-        "Proxmox: how many of each app's homefleet backups to keep (the default for this host's apps)"))
+        "how many of each app's homefleet backups (Proxmox) or snapshots per dataset (TrueNAS, "
+        "snapshotDatasets) to keep: the default for this host's apps"))
     healthSettle: HealthSettle = Field(HEALTH_SETTLE_DEFAULT, description=(
         "seconds an app on this host must have stayed up, its check passing, before it counts as healthy "
         "(catches an entrypoint that exits right after its start); the default for this host's apps"))
@@ -209,11 +210,10 @@ class Host(Strict):
     @model_validator(mode="after")
     def _proxmox_only(self):
         if self.kind != "proxmox":
-            given = [f"`{k}`" for k in ("backupStorage", "keepBackups") if k in self.model_fields_set]
-            if given:
-                raise ValueError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for Proxmox hosts (where "
-                                 f"homefleet backs CTs up with vzdump); remove {'it' if len(given) == 1 else 'them'} from this TrueNAS host "
-                                 "(TrueNAS apps: `snapshotDatasets`, docs/truenas.md)")
+            if "backupStorage" in self.model_fields_set:
+                raise ValueError("`backupStorage` is for Proxmox hosts (where homefleet backs CTs up with vzdump); "
+                                 "remove it from this TrueNAS host (TrueNAS apps: `snapshotDatasets`, whose "
+                                 "snapshots `keepBackups` counts, docs/truenas.md)")
         return self
 
     @field_validator("registryMirror")

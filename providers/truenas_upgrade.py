@@ -10,7 +10,7 @@ has (`Specified version is not available for rollback`). So homefleet keeps the 
    hold secrets) and records its digest and every service's pinned image (`name:tag@sha256:...`);
 2. with `snapshotDatasets: true` and an image change, `snapshot` takes a ZFS snapshot of each
    dataset holding one of the app's host paths (`homefleet-<app>-<UTC stamp>`), keeping the
-   newest `KEEP` of homefleet's per dataset; datasets that are a pool's root or hold another
+   newest `keep_backups` (the stack's keepBackups, default 3) of homefleet's per dataset; datasets that are a pool's root or hold another
    app's host paths are refused before anything changes (a rollback would revert their data too);
 3. after the update the caller waits for health (providers/truenas_health.py);
 4. when the app does not get healthy and `rollback` is on, `revert`: with snapshots, stop
@@ -109,7 +109,8 @@ def _refuse_shared(host, datasets: list, entries) -> None:
 def _prune(host, dataset: str, version: tuple) -> None:
     found = host.call(zfs.method("query", version), [["dataset", "=", dataset]], {"select": ["id"]},
                       step=f"snapshotDatasets: listing the snapshots of {dataset}")
-    for sid in zfs.ours(found, host.app, dataset)[:-KEEP]:
+    keep = max(1, int(host.props.get("keep_backups") or KEEP))
+    for sid in zfs.ours(found, host.app, dataset)[:-keep]:
         host.call(zfs.method("delete", version), sid, step=f"snapshotDatasets: deleting the old snapshot {sid}")
 
 

@@ -57,17 +57,28 @@ def test_bad_values_name_the_file_the_key_and_the_fix(host, app, key):
     assert "Write " in problem, problem
 
 
-@pytest.mark.parametrize("keys, said, it", [
-    ({"backupStorage": "local"}, "`backupStorage` is", "it"),
-    ({"keepBackups": 2}, "`keepBackups` is", "it"),
-    ({"backupStorage": "local", "keepBackups": 2}, "`backupStorage` and `keepBackups` are", "them")])
-def test_the_backup_keys_on_a_truenas_host_are_refused(keys, said, it):
+@pytest.mark.parametrize("keys", [{"backupStorage": "local"}, {"backupStorage": "local", "keepBackups": 2}])
+def test_backup_storage_on_a_truenas_host_is_refused(keys):
     raw = {"hosts": {"nas1": {"kind": "truenas", "address": "127.0.0.1", "pool": "tank", **keys}}, "apps": {}}
     with pytest.raises(ConfigError) as exc:
         load("t", raw)
-    assert exc.value.problems == [f"stacks/Pulumi.t.yaml: homefleet:hosts.nas1: {said} for Proxmox hosts (where "
-                                  f"homefleet backs CTs up with vzdump); remove {it} from this TrueNAS host "
-                                  "(TrueNAS apps: `snapshotDatasets`, docs/truenas.md)"]
+    assert exc.value.problems == ["stacks/Pulumi.t.yaml: homefleet:hosts.nas1: `backupStorage` is for Proxmox hosts "
+                                  "(where homefleet backs CTs up with vzdump); remove it from this TrueNAS host "
+                                  "(TrueNAS apps: `snapshotDatasets`, whose snapshots `keepBackups` counts, "
+                                  "docs/truenas.md)"]
+
+
+def test_keep_backups_on_truenas_counts_the_snapshots_an_app_overrides_the_host(tmp_path):
+    from homefleet.plan_truenas import plan_truenas
+    (tmp_path / "app.yml").write_text("services:\n  web:\n    image: nginx:1.27\n")
+    hosts = {"nas1": {"kind": "truenas", "address": "127.0.0.1", "pool": "tank", "keepBackups": 5, "healthSettle": 2}}
+    apps = {"a": {"host": "nas1", "compose": "app.yml", "snapshotDatasets": True},
+            "b": {"host": "nas1", "compose": "app.yml", "snapshotDatasets": True, "keepBackups": 1,
+                  "healthSettle": 9}}
+    stack, catalog = load("t", {"hosts": hosts, "apps": apps}, project_dir=str(tmp_path))
+    plans = {p.app: p.props for p in plan_truenas("t", stack, make_plan("t", stack, catalog).targets,
+                                                  project_dir=str(tmp_path))}
+    assert [(plans[a]["keep_backups"], plans[a]["health_settle"]) for a in ("a", "b")] == [(5, 2), (1, 9)]
 
 
 def test_the_defaults_agree_across_the_model_the_provider_and_the_pr_summary():

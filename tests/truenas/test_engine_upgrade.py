@@ -96,7 +96,7 @@ def env(nas_fleet, tmp_path_factory):
 
 
 def apps(svc: str, svc2: str) -> dict:
-    return {"svc": {"host": "nas1", "tag": svc, "healthTimeout": 8, "snapshotDatasets": True},
+    return {"svc": {"host": "nas1", "tag": svc, "healthTimeout": 8, "snapshotDatasets": True, "keepBackups": 1},
             "svc2": {"host": "nas2", "tag": svc2, "healthTimeout": 8, "rollback": False}}
 
 
@@ -146,6 +146,9 @@ def test_the_next_up_with_a_fixed_image_succeeds(env):
     assert outs["previous"]["images"] == {"svc": pinned_before}
     assert set(outs["previous"]) == {"compose_digest", "images", "snapshots"}    # digests, never the compose
     assert outs["previous"]["snapshots"][0].startswith("tank/apps/svc@homefleet-svc-")
+    # keepBackups: 1 — the snapshot before this upgrade stays, the one before 2.1's is pruned
+    snaps = env.midclt(env.nas1, "zfs.snapshot.query", [["dataset", "=", "tank/apps/svc"]])
+    assert [s["name"] for s in snaps] == outs["previous"]["snapshots"], snaps
     assert (datasets.folder(env.nas1.state, DATA) / "migrated-by-2.3").is_file()
     env.project.pulumi("preview", "--expect-no-changes", stack=STACK, check=True)
 
@@ -161,7 +164,7 @@ def test_refresh_updates_healthy(env):
 
 def test_rollback_false_leaves_the_crashing_version_in_place(env):
     # TrueNAS reports no restart count: a crash loop shows only as `exited` between short runs.
-    # Runs much shorter than the stable window (0.5 s here, 5 s by default) and a quick restart
+    # Runs much shorter than the stable window (healthSettle: 1 s here, 5 s by default) and a quick restart
     # make every poll likely to see one, as a real NAS's 5 s window does for a 3 s crash.
     timing = env.nas2.state / "truenas_timing.json"
     saved = timing.read_text()
