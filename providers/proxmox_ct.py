@@ -158,7 +158,7 @@ class ProxmoxCTProvider(CtCreate, InPlace, Removal, DataVolumes, HomefleetProvid
             changed.append("template")
         if (olds.get("secret_env") or {}) != (news.get("secret_env") or {}):
             changed.append("secret_env")
-        for key in ("ports", "delete_data", "host", "hosts", "files", "init_user"):
+        for key in ("ports", "delete_data", "host", "hosts", "files", "init_user", "health"):
             if olds.get(key) != news.get(key):
                 changed.append(key)
         # The upgrade settings change nothing on the CT: a real change is recorded by an update

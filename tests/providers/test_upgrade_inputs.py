@@ -85,3 +85,20 @@ def test_a_volume_that_changes_slot_is_a_recreate(capsys):
     assert capsys.readouterr().err.startswith("[homefleet pve1:web] recreate of CT 601: backup to local")
     upgrade_inputs.say_plan(old_ct(volumes=vols), {**old_ct(), "volumes": vols[:1]})  # the last one removed: in place
     assert capsys.readouterr().err == ""
+
+
+def test_a_changed_health_check_alone_is_an_update_so_the_state_and_refresh_use_it():
+    """A package's or compose file's new `health:`/`healthcheck:` changes nothing on the CT, but
+    refresh and the next gate read the check from the state: it must be recorded."""
+    from homefleet.config import load
+    from homefleet.plan import make_plan
+    from providers.ct_data import view_spec
+    from providers.hosts import ctview
+    raw = {"hosts": {"pve1": {"kind": "proxmox", "address": "127.0.0.1"}},
+           "apps": {"web": {"host": "pve1", "image": "nginx:1.27", "ports": [{"port": 80}]}}}
+    stack, catalog = load("t", raw)
+    props = next(ct.props for ct in make_plan("t", stack, catalog).cts if ct.name == "web")
+    olds = {**props, "observed": ctview.from_spec(view_spec(props), {})}
+    assert ProxmoxCTProvider.changed(olds, dict(props)) == []
+    assert ProxmoxCTProvider.changed(olds, {**props, "health": {"kind": "http", "port": 80, "path": "/health"}}) \
+        == ["health"]
