@@ -61,9 +61,26 @@ def _ip_lines(vmid: int, ip: Optional[str]) -> list:
             + " 2>/dev/null | grep -v : | head -n 1); fi"]
 
 
+def docker_verdict_after(check: dict) -> Optional[int]:
+    """Seconds after its start at which Docker would call a service whose healthcheck still fails
+    `unhealthy`: failures count once `start_period` is over, and `retries` of them one `interval`
+    apart make the verdict (docker/cli's healthcheck docs; the compose defaults 30 s, 3, 0 s are
+    filled in by homefleet/compose/health.py). None for the other checks."""
+    if check.get("kind") != "exec" or check.get("retries") is None or check.get("interval") is None:
+        return None
+    return int(float(check.get("start_period") or 0) + int(check["retries"]) * max(1.0, float(check["interval"])))
+
+
 def wait_script(vmid: int, check: dict, ip: Optional[str], timeout: int, settle: int, interval: float = 1) -> list:
-    """Loop until healthy (exit 0) or `timeout` seconds pass (exit 3, with the evidence)."""
+    """Loop until healthy (exit 0) or `timeout` seconds pass (exit 3, with the evidence); a compose
+    healthcheck that still fails when Docker would have called it unhealthy ends it sooner."""
     status = q(pct.status_argv(vmid) + ["--verbose"])
+    verdict_after = docker_verdict_after(check)
+    give_up = [] if verdict_after is None else [
+        f'        if [ "${{up:-0}}" -ge {verdict_after} ]; then',
+        f'          why="unhealthy by its own healthcheck: still failing {verdict_after} s after the start '
+        f'(start_period + retries x interval, when Docker says unhealthy)"; break',
+        "        fi"]
     lines = [
         "set -u",
         f"deadline=$(( $(date +%s) + {int(timeout)} ))",
@@ -83,6 +100,7 @@ def wait_script(vmid: int, check: dict, ip: Optional[str], timeout: int, settle:
         '        [ "$(date +%s)" -lt "$settle_end" ] && { sleep ' + f'{interval}; continue; }}',
         "      else",
         '        why="the check failed (exit $rc)"',
+        *give_up,
         "      fi ;;",
         "    *'status: stopped'*)",
         '      why="the CT stopped: its entrypoint exited"; out="$st"; break ;;',

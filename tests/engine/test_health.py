@@ -22,6 +22,8 @@ services:
     healthcheck:
       test: ["CMD-SHELL", "curl -fsS http://localhost:8080/ready || exit 1"]
       timeout: 5s
+      interval: 2s
+      retries: 2
 """
 
 
@@ -80,11 +82,12 @@ def test_crashing_entrypoint_fails_the_create_with_the_ct_log(fleet, project):
 
 
 def test_compose_healthcheck_failure_reports_the_checks_output(fleet, project):
+    # healthTimeout is far off: the gate ends when Docker would say unhealthy (2 retries x 2 s)
     apps = {"web": {**APP, "vmid": 300},
-            "probe": {"host": "pve1", "compose": "compose/probe.yml", "healthTimeout": 4, "deleteData": True}}
+            "probe": {"host": "pve1", "compose": "compose/probe.yml", "healthTimeout": 600, "deleteData": True}}
     run = deploy(project, fleet, apps, check=False)
     assert not run.ok
     out = run.stdout + run.stderr
     assert "healthcheck `/bin/sh -c curl -fsS http://localhost:8080/ready || exit 1`" in out, out
-    assert "the check failed (exit 1)" in out, out
+    assert "unhealthy by its own healthcheck: still failing 4 s after the start" in out, out
     assert "curl: (22) The requested URL returned error: 404" in out, out

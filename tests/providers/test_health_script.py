@@ -105,3 +105,21 @@ def test_hostile_check_values_reach_the_host_quoted(tmp_path):
     assert f"'$(touch {marker})'" in script and f"ip='1.2.3.4; touch {marker}'" in script
     http = health.probe_script(999, {"kind": "http", "port": 80, "path": f"/$(touch {marker})"}, None)[2]
     assert f"'/$(touch {marker})'" in http
+
+
+def test_a_failing_compose_healthcheck_ends_the_wait_when_docker_would_call_it_unhealthy(host):
+    start_app(host, 206, "1.0", "198.18.9.6")
+    check = {"kind": "exec", "test": ["/bin/sh", "-c", "curl -fsS http://localhost:8080/nope || exit 1"],
+             "timeout": 5, "interval": 1, "retries": 2, "start_period": 0}
+    assert health.docker_verdict_after(check) == 2
+    verdict, _took, proc = run(host, health.wait_script(206, check, None, timeout=50, settle=1))
+    assert verdict is not None and not verdict.healthy, proc.stdout
+    assert verdict.why.startswith("unhealthy by its own healthcheck: still failing 2 s after the start"), verdict.why
+    assert "returned error: 404" in verdict.check_output
+
+
+def test_docker_s_verdict_time_counts_the_start_period_and_ignores_the_other_checks():
+    exec_check = {"kind": "exec", "test": ["true"], "interval": 30, "retries": 3, "start_period": 60}
+    assert health.docker_verdict_after(exec_check) == 150
+    assert health.docker_verdict_after({"kind": "http", "port": 80}) is None
+    assert health.docker_verdict_after({"kind": "exec", "test": ["true"]}) is None   # a check from before the keys
