@@ -26,10 +26,10 @@ APP_VMID, OTHER_VMID, NOROLL_VMID = 500, 501, 502
 
 def apps():
     return {
-        "app": {"host": "pve1", "package": "test-app", "vmid": APP_VMID, "keepBackups": 2, "healthTimeout": 30},
+        "app": {"host": "pve1", "package": "test-app", "vmid": APP_VMID, "keepBackups": 2, "healthTimeout": 12},
         "other": {"host": "pve1", "image": IMAGE.format("1.0"), "vmid": OTHER_VMID},
         "noroll": {"host": "pve1", "package": "test-app-noroll", "vmid": NOROLL_VMID, "rollback": False,
-                   "healthTimeout": 20},
+                   "healthTimeout": 12},
     }
 
 

@@ -21,7 +21,7 @@ VMID = 600
 def deploy(project, fleet, version: str):
     write_package(project, "test-app", version)
     project.write_stack(STACK, {"homefleet:hosts": hosts_config(fleet), "homefleet:apps": {
-        "app": {"host": "pve1", "package": "test-app", "vmid": VMID, "healthTimeout": 30}}})
+        "app": {"host": "pve1", "package": "test-app", "vmid": VMID, "healthTimeout": 12}}})
     return project.pulumi("up", "--yes", stack=STACK)
 
 
