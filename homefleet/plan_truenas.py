@@ -20,7 +20,8 @@ from .compose.truenas import convert, dump
 
 # Keys of an app that mean something on a TrueNAS host; every other key set is an error.
 TRUENAS_KEYS = {"host", "compose", "env", "running", "deleteData", "ports", "allowSystemPaths",
-                "allowFilesOutsideProject", "acknowledge", "healthTimeout", "healthSettle", "keepBackups", "rollback", "snapshotDatasets"}
+                "allowFilesOutsideProject", "acknowledge", "healthTimeout", "healthSettle", "keepBackups",
+                "rollback", "snapshotDatasets"}
 APP_NAME_RULE = ("TrueNAS app names are 1-40 lowercase letters, digits and '-', start with a letter "
                  "and do not end with '-'")
 

@@ -10,8 +10,9 @@ has (`Specified version is not available for rollback`). So homefleet keeps the 
    hold secrets) and records its digest and every service's pinned image (`name:tag@sha256:...`);
 2. with `snapshotDatasets: true` and an image change, `snapshot` takes a ZFS snapshot of each
    dataset holding one of the app's host paths (`homefleet-<app>-<UTC stamp>`), keeping the
-   newest `keep_backups` (the stack's keepBackups, default 3) of homefleet's per dataset; datasets that are a pool's root or hold another
-   app's host paths are refused before anything changes (a rollback would revert their data too);
+   newest `keep_backups` (the stack's keepBackups, default 3) of homefleet's per dataset;
+   datasets that are a pool's root or hold another app's host paths are refused before anything
+   changes (a rollback would revert their data too);
 3. after the update the caller waits for health (providers/truenas_health.py);
 4. when the app does not get healthy and `rollback` is on, `revert`: with snapshots, stop
    the app, roll each dataset back, put the previous compose back, start; without, put the
