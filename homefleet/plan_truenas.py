@@ -12,7 +12,7 @@ from typing import Optional
 
 from .config import PROJECT, stack_file
 from .errors import ConfigError, located
-from .plan_types import health_settle
+from .plan_types import app_or_host
 from .stack import App, Stack
 from .compose.acknowledge import filter_warnings
 from .compose.files import ProjectFiles
@@ -109,10 +109,10 @@ def plan_truenas(stack_name: str, stack: Stack, targets: dict, project_dir: str 
             "pool": host.pool,
             "ports": [{"port": p.port, "scheme": p.scheme} for p in app.ports] if app.ports else None,
             "health_timeout": app.healthTimeout,
-            "health_settle": health_settle(app, host),
+            "health_settle": app_or_host(app, host, "healthSettle"),
             "rollback": app.rollback,
             "snapshot_datasets": app.snapshotDatasets,
-            "keep_backups": app.keepBackups if app.keepBackups is not None else host.keepBackups,
+            "keep_backups": app_or_host(app, host, "keepBackups"),
         }
         protect = bool(converted.named_volumes) and not app.deleteData
         files = None

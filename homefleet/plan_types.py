@@ -44,20 +44,20 @@ class AppFilesPlan:
 HEALTH_TIMEOUT_DEFAULT = 300  # homefleet/stack.py App.healthTimeout
 
 
-def health_settle(app, host: Host) -> int:
-    """The app's settle window: its own healthSettle, else its host's."""
-    return app.healthSettle if app is not None and app.healthSettle is not None else host.healthSettle
+def app_or_host(app, host: Host, key: str):
+    """A key an app may set and its host gives the default for (keepBackups, healthSettle)."""
+    own = getattr(app, key) if app is not None else None
+    return own if own is not None else getattr(host, key)
 
 
 def upgrade_inputs(app, host: Host) -> dict:
     """The ProxmoxCT inputs of a safe upgrade (docs/proxmox.md): where the backup goes, how many
     of the app's backups stay, whether an unhealthy upgrade is rolled back. They change nothing
     on the CT itself. `app` is None for a compose service that no stack app names."""
-    keep = app.keepBackups if app is not None and app.keepBackups is not None else host.keepBackups
-    return {"backup_storage": host.backupStorage, "keep_backups": keep,
+    return {"backup_storage": host.backupStorage, "keep_backups": app_or_host(app, host, "keepBackups"),
             "rollback": app.rollback if app is not None else True,
             "health_timeout": app.healthTimeout if app is not None else HEALTH_TIMEOUT_DEFAULT,
-            "health_settle": health_settle(app, host)}
+            "health_settle": app_or_host(app, host, "healthSettle")}
 
 
 def pull_ref(image: str, host: Host) -> str:

@@ -19,13 +19,14 @@ from typing import Optional
 from .errors import HostCommandError
 from .hosts import health as host_health
 from .transport import SshTarget, run
+from .upgrade_inputs import DEFAULTS
 
-DEFAULT_TIMEOUT = 300
+DEFAULT_TIMEOUT = DEFAULTS["health_timeout"]
 # The CT must have been up this long when the check passes (the stack's healthSettle): an
 # entrypoint that crashes right after its start (a failed migration) is caught. Counted from the
 # CT's start (`uptime`), so it costs only what is left of it after the start and the steps that
 # follow; the timeout never cuts it short (a passing check waits it out).
-SETTLE_SECONDS = 5
+SETTLE_SECONDS = DEFAULTS["health_settle"]
 SSH_MARGIN = 60
 
 

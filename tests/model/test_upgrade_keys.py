@@ -93,6 +93,7 @@ def test_the_defaults_agree_across_the_model_the_provider_and_the_pr_summary():
     assert upgrade_inputs.DEFAULTS["rollback"] == App(host="x", image="nginx:1").rollback
     timeout = App.model_fields.get("healthTimeout")  # hh's key; 300 until it lands
     assert upgrade_inputs.DEFAULTS["health_timeout"] == (timeout.default if timeout else 300)
+    assert upgrade_inputs.DEFAULTS["health_settle"] == host.healthSettle
 
 
 def test_health_settle_comes_from_the_host_and_an_app_overrides_it():
