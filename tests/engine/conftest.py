@@ -1,13 +1,11 @@
 """Engine-level fixtures: a private simulated fleet per module and a local Pulumi project."""
 
-import json
-
 import pytest
 
-from sim.engine import LocalProject, host_entries
+from sim.engine import LocalProject
 from sim.testing import running_fleet
 
-from .helpers import QUICK_SETTLE
+from .helpers import hosts_config  # noqa: F401 (the modules import it from here)
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +18,3 @@ def fleet(tmp_path_factory):
 def project(tmp_path_factory):
     return LocalProject.create(tmp_path_factory.mktemp("project"))
 
-
-def hosts_config(fleet, settle: int = QUICK_SETTLE) -> dict:
-    return host_entries(json.loads(fleet.hosts_json.read_text())["hosts"], health_settle=settle)

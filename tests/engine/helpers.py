@@ -1,6 +1,10 @@
-"""Reading a simulated PVE host's state the way a user would: over SSH with pct."""
+"""Reading a simulated PVE host's state the way a user would: over SSH with pct; the suite's
+`homefleet:hosts` for a simulated fleet."""
+
+import json
 
 from providers.hosts import pct
+from sim.engine import host_entries
 from sim.testing import commands, ssh_run, tool_calls
 
 # healthSettle of the suite's hosts: its apps count as healthy after 1 s up (the stack default
@@ -8,6 +12,11 @@ from sim.testing import commands, ssh_run, tool_calls
 # need the full window.
 QUICK_SETTLE = 1
 CRASH_SETTLE = 5
+
+
+def hosts_config(fleet, settle: int = QUICK_SETTLE) -> dict:
+    """`homefleet:hosts` for a simulated fleet (hosts.json), every host with healthSettle `settle`."""
+    return host_entries(json.loads(fleet.hosts_json.read_text())["hosts"], health_settle=settle)
 
 
 def ct_list(host) -> list:

@@ -12,16 +12,15 @@ the simulated registry holds locally built images whose digests cannot match, so
 deployed here drops any digest.
 """
 
-import json
 import re
 
 import pytest
 
 from homefleet.catalog import load_catalog
-from sim.engine import LocalProject, host_entries
+from sim.engine import LocalProject
 from sim.testing import running_fleet
 
-from .helpers import QUICK_SETTLE, ct_list
+from .helpers import hosts_config, ct_list
 
 pytestmark = pytest.mark.engine
 STACK = "catalog"
@@ -66,7 +65,7 @@ def test_every_package_starts_and_writes_its_volumes_on_dir_and_zfs_storage(flee
     compose = project.workdir / "packages" / "compose" / "immich.yml"
     compose.write_text(re.sub(r"@sha256:[0-9a-f]{64}", "", compose.read_text()))
     catalog = load_catalog(project.workdir / "packages")
-    hosts = host_entries(json.loads(fleet.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)
+    hosts = hosts_config(fleet)
     apps, secrets = {}, []
     for host, (storage, net) in HOSTS.items():
         hosts[host]["storage"] = storage

@@ -3,16 +3,15 @@ one CT per service with its volumes, bind mounts, devices, env and static addres
 reached by address; creation in depends_on order; an env edit touches only that CT; destroy.
 """
 
-import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from sim.engine import LocalProject, host_entries
+from sim.engine import LocalProject
 from sim.testing import commands, running_fleet, ssh_run
 
-from .helpers import QUICK_SETTLE, ct_config, ct_list, templates, tool_count, tools_since
+from .helpers import hosts_config, ct_config, ct_list, templates, tool_count, tools_since
 
 pytestmark = pytest.mark.engine
 STACK = "compose"
@@ -99,7 +98,7 @@ def project(tmp_path_factory):
 
 
 def write_stack(project, pve, app_env=None):
-    hosts = host_entries(json.loads(pve.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)
+    hosts = hosts_config(pve)
     hosts["pve1"]["composeNetwork"] = NETWORK
     app = {"host": "pve1", "compose": "compose/shop.yml", "deleteData": True, **({"env": app_env} if app_env else {})}
     path = project.stack_file(STACK)

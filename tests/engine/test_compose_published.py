@@ -15,15 +15,14 @@ real Pulumi engine to a simulated Proxmox host:
   per service) and a `configs:` file at its target.
 """
 
-import json
 
 import pytest
 
 from sim import registry
-from sim.engine import LocalProject, host_entries
+from sim.engine import LocalProject
 from sim.testing import running_fleet, ssh_run
 
-from .helpers import QUICK_SETTLE, ct_config, ct_list, tool_count, tools_since
+from .helpers import hosts_config, ct_config, ct_list, tool_count, tools_since
 
 pytestmark = pytest.mark.engine
 STACK = "published"
@@ -176,7 +175,7 @@ def project(tmp_path_factory):
 
 
 def write_stack(project, pve, env=None):
-    hosts = host_entries(json.loads(pve.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)
+    hosts = hosts_config(pve)
     hosts["pve1"]["composeNetwork"] = NETWORK
     hosts["pve1"]["appRoot"] = app_root(pve)
     apps = {"notes": {"host": "pve1", "compose": "stacks/compose/notes.yml", "deleteData": True,
@@ -332,7 +331,7 @@ services:
     devices: [/dev/sda]
     volumes: ["/etc/pve:/pve"]
 """)
-    hosts = host_entries(json.loads(pve.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)
+    hosts = hosts_config(pve)
     hosts["pve1"]["composeNetwork"] = NETWORK
     project.write_stack("bad", {"homefleet:hosts": hosts,
                                 "homefleet:apps": {"bad": {"host": "pve1", "compose": "stacks/compose/bad.yml"}}})

@@ -7,15 +7,14 @@ whose digests cannot match upstream, so this test deploys a copy of the package 
 digests removed. Everything else is the catalog file as shipped.
 """
 
-import json
 import re
 
 import pytest
 
-from sim.engine import LocalProject, host_entries
+from sim.engine import LocalProject
 from sim.testing import running_fleet
 
-from .helpers import QUICK_SETTLE, ct_config, ct_list
+from .helpers import hosts_config, ct_config, ct_list
 
 pytestmark = pytest.mark.engine
 NETWORK = {"cidr": "198.18.210.0/24", "gateway": "198.18.210.1", "range": "198.18.210.10-198.18.210.60"}
@@ -31,7 +30,7 @@ def test_immich_runs_as_four_containers_in_order(pve, tmp_path):
     project = LocalProject.create(tmp_path / "p")
     compose = project.workdir / "packages" / "compose" / "immich.yml"
     compose.write_text(re.sub(r"@sha256:[0-9a-f]{64}", "", compose.read_text()))
-    hosts = host_entries(json.loads(pve.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)
+    hosts = hosts_config(pve)
     hosts["pve1"]["composeNetwork"] = NETWORK
     project.write_stack("photos", {"homefleet:hosts": hosts,
                                    "homefleet:apps": {"immich": {"package": "immich", "host": "pve1"}}})

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from sim.engine import LocalProject, host_entries
+from sim.engine import LocalProject
 from sim.testing import ssh_run, tool_calls
 
 from . import figures
 from .faultkit import configs, data_owner, marked, put_data, status
 from .live import sampling
-from ..engine.helpers import QUICK_SETTLE
+from ..engine.helpers import hosts_config
 
 pytestmark = pytest.mark.engine
 TOKEN = secrets.token_hex(6)
@@ -47,7 +47,7 @@ def project(tmp_path_factory):
 
 
 def _hosts(fleet, key_file: bool = True) -> dict:
-    hosts = host_entries(json.loads(fleet.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)
+    hosts = hosts_config(fleet)
     if not key_file:
         for entry in hosts.values():
             entry.pop("keyFile", None)

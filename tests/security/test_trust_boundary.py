@@ -24,12 +24,12 @@ import tarfile
 import pytest
 
 from sim import images, registry
-from sim.engine import LocalProject, host_entries
+from sim.engine import LocalProject
 from sim.testing import ssh_run
 
 from . import figures
 from .faultkit import configs, data_owner, marked, volume_dirs
-from ..engine.helpers import QUICK_SETTLE
+from ..engine.helpers import hosts_config
 
 pytestmark = pytest.mark.engine
 STACK = "trust"
@@ -52,7 +52,7 @@ def project(tmp_path_factory):
 
 
 def _hosts(fleet) -> dict:
-    return host_entries(json.loads(fleet.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)
+    return hosts_config(fleet)
 
 
 def deploy(project, fleet, apps, check=True, command="up"):

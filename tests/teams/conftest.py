@@ -1,14 +1,13 @@
 """Fixtures for the team workflows: a throwaway PostgreSQL server and a simulated fleet per module."""
 
-import json
 
 import pytest
 
-from sim.engine import LocalProject, host_entries
+from sim.engine import LocalProject
 from sim.postgres import running_postgres
 from sim.testing import running_fleet
 
-from ..engine.helpers import QUICK_SETTLE
+from ..engine.helpers import hosts_config  # noqa: F401 (the modules import it from here)
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +30,3 @@ def pg_project(tmp_path_factory, pg):
     project.env.update({"PULUMI_BACKEND_URL": pg.url(password=False), "PGPASSWORD": pg.password})
     return project
 
-
-def hosts_config(fleet) -> dict:
-    return host_entries(json.loads(fleet.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)

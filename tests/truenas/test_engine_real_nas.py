@@ -20,12 +20,12 @@ import json
 import pytest
 import yaml
 
-from sim.engine import LocalProject, host_entries
+from sim.engine import LocalProject
 from sim.testing import tool_calls
 from sim.truenas import store
 
 from .nas_calls import NasCalls
-from ..engine.helpers import QUICK_SETTLE
+from ..engine.helpers import hosts_config
 
 pytestmark = pytest.mark.engine
 
@@ -85,7 +85,7 @@ class Env(NasCalls):
         self.fleet = fleet
         self.project = project
         self.nas1, self.nas2 = fleet["nas1"], fleet["nas2"]
-        self.hosts = host_entries(json.loads(fleet.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)
+        self.hosts = hosts_config(fleet)
         for entry in self.hosts.values():
             entry["pool"] = "tank"
         self.hosts["nas2"]["sudo"] = True

@@ -20,11 +20,11 @@ import json
 
 import pytest
 
-from sim.engine import LocalProject, host_entries
+from sim.engine import LocalProject
 from sim.truenas import datasets
 
 from .nas_calls import NasCalls
-from ..engine.helpers import QUICK_SETTLE
+from ..engine.helpers import hosts_config
 
 pytestmark = pytest.mark.engine
 
@@ -52,7 +52,7 @@ class Env(NasCalls):
     def __init__(self, fleet, project: LocalProject):
         self.project = project
         self.nas1, self.nas2 = fleet["nas1"], fleet["nas2"]
-        self.hosts = host_entries(json.loads(fleet.hosts_json.read_text())["hosts"], health_settle=QUICK_SETTLE)
+        self.hosts = hosts_config(fleet)
         for entry in self.hosts.values():
             entry["pool"] = "tank"
         self.hosts["nas2"]["sudo"] = True
